@@ -1,0 +1,86 @@
+# picotron — one Makefile: make, make check, make check-asan, make demo, make bench, make install
+#
+# Objects go to build/ (build-asan/ for the sanitizer build); executables to bin/.
+
+CC       ?= gcc
+ARCH     ?= -march=native
+OPT      ?= -O3
+PKGS      = openblas jansson
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fopenmp -Ilib $(ARCH) $(OPT) -g $(SAN) \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+CHECKLIBS = $(shell pkg-config --libs check 2>/dev/null)
+PREFIX   ?= /usr/local
+
+LIB_SRC   = $(wildcard lib/*.c lib/kernels/cpu/*.c)
+TOOLS     = train
+TOOL_BINS = $(addprefix bin/picotron-,$(subst _,-,$(TOOLS)))
+UNIT_SRC  = $(wildcard tests/unit/test_*.c)
+TEST_SUPPORT = $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
+
+B   = build
+LIB_OBJ = $(LIB_SRC:%.c=$(B)/%.o)
+
+.PHONY: all deps check check-unit check-asan check-e2e demo bench install clean
+all: bin/picotron $(TOOL_BINS) bin/text2shard
+
+deps:
+	@scripts/install-deps
+
+$(B)/%.o: %.c $(wildcard lib/*.h lib/kernels/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/libpicotron.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+bin/picotron: tools/dispatcher/main.c
+	@mkdir -p bin
+	$(CC) $(CFLAGS) $< -o $@
+
+bin/picotron-%: $(B)/libpicotron.a $(wildcard tools/*/main.c)
+	@mkdir -p bin
+	$(CC) $(CFLAGS) tools/$(subst -,_,$*)/main.c $(B)/libpicotron.a $(LDLIBS) -o $@
+
+bin/text2shard: scripts/text2shard.c $(B)/libpicotron.a
+	@mkdir -p bin
+	$(CC) $(CFLAGS) $< $(B)/libpicotron.a $(LDLIBS) -o $@
+
+# Unit suites (Check), one executable per tests/unit/test_*.c.
+UNIT_BINS = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+$(B)/tests/%: tests/unit/%.c $(TEST_SUPPORT) $(wildcard tests/unit/*.h) $(B)/libpicotron.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $< $(TEST_SUPPORT) $(B)/libpicotron.a $(CHECKLIBS) $(LDLIBS) -o $@
+
+check-unit: $(UNIT_BINS)
+	@scripts/run-unit $(UNIT_BINS)
+
+# The same suites under AddressSanitizer + UndefinedBehaviorSanitizer (no -march tuning needed).
+check-asan:
+	@$(MAKE) --no-print-directory B=build-asan OPT=-O1 \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  check-unit
+
+check-e2e: all
+	@scripts/run-e2e
+
+check: deps
+	@timeout 300 $(MAKE) --no-print-directory all $(UNIT_BINS)
+	@timeout 120 $(MAKE) --no-print-directory check-unit
+	@timeout 240 $(MAKE) --no-print-directory check-asan
+	@timeout 180 $(MAKE) --no-print-directory check-e2e
+	@echo "make check: all passed"
+
+demo: deps all
+	@scripts/demo
+
+bench: deps all
+	@scripts/bench
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 bin/picotron $(TOOL_BINS) $(DESTDIR)$(PREFIX)/bin
+
+clean:
+	rm -rf build build-asan bin

@@ -1,0 +1,119 @@
+/* config: the run configuration. Reads picotron's config.json schema (sections distributed,
+ * model, training, dataset, checkpoint, logging, environment) plus our explicit model
+ * dimensions, optimizer keys and distributed.zero_stage; fills defaults, validates every value
+ * and names the JSON key path of the first bad one. Reference: docs/config.md. */
+#ifndef PICOTRON_CONFIG_H
+#define PICOTRON_CONFIG_H
+
+#include <stdint.h>
+
+#include "error.h"
+
+#define CFG_STR 1024
+
+/* The architecture of a Llama-family model: what a preset or an HF config.json gives. */
+typedef struct {
+    int num_hidden_layers;       /* L */
+    int hidden_size;             /* C */
+    int num_attention_heads;     /* H */
+    int num_key_value_heads;     /* K (GQA: H % K == 0) */
+    int intermediate_size;       /* F */
+    int vocab_size;              /* V, the true vocabulary (padding is internal) */
+    int max_position_embeddings;
+    double rope_theta;
+    double rms_norm_eps;
+    int tie_word_embeddings;     /* 0/1 */
+} ModelDims;
+
+typedef struct {
+    struct {
+        int tp_size, cp_size, pp_size, dp_size;
+        char pp_engine[16];      /* "afab" | "1f1b" */
+        char backend[16];        /* "mpi" | "nccl" | "gloo" (CPU: all mean MPI) */
+        int use_cpu;
+        int zero_stage;          /* 0 | 1 */
+    } distributed;
+    struct {
+        char name[CFG_STR];      /* preset name, hub name, or local dir holding config.json */
+        ModelDims dims;          /* preset, then explicit keys on top */
+        char dtype[16];          /* "float32" | "bfloat16" (CPU computes fp32) */
+        int use_flash_attention;
+        int use_fused_adam;
+    } model;
+    struct {
+        uint64_t seed;
+        double learning_rate;
+        int total_train_steps;
+        int seq_length;          /* T */
+        int micro_batch_size;    /* mbs */
+        int gradient_accumulation_steps;
+        int64_t num_samples;     /* 0: the whole stream */
+        int64_t max_tokens;      /* 0: no token limit */
+    } training;
+    struct {
+        double beta1, beta2, eps;
+        double weight_decay;
+        int decay_norms;         /* 1: decay RMSNorm weights too (PyTorch's default) */
+        double grad_clip;        /* 0: no clipping */
+        char lr_schedule[16];    /* "constant" | "cosine" (linear warmup, then cosine) */
+        int warmup_steps;
+        double min_lr;
+    } optimizer;
+    struct {
+        char name[CFG_STR];      /* shard path or glob, or "synthetic" */
+        int shuffle;             /* seeded permutation of sample indices, per epoch */
+        char validation[CFG_STR];/* "" or a shard path/glob */
+        int eval_every;          /* steps between validations (0: never) */
+        int eval_samples;        /* samples per validation */
+        int num_workers, num_proc;   /* picotron keys, no effect here */
+        char subset_name[CFG_STR];
+        char split[64];
+    } dataset;
+    struct {
+        char save_dir[CFG_STR];
+        int save_frequency;
+        char load_path[CFG_STR];
+        char init_from[CFG_STR];
+        char resume[16];         /* "" | "auto" */
+        int keep_last;           /* 0: keep all */
+    } checkpoint;
+    struct {
+        int use_wandb;
+        char project_name[256];
+        char run_name[256];
+        char run_dir[CFG_STR];   /* metrics.jsonl goes here; default: the config's directory */
+        int log_frequency;
+    } logging;
+    struct {
+        int omp_num_threads;     /* 0: not set (threads = usable cores / local ranks) */
+        char tokenizers_parallelism[16];
+        char flash_atten[16];
+        char hf_token[256];
+    } environment;
+} Config;
+
+/* Defaults as picotron behaves when its files lack a key (DESIGN §6). */
+void config_defaults(Config *cfg);
+
+/* Parse JSON text (path is only for messages). Unknown keys warn on stderr; nulls are accepted
+ * where picotron writes them. Resolves the model preset, applies explicit model keys, then
+ * validates everything (config_validate). */
+int config_parse(Config *cfg, const char *json_text, const char *path, Error *err);
+
+/* Read FILE ("-" = stdin) and config_parse it. */
+int config_load(Config *cfg, const char *path, Error *err);
+
+/* Apply one "key.path=value" override (value parsed as JSON, else as a string), as
+ * `--set` does; call config_validate afterwards. */
+int config_set(Config *cfg, const char *assignment, Error *err);
+
+/* Check every value and the mesh; error names the key: "training.seq_length: must be > 0, got -3". */
+int config_validate(const Config *cfg, Error *err);
+
+/* Serialise the full, resolved configuration (all keys) as JSON text; caller frees. */
+char *config_to_json(const Config *cfg);
+
+/* Global batch in samples: mbs × grad_acc × dp. */
+int64_t config_global_batch(const Config *cfg);
+
+#endif

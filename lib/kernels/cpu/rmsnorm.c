@@ -1,0 +1,57 @@
+/* rmsnorm: RMSNorm forward and backward. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "kernels/kernels.h"
+
+/* Rows per partial sum of dw: fixed, so the summation order never depends on threads. */
+#define RMS_CHUNK 64
+
+void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps)
+{
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++) {
+        const float *xi = x + (int64_t)i * C;
+        float *oi = out + (int64_t)i * C;
+        double ss = 0.0;
+        for (int j = 0; j < C; j++)
+            ss += (double)xi[j] * xi[j];
+        float r = (float)(1.0 / sqrt(ss / C + eps));
+        for (int j = 0; j < C; j++)
+            oi[j] = w[j] * (xi[j] * r);
+        rstd[i] = r;
+    }
+}
+
+void rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
+                      const float *rstd, int N, int C)
+{
+    int nchunks = (N + RMS_CHUNK - 1) / RMS_CHUNK;
+    float *partial = xcalloc((size_t)nchunks * C, sizeof(float)); /* (nchunks, C) */
+
+    #pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < nchunks; ch++) {
+        float *pw = partial + (int64_t)ch * C;
+        int end = (ch + 1) * RMS_CHUNK < N ? (ch + 1) * RMS_CHUNK : N;
+        for (int i = ch * RMS_CHUNK; i < end; i++) {
+            const float *xi = x + (int64_t)i * C, *dyi = dy + (int64_t)i * C;
+            float *dxi = dx + (int64_t)i * C;
+            float r = rstd[i];
+            /* dx_j = r·w_j·dy_j − (r³/C)·x_j·Σ_k w_k·dy_k·x_k */
+            double dot = 0.0;
+            for (int j = 0; j < C; j++)
+                dot += (double)w[j] * dyi[j] * xi[j];
+            float c = (float)(dot * r * r * r / C);
+            for (int j = 0; j < C; j++) {
+                dxi[j] += r * w[j] * dyi[j] - c * xi[j];
+                pw[j] += dyi[j] * xi[j] * r;
+            }
+        }
+    }
+    for (int ch = 0; ch < nchunks; ch++)
+        for (int j = 0; j < C; j++)
+            dw[j] += partial[(int64_t)ch * C + j];
+    free(partial);
+}

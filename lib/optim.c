@@ -1,0 +1,69 @@
+/* optim: AdamW, clipping and the learning-rate schedule. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "kernels/kernels.h"
+#include "optim.h"
+
+void optim_init(Optimizer *o, const ParamTable *pt, const Config *cfg)
+{
+    memset(o, 0, sizeof *o);
+    o->pt = pt;
+    o->m = xcalloc(pt->numel, sizeof(float));
+    o->v = xcalloc(pt->numel, sizeof(float));
+    o->beta1 = cfg->optimizer.beta1;
+    o->beta2 = cfg->optimizer.beta2;
+    o->eps = cfg->optimizer.eps;
+    o->weight_decay = cfg->optimizer.weight_decay;
+    o->grad_clip = cfg->optimizer.grad_clip;
+    o->decay_norms = cfg->optimizer.decay_norms;
+}
+
+void optim_free(Optimizer *o)
+{
+    free(o->m);
+    free(o->v);
+    memset(o, 0, sizeof *o);
+}
+
+double optim_lr(const Config *cfg, int64_t s)
+{
+    double lr = cfg->training.learning_rate, min_lr = cfg->optimizer.min_lr;
+    int64_t w = cfg->optimizer.warmup_steps, total = cfg->training.total_train_steps;
+    if (s < w)
+        return lr * (double)(s + 1) / (double)w;
+    if (strcmp(cfg->optimizer.lr_schedule, "cosine") != 0 || total <= w)
+        return lr;
+    double progress = (double)(s - w) / (double)(total - w);
+    if (progress > 1.0)
+        progress = 1.0;
+    return min_lr + 0.5 * (lr - min_lr) * (1.0 + cos(M_PI * progress));
+}
+
+double optim_grad_norm(const Optimizer *o, const float *grads)
+{
+    return sqrt(sum_squares(grads, (int64_t)o->pt->numel));
+}
+
+void optim_step(Optimizer *o, float *params, float *grads, double norm, double lr)
+{
+    const ParamTable *pt = o->pt;
+    if (o->grad_clip > 0.0 && norm > o->grad_clip) {
+        float coef = (float)(o->grad_clip / (norm + 1e-6));
+        #pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < pt->numel; i++)
+            grads[i] *= coef;
+    }
+    o->t++;
+    float bc1 = (float)(1.0 - pow(o->beta1, (double)o->t));
+    float bc2 = (float)(1.0 - pow(o->beta2, (double)o->t));
+    for (int i = 0; i < pt->n; i++) {
+        const ParamInfo *p = &pt->t[i];
+        float wd = (p->is_norm && !o->decay_norms) ? 0.0f : (float)o->weight_decay;
+        adamw_update(params + p->offset, o->m + p->offset, o->v + p->offset, grads + p->offset,
+                     (int64_t)p->numel, (float)lr, (float)o->beta1, (float)o->beta2,
+                     (float)o->eps, wd, bc1, bc2);
+    }
+}

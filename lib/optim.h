@@ -1,0 +1,33 @@
+/* optim: AdamW over the parameter table (fp32 weights, m and v), global-norm gradient
+ * clipping, and the learning-rate schedule (constant, or linear warmup then cosine). */
+#ifndef PICOTRON_OPTIM_H
+#define PICOTRON_OPTIM_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "params.h"
+
+typedef struct {
+    const ParamTable *pt;
+    float *m, *v;           /* (pt->numel) AdamW moments */
+    int64_t t;              /* updates done (PyTorch's step count) */
+    double beta1, beta2, eps, weight_decay, grad_clip;
+    int decay_norms;
+} Optimizer;
+
+void optim_init(Optimizer *o, const ParamTable *pt, const Config *cfg);
+void optim_free(Optimizer *o);
+
+/* Learning rate of step s (0-based): lr·(s+1)/w during warmup, then cosine from lr to min_lr
+ * over the remaining total − w steps (MATH.md); constant schedule: lr (after warmup). */
+double optim_lr(const Config *cfg, int64_t s);
+
+/* √(Σ g²) over every element of the flat gradient buffer. */
+double optim_grad_norm(const Optimizer *o, const float *grads);
+
+/* Clip (when grad_clip > 0 and norm > grad_clip: g ← g·clip/(norm + 1e-6)), then one AdamW
+ * update of params with learning rate lr. */
+void optim_step(Optimizer *o, float *params, float *grads, double norm, double lr);
+
+#endif
