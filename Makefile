@@ -5,10 +5,13 @@
 CC       ?= gcc
 ARCH     ?= -march=native
 OPT      ?= -O3
-PKGS      = openblas jansson
+PKGS      = jansson
+# OpenBLAS built on OpenMP (Debian's libopenblas-openmp-dev), pinned by rpath: it shares one
+# thread pool with our own OpenMP loops. The pthread build would spin against them.
+BLASDIR   = /usr/lib/x86_64-linux-gnu/openblas-openmp
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fopenmp -Ilib $(ARCH) $(OPT) -g $(SAN) \
-            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+            -I/usr/include/x86_64-linux-gnu/openblas-openmp $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   += -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 CHECKLIBS = $(shell pkg-config --libs check 2>/dev/null)
 PREFIX   ?= /usr/local
 

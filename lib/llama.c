@@ -66,8 +66,9 @@ static void bind(Weights *w, const ParamTable *pt, float *buf, int nl)
     }
 }
 
-static float *alloc(int64_t n)
+static float *alloc(size_t *total, int64_t n)
 {
+    *total += (size_t)n * sizeof(float);
     return xcalloc((size_t)n, sizeof(float));
 }
 
@@ -80,36 +81,36 @@ void llama_init(Llama *m, const ParamTable *pt, const LlamaShape *s, float *para
     int64_t N = (int64_t)s->B * s->T, C = s->C, L = s->nl;
     int64_t HD = (int64_t)s->H * s->D, KD = (int64_t)s->K * s->D, F = s->F;
     Activations *a = &m->a;
-    a->x = alloc((L + 1) * N * C);
-    a->n1 = alloc(L * N * C);
-    a->r1 = alloc(L * N);
-    a->q = alloc(L * N * HD);
-    a->k = alloc(L * N * KD);
-    a->v = alloc(L * N * KD);
-    a->att = alloc(L * N * HD);
-    a->lse = alloc(L * N * s->H);
-    a->h = alloc(L * N * C);
-    a->n2 = alloc(L * N * C);
-    a->r2 = alloc(L * N);
-    a->fa = alloc(L * N * F);
-    a->fb = alloc(L * N * F);
-    a->fm = alloc(L * N * F);
-    a->nf = alloc(N * C);
-    a->rf = alloc(N);
-    a->logits = alloc(N * s->V_local);
-    a->loss = alloc(N);
-    a->mx = alloc(N);
-    a->z = alloc(N);
-    a->zt = alloc(N);
-    a->dres = alloc(N * C);
-    a->dn = alloc(N * C);
-    a->datt = alloc(N * HD);
-    a->dq = alloc(N * HD);
-    a->dk = alloc(N * KD);
-    a->dv = alloc(N * KD);
-    a->dfa = alloc(N * F);
-    a->dfb = alloc(N * F);
-    a->dfm = alloc(N * F);
+    a->x = alloc(&m->act_bytes, (L + 1) * N * C);
+    a->n1 = alloc(&m->act_bytes, L * N * C);
+    a->r1 = alloc(&m->act_bytes, L * N);
+    a->q = alloc(&m->act_bytes, L * N * HD);
+    a->k = alloc(&m->act_bytes, L * N * KD);
+    a->v = alloc(&m->act_bytes, L * N * KD);
+    a->att = alloc(&m->act_bytes, L * N * HD);
+    a->lse = alloc(&m->act_bytes, L * N * s->H);
+    a->h = alloc(&m->act_bytes, L * N * C);
+    a->n2 = alloc(&m->act_bytes, L * N * C);
+    a->r2 = alloc(&m->act_bytes, L * N);
+    a->fa = alloc(&m->act_bytes, L * N * F);
+    a->fb = alloc(&m->act_bytes, L * N * F);
+    a->fm = alloc(&m->act_bytes, L * N * F);
+    a->nf = alloc(&m->act_bytes, N * C);
+    a->rf = alloc(&m->act_bytes, N);
+    a->logits = alloc(&m->act_bytes, N * s->V_local);
+    a->loss = alloc(&m->act_bytes, N);
+    a->mx = alloc(&m->act_bytes, N);
+    a->z = alloc(&m->act_bytes, N);
+    a->zt = alloc(&m->act_bytes, N);
+    a->dres = alloc(&m->act_bytes, N * C);
+    a->dn = alloc(&m->act_bytes, N * C);
+    a->datt = alloc(&m->act_bytes, N * HD);
+    a->dq = alloc(&m->act_bytes, N * HD);
+    a->dk = alloc(&m->act_bytes, N * KD);
+    a->dv = alloc(&m->act_bytes, N * KD);
+    a->dfa = alloc(&m->act_bytes, N * F);
+    a->dfb = alloc(&m->act_bytes, N * F);
+    a->dfm = alloc(&m->act_bytes, N * F);
 }
 
 void llama_free(Llama *m)

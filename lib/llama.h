@@ -76,6 +76,7 @@ typedef struct {
     LlamaShape s;
     Weights w, g;     /* parameters and their fp32 gradients */
     Activations a;
+    size_t act_bytes;  /* bytes of activations and backward scratch */
 } Llama;
 
 /* The shape of the whole model on one rank for micro-batches of B × T. */

@@ -16,6 +16,7 @@ void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, in
         const float *xi = x + (int64_t)i * C;
         float *oi = out + (int64_t)i * C;
         double ss = 0.0;
+        #pragma omp simd reduction(+:ss)
         for (int j = 0; j < C; j++)
             ss += (double)xi[j] * xi[j];
         float r = (float)(1.0 / sqrt(ss / C + eps));
@@ -41,6 +42,7 @@ void rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, con
             float r = rstd[i];
             /* dx_j = r·w_j·dy_j − (r³/C)·x_j·Σ_k w_k·dy_k·x_k */
             double dot = 0.0;
+            #pragma omp simd reduction(+:dot)
             for (int j = 0; j < C; j++)
                 dot += (double)w[j] * dyi[j] * xi[j];
             float c = (float)(dot * r * r * r / C);

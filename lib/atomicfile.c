@@ -1,0 +1,83 @@
+/* atomicfile: temp name, fsync, rename, fsync the directory. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "atomicfile.h"
+
+int fsync_parent_dir(const char *path, Error *err)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    const char *dir = dirname(buf);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0 || fsync(fd) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return err_set(err, PT_ERUNTIME, "%s: cannot sync directory: %s", dir, strerror(e));
+    }
+    close(fd);
+    return PT_OK;
+}
+
+int atomic_write_file(const char *path, const void *data, size_t len, Error *err)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return err_set(err, errno == ENOENT || errno == EACCES ? PT_EINPUT : PT_ERUNTIME,
+                       "%s: cannot create: %s", path, strerror(errno));
+    const char *p = data;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return err_set(err, PT_ERUNTIME, "%s: write failed: %s", path, strerror(e));
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return err_set(err, PT_ERUNTIME, "%s: sync failed: %s", path, strerror(e));
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return err_set(err, PT_ERUNTIME, "%s: rename failed: %s", path, strerror(e));
+    }
+    return fsync_parent_dir(path, err);
+}
+
+int make_dirs(const char *path, Error *err)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; ; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+                return err_set(err, PT_EINPUT, "%s: cannot create directory: %s", buf, strerror(errno));
+            *p = c;
+            if (c == '\0')
+                break;
+        }
+    }
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return err_set(err, PT_EINPUT, "%s: not a directory", path);
+    return PT_OK;
+}

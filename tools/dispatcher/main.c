@@ -1,0 +1,71 @@
+/* picotron: the dispatcher. `picotron X args...` runs picotron-X from the directory holding
+ * this executable (then PATH), as git runs git-X. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const tools[][2] = {
+    {"train", "train a Llama model from a JSON config"},
+    {"create-config", "write a run config (picotron's create_config.py flags)"},
+    {"submit", "render, submit and track Slurm jobs"},
+    {"shard-ckpt", "reshard checkpoints between mesh shapes"},
+    {"convert-hf", "Hugging Face safetensors <-> picotron checkpoints"},
+    {"bench", "throughput and MFU measurement"},
+};
+#define NTOOLS (sizeof tools / sizeof tools[0])
+
+/* Path of picotron-<name> beside this executable, if it exists. */
+static int sibling(char *out, size_t len, const char *name)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return 0;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return 0;
+    *slash = '\0';
+    snprintf(out, len, "%s/picotron-%s", self, name);
+    return access(out, X_OK) == 0;
+}
+
+static void help(FILE *f)
+{
+    fprintf(f, "usage: picotron <tool> [args...]   (picotron <tool> --help for its options)\n\ntools:\n");
+    for (size_t i = 0; i < NTOOLS; i++) {
+        char path[PATH_MAX + 256];
+        if (sibling(path, sizeof path, tools[i][0]))
+            fprintf(f, "  %-14s %s\n", tools[i][0], tools[i][1]);
+    }
+    fprintf(f, "\nexample:\n  picotron train --config examples/tiny.json\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        help(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        help(stdout);
+        return 0;
+    }
+    int known = 0;
+    for (size_t i = 0; i < NTOOLS; i++)
+        known |= !strcmp(argv[1], tools[i][0]);
+    if (!known) {
+        fprintf(stderr, "picotron: unknown tool '%s'; try 'picotron --help'\n", argv[1]);
+        return 2;
+    }
+    char path[PATH_MAX + 256], name[128];
+    snprintf(name, sizeof name, "picotron-%s", argv[1]);
+    argv[1] = name;
+    if (sibling(path, sizeof path, argv[1] + strlen("picotron-")))
+        execv(path, argv + 1);
+    execvp(name, argv + 1);
+    fprintf(stderr, "picotron: cannot run %s: %s\n", name, strerror(errno));
+    return errno == ENOENT ? 2 : 1;
+}
