@@ -677,7 +677,9 @@ START_TEST(demo_and_tiny_examples_have_the_intended_size)
     capture_end();
     ck_assert_msg(rc == PT_OK, "%s", err.msg);
     ck_assert_str_eq(c.dataset.name, "synthetic");
-    ck_assert_int_eq(c.training.total_train_steps, 50);
+    /* "trains in seconds": a small model and a short run */
+    ck_assert_int_le(c.training.total_train_steps, 100);
+    ck_assert_int_le(models_num_params(&c.model.dims), 200000);
 }
 END_TEST
 

@@ -33,12 +33,13 @@
 
 #define FD_STEP 1e-2f
 #define TOL_FD 1e-3
-#define GRAD_FLOOR 1e-4
+#define GRAD_FLOOR 1e-4 /* keeps the ratio finite where a gradient is all zeros */
 /* Whole model: the loss sums 12 token losses of ~4 after ~30 fp32 kernels, so an evaluation
  * carries ~4e-6 of rounding noise, ~2e-4 on a difference quotient with h = 1e-2; weights of
  * std 0.2 (see model_case_open) keep truncation below that. Measured: ≤ 6e-4 per tensor
  * (h = 3e-3 gives 2e-3, noise-bound; with std-0.2 embeddings h = 1e-2 gave 5e-3,
- * truncation-bound). TOL_MODEL = 5e-3; a structural bug gives ≥ 1e-2. */
+ * truncation-bound). TOL_MODEL = 5e-3; the structural bugs tried (a skipped RoPE backward, a
+ * dropped residual term) gave ≥ 9e-2. */
 #define TOL_MODEL 5e-3
 #define MODEL_SAMPLES 20
 /* Online softmax over split key blocks only reorders fp32 sums of terms ≤ 1. */
@@ -535,6 +536,41 @@ START_TEST(attention_ring_of_two_query_and_key_blocks_equals_full_attention)
 }
 END_TEST
 
+START_TEST(attention_ring_backward_over_two_blocks_equals_full_backward)
+{
+    /* The same 14-token ring: each rank takes dQ for its queries and partial dK, dV for every
+     * key block it visits (qpos0 ≥ kpos0 or fully masked), using the final O and LSE. The sums
+     * must give attention_backward's gradients, which the FD tests above pin. */
+    enum { T = 14, TC = 7, D = 8 };
+    rand_seed(20);
+    float *q = random_tensor(T * D, 2.0f), *k = random_tensor(T * D, 2.0f), *v = random_tensor(T * D, 1.0f);
+    float *dout = random_tensor(T * D, 1.0f);
+    float out[T * D], lse[T], dq[T * D], dk[T * D], dv[T * D];
+    float rdq[T * D] = {0}, rdk[T * D] = {0}, rdv[T * D] = {0}, delta[T];
+    attention_forward(out, lse, q, k, v, 1, T, 1, 1, D);
+    attention_backward(dq, dk, dv, dout, q, k, v, out, lse, 1, T, 1, 1, D);
+    for (int t = 0; t < T; t++) { /* Δ_i = Σ_d dO_id · O_id */
+        delta[t] = 0.0f;
+        for (int d = 0; d < D; d++)
+            delta[t] += dout[t * D + d] * out[t * D + d];
+    }
+    for (int rank = 0; rank < 2; rank++)
+        for (int hop = 0; hop < 2; hop++) {
+            int kb = (rank + hop) % 2, q0 = rank * TC, k0 = kb * TC;
+            attention_block_backward(rdq + q0 * D, D, rdk + k0 * D, rdv + k0 * D, D, q + q0 * D, D,
+                                     dout + q0 * D, delta + q0, lse + q0, TC, q0, k + k0 * D,
+                                     v + k0 * D, D, TC, k0, D, 1.0f / sqrtf((float)D));
+        }
+    ck_assert_msg(max_abs_diff_f32(rdq, dq, T * D) < TOL_SPLIT, "ring dq differs by %.3g",
+                  max_abs_diff_f32(rdq, dq, T * D));
+    ck_assert_msg(max_abs_diff_f32(rdk, dk, T * D) < TOL_SPLIT, "ring dk differs by %.3g",
+                  max_abs_diff_f32(rdk, dk, T * D));
+    ck_assert_msg(max_abs_diff_f32(rdv, dv, T * D) < TOL_SPLIT, "ring dv differs by %.3g",
+                  max_abs_diff_f32(rdv, dv, T * D));
+    free(q), free(k), free(v), free(dout);
+}
+END_TEST
+
 /* ---- swiglu ---- */
 
 typedef struct {
@@ -979,6 +1015,7 @@ int main(void)
     tcase_add_test(tc, attention_gqa_gradients_match_finite_differences);
     tcase_add_test(tc, attention_block_split_anywhere_equals_one_block);
     tcase_add_test(tc, attention_ring_of_two_query_and_key_blocks_equals_full_attention);
+    tcase_add_test(tc, attention_ring_backward_over_two_blocks_equals_full_backward);
     tcase_add_test(tc, swiglu_da_db_match_finite_differences);
     tcase_add_test(tc, embedding_ids_outside_the_slice_give_zero_rows);
     tcase_add_test(tc, embedding_dtable_accumulates_only_ids_in_the_slice);

@@ -32,8 +32,7 @@ static const char usage[] =
 
 static void __attribute__((noreturn)) usage_error(const char *msg, const char *arg)
 {
-    fprintf(stderr, "picotron-train: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
-    fprintf(stderr, "try 'picotron-train --help'\n");
+    fprintf(stderr, "picotron-train: %s%s%s (try 'picotron-train --help')\n", msg, arg ? " " : "", arg ? arg : "");
     exit(2);
 }
 

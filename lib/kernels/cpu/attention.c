@@ -1,6 +1,9 @@
 /* attention: causal grouped-query attention in the online-softmax form (MATH.md). The block
- * steps work on any query/key ranges given their global positions, which is what ring
- * attention needs; the full-sequence kernels are one block each. */
+ * steps work on a tile of query rows against a block of keys given their global positions,
+ * which is what ring attention needs; the full-sequence kernels walk query tiles × key blocks.
+ * Score and probability tiles go through sgemm, called single-threaded inside the OpenMP loop
+ * over (batch, head), so results do not depend on the thread count. */
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,17 +11,8 @@
 #include "error.h"
 #include "kernels/kernels.h"
 
-#define KEY_TILE 128 /* scores of this many keys are held at once per query row */
-
-/* The simd reduction's order is fixed at compile time, so results stay thread-count independent. */
-static float dot(const float *a, const float *b, int D)
-{
-    float s = 0.0f;
-    #pragma omp simd reduction(+:s)
-    for (int d = 0; d < D; d++)
-        s += a[d] * b[d];
-    return s;
-}
+#define Q_TILE 64    /* query rows per block step */
+#define K_BLOCK 256  /* keys per block step */
 
 /* Keys of the block a query at position qpos may see (causal): keys at kpos0 .. qpos. */
 static int visible_keys(int qpos, int kpos0, int Tk)
@@ -31,35 +25,40 @@ void attention_block_forward(float *m, float *l, float *acc, const float *q, int
                              int qpos0, const float *k, const float *v, int ks, int Tk,
                              int kpos0, int D, float scale)
 {
-    float s[KEY_TILE];
+    int nk = visible_keys(qpos0 + Tq - 1, kpos0, Tk); /* keys the last row sees: the most */
+    if (nk == 0)
+        return;
+    float *S = xmalloc((size_t)Tq * nk * sizeof(float)); /* (Tq, nk) scores, then P */
+    /* S = scale · Q·Kᵀ */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, nk, D, scale, q, qs, k, ks, 0.0f, S, nk);
     for (int r = 0; r < Tq; r++) {
-        const float *qi = q + (int64_t)r * qs;
-        float *ai = acc + (int64_t)r * D;
-        int nk = visible_keys(qpos0 + r, kpos0, Tk);
-        for (int j0 = 0; j0 < nk; j0 += KEY_TILE) {
-            int jn = nk - j0 < KEY_TILE ? nk - j0 : KEY_TILE;
-            float bm = -INFINITY;
-            for (int j = 0; j < jn; j++) {
-                s[j] = dot(qi, k + (int64_t)(j0 + j) * ks, D) * scale;
-                bm = s[j] > bm ? s[j] : bm;
-            }
-            /* m' = max(m, max s);  l' = l·e^(m−m') + Σ e^(s−m');  A' = A·e^(m−m') + Σ e^(s−m')·v */
-            float mnew = m[r] > bm ? m[r] : bm;
-            float alpha = expf(m[r] - mnew);
-            float lsum = l[r] * alpha;
-            for (int d = 0; d < D; d++)
-                ai[d] *= alpha;
-            for (int j = 0; j < jn; j++) {
-                float p = expf(s[j] - mnew);
-                const float *vj = v + (int64_t)(j0 + j) * ks;
-                lsum += p;
-                for (int d = 0; d < D; d++)
-                    ai[d] += p * vj[d];
-            }
-            l[r] = lsum;
-            m[r] = mnew;
+        float *s = S + (int64_t)r * nk, *ar = acc + (int64_t)r * D;
+        int vis = visible_keys(qpos0 + r, kpos0, Tk);
+        if (vis == 0) { /* this row sees none of the block: no update */
+            memset(s, 0, (size_t)nk * sizeof(float));
+            continue;
         }
+        float bm = -INFINITY;
+        for (int j = 0; j < vis; j++)
+            bm = s[j] > bm ? s[j] : bm;
+        /* m' = max(m, max s);  l' = l·e^(m−m') + Σ e^(s−m');  A' = A·e^(m−m') + Σ e^(s−m')·v */
+        float mnew = m[r] > bm ? m[r] : bm;
+        float alpha = expf(m[r] - mnew);
+        float lsum = 0.0f;
+        for (int j = 0; j < vis; j++) {
+            s[j] = expf(s[j] - mnew);
+            lsum += s[j];
+        }
+        for (int j = vis; j < nk; j++)
+            s[j] = 0.0f;
+        l[r] = l[r] * alpha + lsum;
+        m[r] = mnew;
+        for (int d = 0; d < D; d++)
+            ar[d] *= alpha;
     }
+    /* A += P·V */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, D, nk, 1.0f, S, nk, v, ks, 1.0f, acc, D);
+    free(S);
 }
 
 void attention_block_backward(float *dq, int dqs, float *dk, float *dv, int dks,
@@ -67,23 +66,31 @@ void attention_block_backward(float *dq, int dqs, float *dk, float *dv, int dks,
                               const float *lse, int Tq, int qpos0, const float *k,
                               const float *v, int ks, int Tk, int kpos0, int D, float scale)
 {
+    int nk = visible_keys(qpos0 + Tq - 1, kpos0, Tk);
+    if (nk == 0)
+        return;
+    float *P = xmalloc((size_t)Tq * nk * sizeof(float));  /* (Tq, nk) */
+    float *dS = xmalloc((size_t)Tq * nk * sizeof(float)); /* (Tq, nk) dP, then dS */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, nk, D, scale, q, qs, k, ks, 0.0f, P, nk);
+    /* dP = dO·Vᵀ */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, nk, D, 1.0f, dout, qs, v, ks, 0.0f, dS, nk);
     for (int r = 0; r < Tq; r++) {
-        const float *qi = q + (int64_t)r * qs, *doi = dout + (int64_t)r * qs;
-        float *dqi = dq + (int64_t)r * dqs;
-        int nk = visible_keys(qpos0 + r, kpos0, Tk);
-        for (int j = 0; j < nk; j++) {
-            const float *kj = k + (int64_t)j * ks, *vj = v + (int64_t)j * ks;
-            float *dkj = dk + (int64_t)j * dks, *dvj = dv + (int64_t)j * dks;
-            /* P = exp(S − LSE);  dP = dO·Vᵀ;  dS = P ⊙ (dP − Δ) */
-            float p = expf(dot(qi, kj, D) * scale - lse[r]);
-            float ds = p * (dot(doi, vj, D) - delta[r]) * scale;
-            for (int d = 0; d < D; d++) {
-                dqi[d] += ds * kj[d];
-                dkj[d] += ds * qi[d];
-                dvj[d] += p * doi[d];
-            }
+        float *p = P + (int64_t)r * nk, *ds = dS + (int64_t)r * nk;
+        int vis = visible_keys(qpos0 + r, kpos0, Tk);
+        /* P = exp(S − LSE);  dS = P ⊙ (dP − Δ) · scale (the scale of S = scale·Q·Kᵀ) */
+        for (int j = 0; j < vis; j++) {
+            p[j] = expf(p[j] - lse[r]);
+            ds[j] = p[j] * (ds[j] - delta[r]) * scale;
         }
+        for (int j = vis; j < nk; j++)
+            p[j] = ds[j] = 0.0f;
     }
+    /* dQ += dS·K;  dK += dSᵀ·Q;  dV += Pᵀ·dO */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, D, nk, 1.0f, dS, nk, k, ks, 1.0f, dq, dqs);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, D, Tq, 1.0f, dS, nk, q, qs, 1.0f, dk, dks);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, D, Tq, 1.0f, P, nk, dout, qs, 1.0f, dv, dks);
+    free(P);
+    free(dS);
 }
 
 void attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
@@ -93,31 +100,36 @@ void attention_forward(float *out, float *lse, const float *q, const float *k, c
     int group = H / K;
     #pragma omp parallel
     {
-        float *m = xmalloc((size_t)T * sizeof(float));
-        float *l = xmalloc((size_t)T * sizeof(float));
-        float *acc = xmalloc((size_t)T * D * sizeof(float));
+        float m[Q_TILE], l[Q_TILE];
+        float *acc = xmalloc((size_t)Q_TILE * D * sizeof(float)); /* (Q_TILE, D) */
         #pragma omp for schedule(static)
         for (int bh = 0; bh < B * H; bh++) {
             int b = bh / H, h = bh % H, g = h / group;
-            for (int t = 0; t < T; t++) {
-                m[t] = -INFINITY;
-                l[t] = 0.0f;
-            }
-            memset(acc, 0, (size_t)T * D * sizeof(float));
             const float *qh = q + ((int64_t)b * T * H + h) * D;
             const float *kg = k + ((int64_t)b * T * K + g) * D;
             const float *vg = v + ((int64_t)b * T * K + g) * D;
-            attention_block_forward(m, l, acc, qh, H * D, T, 0, kg, vg, K * D, T, 0, D, scale);
-            /* O = A / l;  LSE = m + log l */
-            for (int t = 0; t < T; t++) {
-                float *o = out + (((int64_t)b * T + t) * H + h) * D;
-                for (int d = 0; d < D; d++)
-                    o[d] = acc[(int64_t)t * D + d] / l[t];
-                lse[((int64_t)b * H + h) * T + t] = m[t] + logf(l[t]);
+            for (int i0 = 0; i0 < T; i0 += Q_TILE) {
+                int qn = T - i0 < Q_TILE ? T - i0 : Q_TILE;
+                for (int r = 0; r < qn; r++) {
+                    m[r] = -INFINITY;
+                    l[r] = 0.0f;
+                }
+                memset(acc, 0, (size_t)qn * D * sizeof(float));
+                for (int j0 = 0; j0 < i0 + qn; j0 += K_BLOCK) {
+                    int kn = T - j0 < K_BLOCK ? T - j0 : K_BLOCK;
+                    attention_block_forward(m, l, acc, qh + (int64_t)i0 * H * D, H * D, qn, i0,
+                                            kg + (int64_t)j0 * K * D, vg + (int64_t)j0 * K * D,
+                                            K * D, kn, j0, D, scale);
+                }
+                /* O = A / l;  LSE = m + log l */
+                for (int r = 0; r < qn; r++) {
+                    float *o = out + (((int64_t)b * T + i0 + r) * H + h) * D;
+                    for (int d = 0; d < D; d++)
+                        o[d] = acc[(int64_t)r * D + d] / l[r];
+                    lse[((int64_t)b * H + h) * T + i0 + r] = m[r] + logf(l[r]);
+                }
             }
         }
-        free(m);
-        free(l);
         free(acc);
     }
 }
@@ -138,21 +150,36 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
             int b = bg / K, g = bg % K;
             float *dkg = dk + ((int64_t)b * T * K + g) * D;
             float *dvg = dv + ((int64_t)b * T * K + g) * D;
+            const float *kg = k + ((int64_t)b * T * K + g) * D;
+            const float *vg = v + ((int64_t)b * T * K + g) * D;
             for (int t = 0; t < T; t++) {
                 memset(dkg + (int64_t)t * K * D, 0, (size_t)D * sizeof(float));
                 memset(dvg + (int64_t)t * K * D, 0, (size_t)D * sizeof(float));
             }
             for (int h = g * group; h < (g + 1) * group; h++) {
                 int64_t off = ((int64_t)b * T * H + h) * D;
+                const float *lh = lse + ((int64_t)b * H + h) * T;
                 /* Δ_i = Σ_d dO_id · O_id */
                 for (int t = 0; t < T; t++) {
-                    delta[t] = dot(dout + off + (int64_t)t * H * D, out + off + (int64_t)t * H * D, D);
+                    const float *dot = dout + off + (int64_t)t * H * D, *ot = out + off + (int64_t)t * H * D;
+                    float s = 0.0f;
+                    for (int d = 0; d < D; d++)
+                        s += dot[d] * ot[d];
+                    delta[t] = s;
                     memset(dq + off + (int64_t)t * H * D, 0, (size_t)D * sizeof(float));
                 }
-                attention_block_backward(dq + off, H * D, dkg, dvg, K * D, q + off, H * D,
-                                         dout + off, delta, lse + ((int64_t)b * H + h) * T, T, 0,
-                                         k + ((int64_t)b * T * K + g) * D,
-                                         v + ((int64_t)b * T * K + g) * D, K * D, T, 0, D, scale);
+                for (int i0 = 0; i0 < T; i0 += Q_TILE) {
+                    int qn = T - i0 < Q_TILE ? T - i0 : Q_TILE;
+                    int64_t qoff = off + (int64_t)i0 * H * D;
+                    for (int j0 = 0; j0 < i0 + qn; j0 += K_BLOCK) {
+                        int kn = T - j0 < K_BLOCK ? T - j0 : K_BLOCK;
+                        attention_block_backward(dq + qoff, H * D, dkg + (int64_t)j0 * K * D,
+                                                 dvg + (int64_t)j0 * K * D, K * D, q + qoff, H * D,
+                                                 dout + qoff, delta + i0, lh + i0, qn, i0,
+                                                 kg + (int64_t)j0 * K * D, vg + (int64_t)j0 * K * D,
+                                                 K * D, kn, j0, D, scale);
+                    }
+                }
             }
         }
         free(delta);

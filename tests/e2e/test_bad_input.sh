@@ -1,0 +1,120 @@
+#!/bin/sh
+# test_bad_input: picotron-train refuses bad configs, data and flags the way DESIGN §2 says:
+# exit 2, exactly one stderr line (warnings aside) that names the key or file, nothing on
+# stdout, and nothing written (the run directory is never created).
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+tiny_json base.json
+
+# variant DST SED-SCRIPT: base.json edited by sed into DST; an edit that changes nothing is a
+# test bug, reported as a failure (otherwise the case below would test nothing).
+variant() {
+    sed "$2" base.json >"$1"
+    if cmp -s base.json "$1"; then
+        fail "test bug: sed '$2' did not change base.json"
+    fi
+}
+
+# refused CASE TEXT CMD...: CMD exits 2 with one stderr line containing TEXT, prints nothing
+# on stdout and writes nothing.
+refused() {
+    begin "$1"
+    text=$2
+    shift 2
+    expect_exit 2 "$@"
+    assert_one_line "$ERR"
+    assert_contains "$ERR" "$text"
+    check "stdout empty" [ ! -s "$OUT" ]
+    assert_no_run_dir
+}
+
+# The base config itself is fine (else every case below would pass for the wrong reason).
+begin "base config runs"
+expect_exit 0 "$TRAIN" --config base.json --steps 1 --no-metrics -q
+assert_no_run_dir
+
+# ---- the config file ---------------------------------------------------------------------
+cat >badjson.json <<'EOF'
+{
+    "model": {"name": "tiny"},
+    "training": {"seq_length": 64,,}
+}
+EOF
+refused "invalid JSON" "badjson.json:3:" "$TRAIN" --config badjson.json
+check "message is file:line:col: invalid JSON" \
+    grep -E -q 'badjson\.json:3:[0-9]+: invalid JSON' "$ERR"
+
+variant neg.json 's/"seq_length": 64/"seq_length": -3/'
+refused "negative seq_length" "training.seq_length" "$TRAIN" --config neg.json
+assert_contains "$ERR" "-3"
+
+variant str.json 's/"micro_batch_size": 4/"micro_batch_size": "four"/'
+refused "string for a number" "training.micro_batch_size" "$TRAIN" --config str.json
+assert_contains "$ERR" "four"
+
+variant model.json 's/"name": "tiny"/"name": "llama-99b"/'
+refused "unknown model" "llama-99b" "$TRAIN" --config model.json
+assert_contains "$ERR" "model.name"
+
+variant kv.json 's/"name": "tiny",/"name": "tiny", "num_key_value_heads": 3,/'
+refused "heads not divisible by kv heads" "num_key_value_heads" "$TRAIN" --config kv.json
+
+variant load.json 's/"save_frequency": 0/"save_frequency": 0, "load_path": "ckpt\/step_00000010"/'
+refused "checkpoint.load_path (not available yet)" "checkpoint.load_path" "$TRAIN" --config load.json
+
+refused "config file does not exist" "$TMP/nosuch.json" "$TRAIN" --config "$TMP/nosuch.json"
+
+# ---- the data ----------------------------------------------------------------------------
+variant hub.json 's|"synthetic"|"roneneldan/TinyStories"|'
+refused "hub dataset name" "dataset.name" "$TRAIN" --config hub.json
+assert_contains "$ERR" "shard"    # the hint: make shards (text2shard)
+
+refused "missing shard" "$TMP/nosuch.bin" \
+    "$TRAIN" --config base.json --set dataset.name="$TMP/nosuch.bin"
+
+refused "glob matching nothing" "$TMP/shards_*.bin" \
+    "$TRAIN" --config base.json --set dataset.name="$TMP/shards_*.bin"
+
+# Good shards to spoil: 20 kB of text, byte-level.
+awk 'BEGIN { for (i = 0; i < 400; i++) printf "%d bottles of beer on the wall.\n", i }' >text.txt
+"$TEXT2SHARD" text.txt --out good.bin 2>/dev/null
+begin "good shard trains"
+expect_exit 0 "$TRAIN" --config base.json --steps 1 --no-metrics -q --set dataset.name="$TMP/good.bin"
+assert_no_run_dir
+
+{ printf 'XXXX'; tail -c +5 good.bin; } >magic.bin
+refused "shard with bad magic" "$TMP/magic.bin" \
+    "$TRAIN" --config base.json --set dataset.name="$TMP/magic.bin"
+assert_contains "$ERR" "magic"
+
+head -c 5000 good.bin >trunc.bin
+refused "truncated shard" "$TMP/trunc.bin" \
+    "$TRAIN" --config base.json --set dataset.name="$TMP/trunc.bin"
+assert_contains "$ERR" "truncated"
+
+# 100 ASCII bytes, byte 200 (token 200) at offset 100, more ASCII: with vocab_size 128 the
+# first step's samples (tokens 0..256) reach it.
+{ head -c 100 text.txt; printf '\310'; head -c 2000 text.txt; } >high.txt
+"$TEXT2SHARD" high.txt --out high.bin 2>/dev/null
+refused "token >= vocab_size" "$TMP/high.bin" "$TRAIN" --config base.json \
+    --set model.vocab_size=128 --set dataset.name="$TMP/high.bin"
+assert_contains "$ERR" "offset 100"
+
+# ---- flags and --set ---------------------------------------------------------------------
+refused "--set unknown key" "nosuch.key" "$TRAIN" --config base.json --set nosuch.key=1
+refused "--set bad value" "training.seq_length" "$TRAIN" --config base.json --set training.seq_length=abc
+refused "unknown flag" "--bogus" "$TRAIN" --config base.json --bogus
+refused "--steps 0" "--steps" "$TRAIN" --config base.json --steps 0
+refused "missing --config" "--config" "$TRAIN" --steps 1
+refused "picotron train passes errors through" "--bogus" "$PICOTRON" train --config base.json --bogus
+
+# ---- an unknown key is only a warning ----------------------------------------------------
+begin "unknown config key"
+variant unknown.json 's/"name": "tiny",/"name": "tiny", "flavour": "vanilla",/'
+expect_exit 0 "$TRAIN" --config unknown.json --steps 2 --no-metrics
+check "one warning line naming model.flavour" \
+    [ "$(grep -c '^picotron: warning: .*"model.flavour"' "$ERR")" -eq 1 ]
+check "the run went on: 2 step lines" [ "$(steps "$OUT" | tr '\n' ' ')" = "1 2 " ]
+
+finish

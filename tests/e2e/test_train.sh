@@ -1,0 +1,174 @@
+#!/bin/sh
+# test_train: picotron-train end to end on the tiny model — learning, determinism, gradient
+# accumulation, --steps and the LR schedule, stdin configs, the dispatcher, run-directory
+# files, real shards with validation, divergence, make install.
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+# examples/tiny.json as shipped, writing into the temp dir, a step line every step.
+T="--config $TINY --set logging.run_dir=$RUN --set logging.log_frequency=1"
+
+# ---------------------------------------------------------------------------------------------
+begin "tiny.json learns"
+# shellcheck disable=SC2086  # $T is a list of words on purpose
+expect_exit 0 "$TRAIN" $T
+cp "$OUT" full1.txt
+first=$(loss_at full1.txt 1)
+last=$(loss_at full1.txt 60)
+check "60 step lines, steps 1..60" [ "$(steps full1.txt | tr '\n' ' ')" = "$(seq 1 60 | tr '\n' ' ')" ]
+# Reference: an untrained model scores about ln(256) = 5.545 on uniform synthetic tokens;
+# learning must take off at least 20% (measured 5.55 -> 3.79).
+check "first loss $first is ln(256) within 2%" float_close "$first" 5.545 0.02
+check "last loss $last < 0.8 x first $first" \
+    float_lt "$last" "$(awk -v f="$first" 'BEGIN { print 0.8 * f }')"
+
+begin "run directory"
+# metrics.jsonl: one JSON object per step, "step" counting 1..60, every documented key
+# with a number value (checked with awk, no JSON parser).
+awk '
+    BEGIN { split("step loss lr grad_norm tokens tokens_per_s tflops_per_device mfu mem_mib", keys) }
+    {
+        if ($0 !~ /^\{.*\}$/) { print "line " NR ": not one JSON object"; bad = 1 }
+        if ($0 !~ "\"step\": " NR ",") { print "line " NR ": step is not " NR; bad = 1 }
+        for (i = 1; i in keys; i++)
+            if ($0 !~ "\"" keys[i] "\": -?[0-9][0-9.e+-]*[,}]") {
+                print "line " NR ": no numeric \"" keys[i] "\""; bad = 1
+            }
+    }
+    END { if (NR != 60) { print NR " lines, expected 60"; bad = 1 }; exit bad }
+' "$RUN/metrics.jsonl" >jsonl.err
+check "metrics.jsonl: 60 lines, one per step, with all keys" [ ! -s jsonl.err ] ||
+    sed 's/^/    | /' jsonl.err | head -n 5
+# The losses in metrics.jsonl (%.8g) agree with the step lines (%.6f) to print precision.
+jloss=$(awk 'NR == 60 { sub(/.*"loss": /, ""); sub(/,.*/, ""); print }' "$RUN/metrics.jsonl")
+check "metrics.jsonl loss at step 60 ($jloss) = step line ($last), rtol 1e-6" \
+    float_close "$jloss" "$last" 1e-6
+check "config.resolved.json exists" [ -s "$RUN/config.resolved.json" ]
+# The resolved config is itself a config and reproduces the run (bitwise: same code path).
+expect_exit 0 "$TRAIN" --config "$RUN/config.resolved.json" --steps 1 --no-metrics \
+    --set logging.log_frequency=1
+check "config.resolved.json reruns: first loss $(loss_at "$OUT" 1) = $first" \
+    [ "$(loss_at "$OUT" 1)" = "$first" ]
+
+# ---------------------------------------------------------------------------------------------
+begin "determinism"
+rm -rf "$RUN"
+# shellcheck disable=SC2086
+expect_exit 0 "$TRAIN" $T
+column full1.txt loss >a.txt
+column "$OUT" loss >b.txt
+assert_same_text a.txt b.txt "two identical runs: loss columns (bitwise)"
+
+begin "thread-count independence"
+# shellcheck disable=SC2086
+expect_exit 0 "$TRAIN" $T --steps 10 --no-metrics --set environment.OMP_NUM_THREADS=1
+cp "$OUT" t1.txt
+# shellcheck disable=SC2086
+expect_exit 0 "$TRAIN" $T --steps 10 --no-metrics --set environment.OMP_NUM_THREADS=2
+cp "$OUT" t2.txt
+assert_contains "$ERR" "1 rank x 2 threads"
+for key in loss grad_norm; do
+    column t1.txt $key >a.txt
+    column t2.txt $key >b.txt
+    assert_same_text a.txt b.txt "OMP_NUM_THREADS 1 vs 2: $key columns (bitwise)"
+done
+
+# ---------------------------------------------------------------------------------------------
+begin "gradient accumulation"
+# Same global batch of 4 samples; only the fp32 summation order differs: losses agree within
+# 1e-5 relative (measured: equal to the printed 6 decimals).
+for mb in 4x1 2x2 1x4; do
+    # shellcheck disable=SC2086
+    expect_exit 0 "$TRAIN" $T --steps 5 --no-metrics --set training.micro_batch_size="${mb%x*}" \
+        --set training.gradient_accumulation_steps="${mb#*x}"
+    cp "$OUT" "acc_$mb.txt"
+done
+check "mbs 2 x acc 2 = mbs 4 x acc 1 (5 steps, rtol 1e-5)" columns_close acc_2x2.txt acc_4x1.txt loss 1e-5
+check "mbs 1 x acc 4 = mbs 4 x acc 1 (5 steps, rtol 1e-5)" columns_close acc_1x4.txt acc_4x1.txt loss 1e-5
+check "5 steps each" [ "$(steps acc_1x4.txt | tr '\n' ' ')" = "1 2 3 4 5 " ]
+
+# ---------------------------------------------------------------------------------------------
+begin "--steps and the LR schedule"
+# warmup 1 so steps 2..3 are already on the cosine over total_train_steps = 10.
+S="--set optimizer.warmup_steps=1 --set training.total_train_steps=10 --no-metrics"
+# shellcheck disable=SC2086
+expect_exit 0 "$TRAIN" $T $S
+cp "$OUT" lr_full.txt
+# shellcheck disable=SC2086
+expect_exit 0 "$TRAIN" $T $S --steps 3
+cp "$OUT" lr_3.txt
+check "--steps 3 prints steps 1..3 only" [ "$(steps lr_3.txt | tr '\n' ' ')" = "1 2 3 " ]
+column lr_full.txt lr | head -n 3 >a.txt
+column lr_3.txt lr >b.txt
+assert_same_text a.txt b.txt "lr of steps 1..3: --steps 3 vs full run"
+# Reference: lr(s) = min + (max - min)/2 (1 + cos(pi (s - w)/(total - w))), s 0-based, w = 1,
+# max 3e-3, min 1e-4 (tiny.json); printed %.4e, so rtol 1e-4.
+for n in 1 2 3; do
+    want=$(awk -v s=$((n - 1)) 'BEGIN { if (s < 1) { print 3e-3; exit }
+        printf "%.10g\n", 1e-4 + 0.5 * (3e-3 - 1e-4) * (1 + cos(3.141592653589793 * (s - 1) / 9)) }')
+    got=$(step_field lr_3.txt $n lr)
+    check "step $n lr $got = cosine over 10 steps $want (rtol 1e-4)" float_close "$got" "$want" 1e-4
+done
+
+# ---------------------------------------------------------------------------------------------
+begin "stdin config and dispatcher"
+expect_exit 0 "$TRAIN" --config - --steps 4 --no-metrics --set logging.log_frequency=1 <"$TINY"
+cut -d' ' -f1-8 "$OUT" >a.txt          # step, loss, lr, grad_norm (tok/s and mfu are timings)
+head -n 4 full1.txt | cut -d' ' -f1-8 >b.txt
+assert_same_text a.txt b.txt "--config - (stdin) vs --config FILE: step, loss, lr, grad_norm"
+check "stdin run without metrics wrote nothing into the cwd" [ ! -e metrics.jsonl ]
+# shellcheck disable=SC2086
+expect_exit 0 "$PICOTRON" train $T --steps 4 --no-metrics
+cut -d' ' -f1-8 "$OUT" >a.txt
+assert_same_text a.txt b.txt "picotron train vs picotron-train: step, loss, lr, grad_norm"
+
+# ---------------------------------------------------------------------------------------------
+begin "real shards with validation"
+# 200 lines of text through text2shard (10% validation), then train on it.
+awk 'BEGIN { for (i = 0; i < 200; i++)
+    printf "line %d: the quick brown fox jumps over the lazy dog, %d times.\n", i, i * i }' >text.txt
+expect_exit 0 "$TEXT2SHARD" text.txt --out train.bin --val-out val.bin
+# shellcheck disable=SC2086
+expect_exit 0 "$TRAIN" $T --steps 4 --no-metrics --set dataset.name="$TMP/train.bin" \
+    --set dataset.validation="$TMP/val.bin" --set dataset.eval_every=2 --set dataset.eval_samples=4
+cp "$OUT" shard.txt
+check "4 step lines" [ "$(steps shard.txt | tr '\n' ' ')" = "1 2 3 4 " ]
+# An untrained model scores about ln(256) = 5.55; any finite value in (0, 8) is sane.
+# shellcheck disable=SC2317  # called through check
+sane_val() { float_lt 0 "$1" && float_lt "$1" 8; }
+# shellcheck disable=SC2317
+no_val() { ! step_field shard.txt "$1" val_loss >/dev/null; }
+for n in 2 4; do
+    v=$(step_field shard.txt $n val_loss)
+    check "step $n has val_loss ($v), finite and in (0, 8)" sane_val "$v"
+done
+for n in 1 3; do
+    check "step $n has no val_loss" no_val $n
+done
+
+# ---------------------------------------------------------------------------------------------
+begin "divergence"
+rm -rf "$RUN"
+# lr 1e10 without clipping or warmup: NaN by step 2 (measured; 1e3 already diverges by step 5).
+# shellcheck disable=SC2086
+expect_exit 1 "$TRAIN" $T -q --steps 10 --set training.learning_rate=1e10 \
+    --set optimizer.min_lr=0 --set optimizer.grad_clip=0 --set optimizer.warmup_steps=0
+assert_one_line "$ERR"
+assert_contains "$ERR" "diverged"
+# Without -q the banner is there too, but only one line says "diverged".
+# shellcheck disable=SC2086
+expect_exit 1 "$TRAIN" $T --steps 10 --set training.learning_rate=1e10 \
+    --set optimizer.min_lr=0 --set optimizer.grad_clip=0 --set optimizer.warmup_steps=0
+check "exactly one stderr line says diverged" [ "$(grep -c diverged "$ERR")" -eq 1 ]
+
+# ---------------------------------------------------------------------------------------------
+begin "make install"
+# The dispatcher finds picotron-train beside itself, not on PATH.
+(unset MAKEFLAGS MFLAGS MAKELEVEL; make -s -C "$ROOT" install PREFIX="$TMP/prefix") >make.log 2>&1
+check "make install PREFIX=\$tmp" [ -x "$TMP/prefix/bin/picotron" ] || sed 's/^/    | /' make.log | tail -n 10
+expect_exit 0 env PATH=/usr/bin:/bin "$TMP/prefix/bin/picotron" train --help
+assert_contains "$OUT" "usage: picotron-train"
+expect_exit 0 env PATH=/usr/bin:/bin "$TMP/prefix/bin/picotron" train --config "$TINY" \
+    --steps 1 --no-metrics -q
+
+finish
