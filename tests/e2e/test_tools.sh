@@ -41,7 +41,7 @@ done
 # Reference: llm.c's format, a 256 x int32 little-endian header (magic 20240520, version 1,
 # token count) then the tokens as uint16 little-endian; byte-level: token = byte value.
 awk 'BEGIN { for (i = 0; i < 50; i++) printf "%02d: caf\303\251 na\303\257ve \342\202\254\n", i }' >in.txt
-nbytes=$(wc -c <in.txt)                                # 1000
+nbytes=$(wc -c <in.txt)
 begin "text2shard writes an llm.c shard"
 expect_exit 0 "$TEXT2SHARD" in.txt --out t.bin --val-out v.bin --val-fraction 0.25
 nval=$(awk -v n="$nbytes" 'BEGIN { printf "%d\n", n * 0.25 + 0.5 }')
@@ -50,7 +50,7 @@ check "train header: magic 20240520, version 1, $ntrain tokens" \
     [ "$(od -A n -t d4 -N 12 t.bin | tr -s ' ')" = " 20240520 1 $ntrain" ]
 check "val header: $nval tokens" [ "$(od -A n -t d4 -j 8 -N 4 v.bin | tr -d ' ')" = "$nval" ]
 check "train size = 1024 + 2 x $ntrain" [ "$(wc -c <t.bin)" -eq $((1024 + 2 * ntrain)) ]
-check "header padding is zero" [ "$(od -A n -t u1 -j 12 -N 1012 t.bin | tr -d ' 0\n')" = "" ]
+check "header padding is zero" [ "$(od -A n -v -t u1 -j 12 -N 1012 t.bin | tr -d ' 0\n')" = "" ]
 # Tokens = the input bytes, in order, train then val.
 { tail -c +1025 t.bin; tail -c +1025 v.bin; } | od -A n -t u2 -v | tr -s ' ' '\n' | sed '/^$/d' >tok.txt
 od -A n -t u1 -v in.txt | tr -s ' ' '\n' | sed '/^$/d' >bytes.txt
