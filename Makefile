@@ -5,7 +5,7 @@
 CC       ?= gcc
 ARCH     ?= -march=native
 OPT      ?= -O3
-PKGS      = jansson
+PKGS      = jansson ompi-c
 # OpenBLAS built on OpenMP (Debian's libopenblas-openmp-dev), pinned by rpath: it shares one
 # thread pool with our own OpenMP loops. The pthread build would spin against them.
 BLASDIR   = /usr/lib/x86_64-linux-gnu/openblas-openmp
@@ -24,7 +24,7 @@ TEST_SUPPORT = $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 B   = build
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/%.o)
 
-.PHONY: all deps check check-unit check-asan check-e2e demo bench install clean
+.PHONY: all deps check check-unit check-asan check-mpi check-e2e demo bench install clean
 all: bin/picotron $(TOOL_BINS) bin/text2shard
 
 deps:
@@ -32,29 +32,35 @@ deps:
 
 $(B)/%.o: %.c $(wildcard lib/*.h lib/kernels/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
 
 $(B)/libpicotron.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo "  AR      $@"
+	@ar rcs $@ $^
 
 bin/picotron: tools/dispatcher/main.c
 	@mkdir -p bin
-	$(CC) $(CFLAGS) $< -o $@
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) $< -o $@
 
 bin/picotron-%: $(B)/libpicotron.a $(wildcard tools/*/main.c)
 	@mkdir -p bin
-	$(CC) $(CFLAGS) tools/$(subst -,_,$*)/main.c $(B)/libpicotron.a $(LDLIBS) -o $@
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) tools/$(subst -,_,$*)/main.c $(B)/libpicotron.a $(LDLIBS) -o $@
 
 bin/text2shard: scripts/text2shard.c $(B)/libpicotron.a
 	@mkdir -p bin
-	$(CC) $(CFLAGS) $< $(B)/libpicotron.a $(LDLIBS) -o $@
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) $< $(B)/libpicotron.a $(LDLIBS) -o $@
 
 # Unit suites (Check), one executable per tests/unit/test_*.c.
 UNIT_BINS = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 $(B)/tests/%: tests/unit/%.c $(TEST_SUPPORT) $(wildcard tests/unit/*.h) $(B)/libpicotron.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $< $(TEST_SUPPORT) $(B)/libpicotron.a $(CHECKLIBS) $(LDLIBS) -o $@
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) -Itests/unit $< $(TEST_SUPPORT) $(B)/libpicotron.a $(CHECKLIBS) $(LDLIBS) -o $@
 
 check-unit: $(UNIT_BINS)
 	@scripts/run-unit $(UNIT_BINS)
@@ -65,13 +71,25 @@ check-asan:
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  check-unit
 
+# MPI suites: one executable per tests/mpi/test_*.c, each run by scripts/run-mpi under mpirun.
+MPI_SRC  = $(wildcard tests/mpi/test_*.c)
+MPI_BINS = $(MPI_SRC:tests/mpi/%.c=$(B)/tests/mpi/%)
+$(B)/tests/mpi/%: tests/mpi/%.c $(TEST_SUPPORT) $(wildcard tests/unit/*.h) $(B)/libpicotron.a
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) -Itests/unit $< $(TEST_SUPPORT) $(B)/libpicotron.a $(LDLIBS) -o $@
+
+check-mpi: all $(MPI_BINS)
+	@scripts/run-mpi $(MPI_BINS)
+
 check-e2e: all
 	@scripts/run-e2e
 
 check: deps
-	@timeout 300 $(MAKE) --no-print-directory all $(UNIT_BINS)
+	@timeout 300 $(MAKE) --no-print-directory all $(UNIT_BINS) $(MPI_BINS)
 	@timeout 120 $(MAKE) --no-print-directory check-unit
 	@timeout 240 $(MAKE) --no-print-directory check-asan
+	@timeout 180 $(MAKE) --no-print-directory check-mpi
 	@timeout 180 $(MAKE) --no-print-directory check-e2e
 	@echo "make check: all passed"
 

@@ -87,6 +87,23 @@ static int load_micro_batch(Run *r, Dataset *ds, int64_t first_sample, Error *er
     return PT_OK;
 }
 
+/* Bad tokens are found when read; reading the first step's samples and the validation set
+ * now makes the common case (a shard of the wrong vocabulary) fail before anything is
+ * written. Later samples are checked as they are read. */
+static int check_first_samples(Run *r, const Config *cfg, Error *err)
+{
+    int T = cfg->training.seq_length;
+    int32_t *tok = xmalloc((size_t)(T + 1) * sizeof(int32_t));
+    int64_t G = config_global_batch(cfg);
+    int rc = PT_OK;
+    for (int64_t g = 0; g < G && !rc; g++)
+        rc = data_sample(&r->train, g, tok, err);
+    for (int64_t g = 0; r->val.ntok > 0 && g < cfg->dataset.eval_samples && !rc; g++)
+        rc = data_sample(&r->val, g, tok, err);
+    free(tok);
+    return rc;
+}
+
 static int run_open(Run *r, const Config *cfg, const TrainOptions *opt, Error *err)
 {
     memset(r, 0, sizeof *r);
@@ -100,6 +117,9 @@ static int run_open(Run *r, const Config *cfg, const TrainOptions *opt, Error *e
         return err->code;
     if (cfg->dataset.validation[0] &&
         data_open(&r->val, cfg->dataset.validation, T, d->vocab_size, 0, 0, cfg->training.seed, err))
+        return err->code;
+
+    if (check_first_samples(r, cfg, err))
         return err->code;
 
     ParamShard shard = params_shard_single(d);

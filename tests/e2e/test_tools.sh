@@ -41,7 +41,7 @@ done
 # Reference: llm.c's format, a 256 x int32 little-endian header (magic 20240520, version 1,
 # token count) then the tokens as uint16 little-endian; byte-level: token = byte value.
 awk 'BEGIN { for (i = 0; i < 50; i++) printf "%02d: caf\303\251 na\303\257ve \342\202\254\n", i }' >in.txt
-nbytes=$(wc -c <in.txt)
+nbytes=$(($(wc -c <in.txt)))
 begin "text2shard writes an llm.c shard"
 expect_exit 0 "$TEXT2SHARD" in.txt --out t.bin --val-out v.bin --val-fraction 0.25
 nval=$(awk -v n="$nbytes" 'BEGIN { printf "%d\n", n * 0.25 + 0.5 }')

@@ -164,7 +164,7 @@ check "exactly one stderr line says diverged" [ "$(grep -c diverged "$ERR")" -eq
 # ---------------------------------------------------------------------------------------------
 begin "make install"
 # The dispatcher finds picotron-train beside itself, not on PATH.
-(unset MAKEFLAGS MFLAGS MAKELEVEL; make -s -C "$ROOT" install PREFIX="$TMP/prefix") >make.log 2>&1
+(unset MAKEFLAGS MFLAGS MAKELEVEL DESTDIR; make -s -C "$ROOT" install PREFIX="$TMP/prefix") >make.log 2>&1
 check "make install PREFIX=\$tmp" [ -x "$TMP/prefix/bin/picotron" ] || sed 's/^/    | /' make.log | tail -n 10
 expect_exit 0 env PATH=/usr/bin:/bin "$TMP/prefix/bin/picotron" train --help
 assert_contains "$OUT" "usage: picotron-train"

@@ -29,7 +29,7 @@ static const char usage[] =
 
 static void __attribute__((noreturn)) usage_error(const char *msg, const char *arg)
 {
-    fprintf(stderr, "picotron-bench: %s%s%s\ntry 'picotron-bench --help'\n", msg, arg ? " " : "",
+    fprintf(stderr, "picotron-bench: %s%s%s (try 'picotron-bench --help')\n", msg, arg ? " " : "",
             arg ? arg : "");
     exit(2);
 }

@@ -1,0 +1,38 @@
+/* mesh: the process grid dp × pp × cp × tp over an MPI communicator and its sub-communicators.
+ * Rank layout as picotron: rank = ((dp_r·PP + pp_r)·CP + cp_r)·TP + tp_r (tp fastest, so a tp
+ * group sits inside one node). Layers are split into contiguous per-stage ranges. */
+#ifndef PICOTRON_MESH_H
+#define PICOTRON_MESH_H
+
+#include <mpi.h>
+
+#include "comm.h"
+#include "config.h"
+#include "error.h"
+
+typedef struct {
+    int dp, pp, cp, tp;              /* sizes */
+    int dp_rank, pp_rank, cp_rank, tp_rank;
+    int rank, world;
+    Comm all;                        /* every rank of the mesh */
+    Comm tp_comm, cp_comm, pp_comm, dp_comm;
+    Comm dpcp_comm;                  /* dp × cp together: gradient reduction group */
+    Comm embed_comm;                 /* first and last pp stage of the same (dp, cp, tp): tied
+                                        embedding gradients; size 1 when pp == 1 or untied */
+    int layer_begin, layer_end;      /* this stage's blocks */
+} Mesh;
+
+/* Split `world` into the mesh the config describes. Its size must equal dp·pp·cp·tp, else
+ * PT_EINPUT naming both numbers. Also checks the model against the mesh (heads, kv-heads %
+ * tp; layers ≥ pp; seq % cp). Collective over world. */
+int mesh_init(Mesh *m, MPI_Comm world, const Config *cfg, Error *err);
+void mesh_free(Mesh *m);
+
+/* Layers [begin, end) of stage s when L layers are split over pp stages: contiguous, the
+ * first L % pp stages get one more. */
+void mesh_stage_layers(int L, int pp, int s, int *begin, int *end);
+
+/* Human-readable one-line description, e.g. "dp=2 pp=1 cp=1 tp=2 (4 ranks)". */
+void mesh_describe(const Mesh *m, char *buf, int len);
+
+#endif
