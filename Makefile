@@ -82,7 +82,13 @@ $(B)/tests/mpi/%: tests/mpi/%.c $(TEST_SUPPORT) $(wildcard tests/unit/*.h) $(B)/
 check-mpi: all $(MPI_BINS)
 	@scripts/run-mpi $(MPI_BINS)
 
-check-e2e: all
+# The self-launch probe that tests/e2e/test_launch.sh drives.
+$(B)/tests/launch_probe: tests/launch/launch_probe.c $(B)/libpicotron.a
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) $< $(B)/libpicotron.a $(LDLIBS) -o $@
+
+check-e2e: all $(B)/tests/launch_probe
 	@scripts/run-e2e
 
 check: deps

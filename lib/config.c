@@ -122,9 +122,18 @@ static const Key KEYS[] = {
     {NULL, T_INT, 0, 0, ANY, 0, NULL, NULL},
 };
 
+static int warnings_on = 1;
+
+void config_warnings(int on)
+{
+    warnings_on = on;
+}
+
 static void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void warn(const char *fmt, ...)
 {
+    if (!warnings_on)
+        return;
     va_list ap;
     va_start(ap, fmt);
     fputs("picotron: warning: ", stderr);
@@ -487,24 +496,41 @@ static int default_run_dir(Config *cfg, const char *path, Error *err)
     return PT_OK;
 }
 
-int config_load(Config *cfg, const char *path, Error *err)
+int config_read_text(const char *path, char **text, Error *err)
 {
     int is_stdin = strcmp(path, "-") == 0;
+    *text = NULL;
     FILE *f = is_stdin ? stdin : fopen(path, "rb");
     if (!f)
         return err_set(err, PT_EINPUT, "%s: cannot open config: %s", path, strerror(errno));
-    char *text = read_all(f);
+    char *t = read_all(f);
     int failed = ferror(f);
     if (!is_stdin)
         fclose(f);
-    if (!text || failed) {
-        free(text);
+    if (!t || failed) {
+        free(t);
         return err_set(err, PT_EINPUT, "%s: cannot read config", path);
     }
+    *text = t;
+    return PT_OK;
+}
+
+int config_load_text(Config *cfg, const char *text, const char *path, Error *err)
+{
+    int is_stdin = strcmp(path, "-") == 0;
     int rc = config_parse(cfg, text, is_stdin ? "<stdin>" : path, err);
-    free(text);
     if (!rc && !cfg->logging.run_dir[0])
         rc = default_run_dir(cfg, path, err);
+    return rc;
+}
+
+int config_load(Config *cfg, const char *path, Error *err)
+{
+    char *text;
+    int rc = config_read_text(path, &text, err);
+    if (!rc)
+        rc = config_load_text(cfg, text, path, err);
+    free(text);
     return rc;
 }
 

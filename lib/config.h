@@ -92,6 +92,9 @@ typedef struct {
     } environment;
 } Config;
 
+/* Warnings on stderr on (1, default) or off: ranks other than 0 parse the same text silently. */
+void config_warnings(int on);
+
 /* Defaults as picotron behaves when its files lack a key (DESIGN §6). */
 void config_defaults(Config *cfg);
 
@@ -100,8 +103,13 @@ void config_defaults(Config *cfg);
  * validates everything (config_validate). */
 int config_parse(Config *cfg, const char *json_text, const char *path, Error *err);
 
-/* Read FILE ("-" = stdin) and config_parse it. */
+/* Read FILE ("-" = stdin) and config_parse it; logging.run_dir defaults to FILE's directory. */
 int config_load(Config *cfg, const char *path, Error *err);
+
+/* The two halves of config_load, for ranks that receive the text from rank 0: read the whole
+ * file or stdin (*text malloc'ed), and parse text read from path. */
+int config_read_text(const char *path, char **text, Error *err);
+int config_load_text(Config *cfg, const char *text, const char *path, Error *err);
 
 /* Apply one "key.path=value" override (value parsed as JSON, else as a string), as
  * `--set` does; call config_validate afterwards. */

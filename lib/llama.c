@@ -6,6 +6,7 @@
 #include "error.h"
 #include "kernels/kernels.h"
 #include "llama.h"
+#include "ring_attention.h"
 
 LlamaShape llama_shape(const ParamTable *pt, int B, int T)
 {
@@ -13,7 +14,8 @@ LlamaShape llama_shape(const ParamTable *pt, int B, int T)
     int tp = pt->shard.tp_size;
     int e = params_find(pt, "model.embed_tokens.weight");
     int hd = params_find(pt, d->tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
-    const ParamInfo *vocab = &pt->t[e >= 0 ? e : hd];
+    ParamInfo none = {.local_shape = {0, 0}};
+    const ParamInfo *vocab = e >= 0 ? &pt->t[e] : (hd >= 0 ? &pt->t[hd] : &none);
     LlamaShape s = {
         .B = B, .T = T,
         .C = d->hidden_size,
@@ -25,6 +27,8 @@ LlamaShape llama_shape(const ParamTable *pt, int B, int T)
         .V_valid = (int)vocab->valid_rows,
         .v0 = (int)vocab->local_offset[0],
         .nl = pt->shard.layer_end - pt->shard.layer_begin,
+        .first_stage = pt->shard.has_embed,
+        .last_stage = pt->shard.has_head,
         .pos0 = 0,
         .eps = (float)d->rms_norm_eps,
         .theta = d->rope_theta,
@@ -72,53 +76,82 @@ static float *alloc(size_t *total, int64_t n)
     return xcalloc((size_t)n, sizeof(float));
 }
 
-void llama_init(Llama *m, const ParamTable *pt, const LlamaShape *s, float *params, float *grads)
+static void alloc_slot(Activations *a, const LlamaShape *s, size_t *total)
+{
+    int64_t N = (int64_t)s->B * s->T, C = s->C, L = s->nl;
+    int64_t HD = (int64_t)s->H * s->D, KD = (int64_t)s->K * s->D, F = s->F;
+    int64_t V = s->last_stage ? s->V_local : 0;
+    a->x = alloc(total, (L + 1) * N * C);
+    a->n1 = alloc(total, L * N * C);
+    a->r1 = alloc(total, L * N);
+    a->q = alloc(total, L * N * HD);
+    a->k = alloc(total, L * N * KD);
+    a->v = alloc(total, L * N * KD);
+    a->att = alloc(total, L * N * HD);
+    a->lse = alloc(total, L * N * s->H);
+    a->h = alloc(total, L * N * C);
+    a->n2 = alloc(total, L * N * C);
+    a->r2 = alloc(total, L * N);
+    a->fa = alloc(total, L * N * F);
+    a->fb = alloc(total, L * N * F);
+    a->fm = alloc(total, L * N * F);
+    a->nf = alloc(total, N * C);
+    a->rf = alloc(total, N);
+    a->logits = alloc(total, N * V);
+    a->loss = alloc(total, N);
+    a->mx = alloc(total, N);
+    a->z = alloc(total, N);
+    a->zt = alloc(total, N);
+}
+
+static void free_slot(Activations *a)
+{
+    float *bufs[] = {a->x, a->n1, a->r1, a->q, a->k, a->v, a->att, a->lse, a->h, a->n2, a->r2,
+                     a->fa, a->fb, a->fm, a->nf, a->rf, a->logits, a->loss, a->mx, a->z, a->zt};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        free(bufs[i]);
+}
+
+static const Comm solo = {MPI_COMM_NULL, 0, 1};
+
+void llama_init(Llama *m, const ParamTable *pt, const LlamaShape *s, float *params, float *grads,
+                int nslots, const LlamaComms *comms)
 {
     memset(m, 0, sizeof *m);
     m->s = *s;
+    m->c.tp = comms && comms->tp ? comms->tp : &solo;
+    m->c.cp = comms && comms->cp ? comms->cp : &solo;
     bind(&m->w, pt, params, s->nl);
     bind(&m->g, pt, grads, s->nl);
-    int64_t N = (int64_t)s->B * s->T, C = s->C, L = s->nl;
+    m->nslots = nslots;
+    m->act = xcalloc((size_t)nslots, sizeof *m->act);
+    for (int i = 0; i < nslots; i++)
+        alloc_slot(&m->act[i], s, &m->act_bytes);
+    int64_t N = (int64_t)s->B * s->T, C = s->C;
     int64_t HD = (int64_t)s->H * s->D, KD = (int64_t)s->K * s->D, F = s->F;
-    Activations *a = &m->a;
-    a->x = alloc(&m->act_bytes, (L + 1) * N * C);
-    a->n1 = alloc(&m->act_bytes, L * N * C);
-    a->r1 = alloc(&m->act_bytes, L * N);
-    a->q = alloc(&m->act_bytes, L * N * HD);
-    a->k = alloc(&m->act_bytes, L * N * KD);
-    a->v = alloc(&m->act_bytes, L * N * KD);
-    a->att = alloc(&m->act_bytes, L * N * HD);
-    a->lse = alloc(&m->act_bytes, L * N * s->H);
-    a->h = alloc(&m->act_bytes, L * N * C);
-    a->n2 = alloc(&m->act_bytes, L * N * C);
-    a->r2 = alloc(&m->act_bytes, L * N);
-    a->fa = alloc(&m->act_bytes, L * N * F);
-    a->fb = alloc(&m->act_bytes, L * N * F);
-    a->fm = alloc(&m->act_bytes, L * N * F);
-    a->nf = alloc(&m->act_bytes, N * C);
-    a->rf = alloc(&m->act_bytes, N);
-    a->logits = alloc(&m->act_bytes, N * s->V_local);
-    a->loss = alloc(&m->act_bytes, N);
-    a->mx = alloc(&m->act_bytes, N);
-    a->z = alloc(&m->act_bytes, N);
-    a->zt = alloc(&m->act_bytes, N);
-    a->dres = alloc(&m->act_bytes, N * C);
-    a->dn = alloc(&m->act_bytes, N * C);
-    a->datt = alloc(&m->act_bytes, N * HD);
-    a->dq = alloc(&m->act_bytes, N * HD);
-    a->dk = alloc(&m->act_bytes, N * KD);
-    a->dv = alloc(&m->act_bytes, N * KD);
-    a->dfa = alloc(&m->act_bytes, N * F);
-    a->dfb = alloc(&m->act_bytes, N * F);
-    a->dfm = alloc(&m->act_bytes, N * F);
+    Scratch *sc = &m->sc;
+    sc->dres = alloc(&m->act_bytes, N * C);
+    sc->dn = alloc(&m->act_bytes, N * C);
+    sc->datt = alloc(&m->act_bytes, N * HD);
+    sc->dq = alloc(&m->act_bytes, N * HD);
+    sc->dk = alloc(&m->act_bytes, N * KD);
+    sc->dv = alloc(&m->act_bytes, N * KD);
+    sc->dfa = alloc(&m->act_bytes, N * F);
+    sc->dfb = alloc(&m->act_bytes, N * F);
+    sc->dfm = alloc(&m->act_bytes, N * F);
+    if (m->c.cp->size > 1)
+        sc->ring = alloc(&m->act_bytes,
+                         (int64_t)ring_attention_scratch_floats(s->B, s->T, s->H, s->K, s->D));
 }
 
 void llama_free(Llama *m)
 {
-    Activations *a = &m->a;
-    float *bufs[] = {a->x, a->n1, a->r1, a->q, a->k, a->v, a->att, a->lse, a->h, a->n2, a->r2,
-                     a->fa, a->fb, a->fm, a->nf, a->rf, a->logits, a->loss, a->mx, a->z, a->zt,
-                     a->dres, a->dn, a->datt, a->dq, a->dk, a->dv, a->dfa, a->dfb, a->dfm};
+    for (int i = 0; i < m->nslots; i++)
+        free_slot(&m->act[i]);
+    free(m->act);
+    Scratch *sc = &m->sc;
+    float *bufs[] = {sc->dres, sc->dn, sc->datt, sc->dq, sc->dk, sc->dv, sc->dfa, sc->dfb,
+                     sc->dfm, sc->ring};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(m->w.layers);
@@ -126,12 +159,45 @@ void llama_free(Llama *m)
     memset(m, 0, sizeof *m);
 }
 
-/* Block l: x[l] → x[l+1]. */
-static void block_forward(Llama *m, int l)
+float *llama_stage_input(Llama *m, int slot)
+{
+    return m->act[slot].x;
+}
+
+float *llama_stage_output(Llama *m, int slot)
+{
+    return m->act[slot].x + (int64_t)m->s.nl * m->s.B * m->s.T * m->s.C;
+}
+
+/* Attention of this rank's tokens: one chunk, or the ring when the sequence is split. */
+static void attention(Llama *m, float *att, float *lse, const float *q, const float *k,
+                      const float *v)
+{
+    const LlamaShape *s = &m->s;
+    if (m->c.cp->size > 1)
+        ring_attention_forward(att, lse, q, k, v, s->B, s->T, s->H, s->K, s->D, m->c.cp, m->sc.ring);
+    else
+        attention_forward(att, lse, q, k, v, s->B, s->T, s->H, s->K, s->D);
+}
+
+static void attention_grad(Llama *m, const float *q, const float *k, const float *v,
+                           const float *att, const float *lse)
+{
+    const LlamaShape *s = &m->s;
+    Scratch *sc = &m->sc;
+    if (m->c.cp->size > 1)
+        ring_attention_backward(sc->dq, sc->dk, sc->dv, sc->datt, q, k, v, att, lse, s->B, s->T,
+                                s->H, s->K, s->D, m->c.cp, sc->ring);
+    else
+        attention_backward(sc->dq, sc->dk, sc->dv, sc->datt, q, k, v, att, lse, s->B, s->T, s->H,
+                           s->K, s->D);
+}
+
+/* Block l of slot a: x[l] → x[l+1]. */
+static void block_forward(Llama *m, Activations *a, int l)
 {
     const LlamaShape *s = &m->s;
     const LayerWeights *w = &m->w.layers[l];
-    Activations *a = &m->a;
     int N = s->B * s->T, C = s->C, HD = s->H * s->D, KD = s->K * s->D, F = s->F;
     float *x = a->x + (int64_t)l * N * C, *xo = a->x + (int64_t)(l + 1) * N * C;
     float *n1 = a->n1 + (int64_t)l * N * C, *r1 = a->r1 + (int64_t)l * N;
@@ -142,35 +208,37 @@ static void block_forward(Llama *m, int l)
     float *fa = a->fa + (int64_t)l * N * F, *fb = a->fb + (int64_t)l * N * F;
     float *fm = a->fm + (int64_t)l * N * F;
 
-    /* h = x + Attn(RMSNorm₁(x)) */
+    /* h = x + Attn(RMSNorm₁(x)); q, k, v column-parallel, o row-parallel (all-reduce) */
     rmsnorm_forward(n1, r1, x, w->ln1, N, C, s->eps);
     matmul_forward(q, n1, w->wq, N, C, HD);
     matmul_forward(k, n1, w->wk, N, C, KD);
     matmul_forward(v, n1, w->wv, N, C, KD);
     rope_forward(q, s->B, s->T, s->H, s->D, s->pos0, s->theta);
     rope_forward(k, s->B, s->T, s->K, s->D, s->pos0, s->theta);
-    attention_forward(att, lse, q, k, v, s->B, s->T, s->H, s->K, s->D);
+    attention(m, att, lse, q, k, v);
     matmul_forward(h, att, w->wo, N, HD, C);
+    comm_allreduce_sum(m->c.tp, h, (int64_t)N * C);
     for (int64_t i = 0; i < (int64_t)N * C; i++)
         h[i] += x[i];
 
-    /* out = h + MLP(RMSNorm₂(h)) */
+    /* out = h + MLP(RMSNorm₂(h)); gate, up column-parallel, down row-parallel */
     rmsnorm_forward(n2, r2, h, w->ln2, N, C, s->eps);
     matmul_forward(fa, n2, w->wg, N, C, F);
     matmul_forward(fb, n2, w->wu, N, C, F);
     swiglu_forward(fm, fa, fb, (int64_t)N * F);
     matmul_forward(xo, fm, w->wd, N, F, C);
+    comm_allreduce_sum(m->c.tp, xo, (int64_t)N * C);
     for (int64_t i = 0; i < (int64_t)N * C; i++)
         xo[i] += h[i];
 }
 
-/* Backward of block l: a->dres holds dL/dx[l+1] on entry and dL/dx[l] on return. */
-static void block_backward(Llama *m, int l)
+/* Backward of block l: sc->dres holds dL/dx[l+1] on entry and dL/dx[l] on return. */
+static void block_backward(Llama *m, const Activations *a, int l)
 {
     const LlamaShape *s = &m->s;
     const LayerWeights *w = &m->w.layers[l];
     LayerWeights *g = &m->g.layers[l];
-    Activations *a = &m->a;
+    Scratch *sc = &m->sc;
     int N = s->B * s->T, C = s->C, HD = s->H * s->D, KD = s->K * s->D, F = s->F;
     const float *x = a->x + (int64_t)l * N * C;
     const float *n1 = a->n1 + (int64_t)l * N * C, *r1 = a->r1 + (int64_t)l * N;
@@ -181,33 +249,40 @@ static void block_backward(Llama *m, int l)
     const float *fa = a->fa + (int64_t)l * N * F, *fb = a->fb + (int64_t)l * N * F;
     const float *fm = a->fm + (int64_t)l * N * F;
 
-    /* out = h + fm·Wdᵀ: the residual passes dres through to h unchanged */
-    matmul_backward(a->dfm, g->wd, a->dres, fm, w->wd, N, F, C, 0);
-    swiglu_backward(a->dfa, a->dfb, a->dfm, fa, fb, (int64_t)N * F);
-    matmul_backward(a->dn, g->wg, a->dfa, n2, w->wg, N, C, F, 0);
-    matmul_backward(a->dn, g->wu, a->dfb, n2, w->wu, N, C, F, 1);
-    rmsnorm_backward(a->dres, g->ln2, a->dn, h, w->ln2, r2, N, C);
+    /* out = h + fm·Wdᵀ: the residual passes dres through to h unchanged; the row-parallel
+     * down_proj takes dres as it is, the column-parallel gate/up all-reduce their dx */
+    matmul_backward(sc->dfm, g->wd, sc->dres, fm, w->wd, N, F, C, 0);
+    swiglu_backward(sc->dfa, sc->dfb, sc->dfm, fa, fb, (int64_t)N * F);
+    matmul_backward(sc->dn, g->wg, sc->dfa, n2, w->wg, N, C, F, 0);
+    matmul_backward(sc->dn, g->wu, sc->dfb, n2, w->wu, N, C, F, 1);
+    comm_allreduce_sum(m->c.tp, sc->dn, (int64_t)N * C);
+    rmsnorm_backward(sc->dres, g->ln2, sc->dn, h, w->ln2, r2, N, C);
 
     /* h = x + att·Woᵀ */
-    matmul_backward(a->datt, g->wo, a->dres, att, w->wo, N, HD, C, 0);
-    attention_backward(a->dq, a->dk, a->dv, a->datt, q, k, v, att, lse, s->B, s->T, s->H, s->K, s->D);
-    rope_backward(a->dq, s->B, s->T, s->H, s->D, s->pos0, s->theta);
-    rope_backward(a->dk, s->B, s->T, s->K, s->D, s->pos0, s->theta);
-    matmul_backward(a->dn, g->wq, a->dq, n1, w->wq, N, C, HD, 0);
-    matmul_backward(a->dn, g->wk, a->dk, n1, w->wk, N, C, KD, 1);
-    matmul_backward(a->dn, g->wv, a->dv, n1, w->wv, N, C, KD, 1);
-    rmsnorm_backward(a->dres, g->ln1, a->dn, x, w->ln1, r1, N, C);
+    matmul_backward(sc->datt, g->wo, sc->dres, att, w->wo, N, HD, C, 0);
+    attention_grad(m, q, k, v, att, lse);
+    rope_backward(sc->dq, s->B, s->T, s->H, s->D, s->pos0, s->theta);
+    rope_backward(sc->dk, s->B, s->T, s->K, s->D, s->pos0, s->theta);
+    matmul_backward(sc->dn, g->wq, sc->dq, n1, w->wq, N, C, HD, 0);
+    matmul_backward(sc->dn, g->wk, sc->dk, n1, w->wk, N, C, KD, 1);
+    matmul_backward(sc->dn, g->wv, sc->dv, n1, w->wv, N, C, KD, 1);
+    comm_allreduce_sum(m->c.tp, sc->dn, (int64_t)N * C);
+    rmsnorm_backward(sc->dres, g->ln1, sc->dn, x, w->ln1, r1, N, C);
 }
 
-static void forward_to_logits(Llama *m, const int32_t *ids)
+static void forward_to_logits(Llama *m, Activations *a, const int32_t *ids)
 {
     const LlamaShape *s = &m->s;
-    Activations *a = &m->a;
     int N = s->B * s->T, C = s->C;
-    embedding_forward(a->x, ids, m->w.embed, N, C, s->v0, s->V_local);
+    if (s->first_stage) { /* vocab-parallel lookup: each tp rank fills its slice's rows */
+        embedding_forward(a->x, ids, m->w.embed, N, C, s->v0, s->V_local);
+        comm_allreduce_sum(m->c.tp, a->x, (int64_t)N * C);
+    }
     for (int l = 0; l < s->nl; l++)
-        block_forward(m, l);
-    /* logits = RMSNorm_f(x_L) · W_headᵀ */
+        block_forward(m, a, l);
+    if (!s->last_stage)
+        return;
+    /* logits = RMSNorm_f(x_L) · W_headᵀ, this rank's vocabulary slice */
     rmsnorm_forward(a->nf, a->rf, a->x + (int64_t)s->nl * N * C, m->w.lnf, N, C, s->eps);
     matmul_forward(a->logits, a->nf, m->w.head, N, C, s->V_local);
 }
@@ -220,43 +295,67 @@ static double loss_sum(const float *loss, int N)
     return total;
 }
 
-/* Cross-entropy of a->logits against targets; leaves scale·dloss/dlogits in a->logits. */
-static double cross_entropy(Llama *m, const int32_t *targets, float scale)
+/* Vocab-parallel cross-entropy of a->logits against targets (MATH.md): max, sum of exps and
+ * target logit are all-reduced over tp; leaves scale·dloss/dlogits in a->logits. */
+static double cross_entropy(Llama *m, Activations *a, const int32_t *targets, float scale)
 {
     const LlamaShape *s = &m->s;
-    Activations *a = &m->a;
     int N = s->B * s->T;
     ce_max(a->mx, a->logits, N, s->V_local, s->V_valid);
+    comm_allreduce_max(m->c.tp, a->mx, N);
     ce_sumexp(a->z, a->logits, a->mx, N, s->V_local, s->V_valid);
+    comm_allreduce_sum(m->c.tp, a->z, N);
     ce_target(a->zt, a->logits, targets, N, s->V_local, s->v0);
+    comm_allreduce_sum(m->c.tp, a->zt, N);
     ce_backward(a->logits, a->loss, a->mx, a->z, a->zt, targets, N, s->V_local, s->V_valid,
                 s->v0, scale);
     return loss_sum(a->loss, N);
 }
 
-double llama_forward(Llama *m, const int32_t *ids, const int32_t *targets, float scale)
+double llama_forward(Llama *m, int slot, const int32_t *ids, const int32_t *targets, float scale)
 {
-    forward_to_logits(m, ids);
-    return cross_entropy(m, targets, scale);
+    Activations *a = &m->act[slot];
+    forward_to_logits(m, a, ids);
+    return m->s.last_stage ? cross_entropy(m, a, targets, scale) : 0.0;
 }
 
-double llama_forward_logits(Llama *m, const int32_t *ids, const int32_t *targets, float *logits_out)
+double llama_forward_logits(Llama *m, int slot, const int32_t *ids, const int32_t *targets,
+                            float *logits_out)
 {
-    forward_to_logits(m, ids);
-    memcpy(logits_out, m->a.logits, (size_t)m->s.B * m->s.T * m->s.V_local * sizeof(float));
-    return cross_entropy(m, targets, 0.0f);
+    Activations *a = &m->act[slot];
+    forward_to_logits(m, a, ids);
+    memcpy(logits_out, a->logits, (size_t)m->s.B * m->s.T * m->s.V_local * sizeof(float));
+    return cross_entropy(m, a, targets, 0.0f);
 }
 
-void llama_backward(Llama *m, const int32_t *ids)
+static void grads_ready(Llama *m, int layer)
+{
+    if (m->grads_ready)
+        m->grads_ready(m->grads_ready_ctx, layer);
+}
+
+void llama_backward(Llama *m, int slot, const int32_t *ids)
 {
     const LlamaShape *s = &m->s;
-    Activations *a = &m->a;
+    const Activations *a = &m->act[slot];
+    Scratch *sc = &m->sc;
     int N = s->B * s->T, C = s->C;
-    /* logits = nf·W_headᵀ (a->logits holds dlogits) */
-    matmul_backward(a->dn, m->g.head, a->logits, a->nf, m->w.head, N, C, s->V_local, 0);
-    memset(a->dres, 0, (size_t)N * C * sizeof(float));
-    rmsnorm_backward(a->dres, m->g.lnf, a->dn, a->x + (int64_t)s->nl * N * C, m->w.lnf, a->rf, N, C);
-    for (int l = s->nl - 1; l >= 0; l--)
-        block_backward(m, l);
-    embedding_backward(m->g.embed, a->dres, ids, N, C, s->v0, s->V_local);
+    if (s->last_stage) {
+        /* logits = nf·W_headᵀ (a->logits holds dlogits); the head is vocab-parallel, so the
+         * partial dnf of each slice is all-reduced */
+        matmul_backward(sc->dn, m->g.head, a->logits, a->nf, m->w.head, N, C, s->V_local, 0);
+        comm_allreduce_sum(m->c.tp, sc->dn, (int64_t)N * C);
+        memset(sc->dres, 0, (size_t)N * C * sizeof(float));
+        rmsnorm_backward(sc->dres, m->g.lnf, sc->dn, a->x + (int64_t)s->nl * N * C, m->w.lnf,
+                         a->rf, N, C);
+        grads_ready(m, s->nl);
+    }
+    for (int l = s->nl - 1; l >= 0; l--) {
+        block_backward(m, a, l);
+        grads_ready(m, l);
+    }
+    if (s->first_stage) {
+        embedding_backward(m->g.embed, sc->dres, ids, N, C, s->v0, s->V_local);
+        grads_ready(m, -1);
+    }
 }

@@ -1,12 +1,17 @@
 /* llama: forward and hand-written backward of this rank's part of a Llama model (embedding,
  * blocks of RMSNorm → GQA attention with RoPE → RMSNorm → SwiGLU MLP, final norm, lm head,
  * cross-entropy), over the kernels of kernels/. Shapes below use local sizes: H, K, F and
- * V_local are this rank's heads, kv-heads, MLP width and vocabulary slice. */
+ * V_local are this rank's heads, kv-heads, MLP width and vocabulary slice; T is the tokens of
+ * each sequence held here (T / cp under context parallelism). Tensor parallelism enters as
+ * all-reduces over the tp group (Megatron's f and g), context parallelism as ring attention
+ * over the cp group, pipeline parallelism as stages that take their input from, and hand their
+ * output to, the caller. */
 #ifndef PICOTRON_LLAMA_H
 #define PICOTRON_LLAMA_H
 
 #include <stdint.h>
 
+#include "comm.h"
 #include "params.h"
 
 typedef struct {
@@ -37,14 +42,16 @@ typedef struct {
     int V_valid;          /* of which real (not padding) */
     int v0;               /* global id of the slice's first row */
     int nl;               /* layers held here */
-    int pos0;             /* global position of the first token held here */
+    int first_stage;      /* holds the embedding: input is token ids */
+    int last_stage;       /* holds final norm + head: output is the loss */
+    int pos0;             /* global position of the first token held here (cp_rank · T) */
     float eps;
     double theta;
 } LlamaShape;
 
-/* Saved activations of one micro-batch, N = B·T tokens. */
+/* Saved activations of one micro-batch in flight, N = B·T tokens. */
 typedef struct {
-    float *x;       /* (nl+1, N, C) residual stream: x[0] embedding out, x[l+1] block l out */
+    float *x;       /* (nl+1, N, C) residual stream: x[0] stage input, x[l+1] block l out */
     float *n1;      /* (nl, N, C) input_layernorm out */
     float *r1;      /* (nl, N) its 1/rms */
     float *q;       /* (nl, N, H·D) after RoPE */
@@ -58,44 +65,74 @@ typedef struct {
     float *fa;      /* (nl, N, F) gate_proj out */
     float *fb;      /* (nl, N, F) up_proj out */
     float *fm;      /* (nl, N, F) silu(fa) ⊙ fb */
-    float *nf;      /* (N, C) final norm out */
+    float *nf;      /* (N, C) final norm out (last stage) */
     float *rf;      /* (N) */
-    float *logits;  /* (N, V_local), overwritten by dlogits */
+    float *logits;  /* (N, V_local), overwritten by dlogits (last stage) */
     float *loss;    /* (N) per-token loss */
     float *mx, *z, *zt; /* (N) cross-entropy statistics */
-    /* backward scratch */
-    float *dres;    /* (N, C) gradient of the residual stream */
+} Activations;
+
+/* Backward scratch, shared by all micro-batches (one backward runs at a time). */
+typedef struct {
+    float *dres;    /* (N, C) gradient of the residual stream; the stage's grad in/out */
     float *dn;      /* (N, C) */
     float *datt;    /* (N, H·D) */
     float *dq;      /* (N, H·D) */
     float *dk, *dv; /* (N, K·D) */
     float *dfa, *dfb, *dfm; /* (N, F) */
-} Activations;
+    float *ring;    /* context parallelism: two ring buffers of 4·N·K·D and the online-softmax
+                       state; NULL without cp */
+} Scratch;
 
 typedef struct {
+    const Comm *tp;   /* tensor-parallel group (size 1: no tp) */
+    const Comm *cp;   /* context-parallel ring (size 1: no cp) */
+} LlamaComms;
+
+typedef struct Llama {
     LlamaShape s;
-    Weights w, g;     /* parameters and their fp32 gradients */
-    Activations a;
-    size_t act_bytes;  /* bytes of activations and backward scratch */
+    Weights w, g;       /* parameters and their fp32 gradients */
+    Activations *act;   /* [nslots] micro-batches that can be in flight at once */
+    int nslots;
+    Scratch sc;
+    LlamaComms c;
+    /* Called when a part's weight gradients are final for this backward: part = local block
+     * index, nl for the final norm + lm head, −1 for the embedding. The trainer starts their
+     * data-parallel reduction there, while backward goes on. */
+    void (*grads_ready)(void *ctx, int part);
+    void *grads_ready_ctx;
+    size_t act_bytes;   /* bytes of activations and scratch */
 } Llama;
 
-/* The shape of the whole model on one rank for micro-batches of B × T. */
+/* The shape of this rank's piece for micro-batches of B × T (T = tokens held here). */
 LlamaShape llama_shape(const ParamTable *pt, int B, int T);
 
-/* Bind weight and gradient pointers into params/grads (pt->numel floats each) and allocate
- * activations for shape s. */
-void llama_init(Llama *m, const ParamTable *pt, const LlamaShape *s, float *params, float *grads);
-void llama_free(Llama *m);
+/* Bind weight and gradient pointers into params/grads (pt->numel floats each), allocate
+ * nslots activation sets and the scratch. comms NULL: one process. */
+void llama_init(struct Llama *m, const ParamTable *pt, const LlamaShape *s, float *params,
+                float *grads, int nslots, const LlamaComms *comms);
+void llama_free(struct Llama *m);
 
-/* Forward one micro-batch: ids, targets (B, T). Leaves scale·dloss/dlogits in a.logits and
- * returns the sum of the N token losses (unscaled, in double). */
-double llama_forward(Llama *m, const int32_t *ids, const int32_t *targets, float scale);
+/* Where a later pipeline stage's input (N, C) goes before llama_forward, and where a stage's
+ * output is after it. */
+float *llama_stage_input(struct Llama *m, int slot);
+float *llama_stage_output(struct Llama *m, int slot);
 
-/* Backward of the micro-batch last forwarded: gradients accumulate (+=) into m->g. */
-void llama_backward(Llama *m, const int32_t *ids);
+/* Forward one micro-batch in activation slot `slot`: ids (B, T) on the first stage (else the
+ * input was placed at llama_stage_input), targets (B, T) on the last stage. On the last stage
+ * leaves scale·dloss/dlogits for the backward and returns the sum of its N token losses
+ * (unscaled, double); other stages return 0. */
+double llama_forward(struct Llama *m, int slot, const int32_t *ids, const int32_t *targets,
+                     float scale);
+
+/* Backward of the micro-batch in `slot`; gradients accumulate (+=) into m->g. On stages other
+ * than the last, the gradient of the stage output must be in m->sc.dres first; afterwards
+ * m->sc.dres holds the gradient of the stage input (to send to the previous stage). */
+void llama_backward(struct Llama *m, int slot, const int32_t *ids);
 
 /* Forward that also copies the logits (N, V_local) out before they are replaced by their
- * gradient (tests, evaluation); returns the loss sum. */
-double llama_forward_logits(Llama *m, const int32_t *ids, const int32_t *targets, float *logits_out);
+ * gradient (tests, evaluation); returns the loss sum. Last stage only. */
+double llama_forward_logits(struct Llama *m, int slot, const int32_t *ids,
+                            const int32_t *targets, float *logits_out);
 
 #endif

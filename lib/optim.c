@@ -9,10 +9,17 @@
 
 void optim_init(Optimizer *o, const ParamTable *pt, const Config *cfg)
 {
+    optim_init_shard(o, pt, cfg, 0, pt->numel);
+}
+
+void optim_init_shard(Optimizer *o, const ParamTable *pt, const Config *cfg, size_t lo, size_t hi)
+{
     memset(o, 0, sizeof *o);
     o->pt = pt;
-    o->m = xcalloc(pt->numel, sizeof(float));
-    o->v = xcalloc(pt->numel, sizeof(float));
+    o->lo = lo;
+    o->hi = hi;
+    o->m = xcalloc(hi - lo, sizeof(float));
+    o->v = xcalloc(hi - lo, sizeof(float));
     o->beta1 = cfg->optimizer.beta1;
     o->beta2 = cfg->optimizer.beta2;
     o->eps = cfg->optimizer.eps;
@@ -42,9 +49,22 @@ double optim_lr(const Config *cfg, int64_t s)
     return min_lr + 0.5 * (lr - min_lr) * (1.0 + cos(M_PI * progress));
 }
 
+double optim_grad_sumsq(const Optimizer *o, const float *grads, const unsigned char *counted)
+{
+    double total = 0.0;
+    for (int i = 0; i < o->pt->n; i++) {
+        const ParamInfo *p = &o->pt->t[i];
+        size_t a = p->offset > o->lo ? p->offset : o->lo;
+        size_t b = p->offset + p->numel < o->hi ? p->offset + p->numel : o->hi;
+        if ((!counted || counted[i]) && a < b)
+            total += sum_squares(grads + a, (int64_t)(b - a));
+    }
+    return total;
+}
+
 double optim_grad_norm(const Optimizer *o, const float *grads)
 {
-    return sqrt(sum_squares(grads, (int64_t)o->pt->numel));
+    return sqrt(optim_grad_sumsq(o, grads, NULL));
 }
 
 void optim_step(Optimizer *o, float *params, float *grads, double norm, double lr)
@@ -53,7 +73,7 @@ void optim_step(Optimizer *o, float *params, float *grads, double norm, double l
     if (o->grad_clip > 0.0 && norm > o->grad_clip) {
         float coef = (float)(o->grad_clip / (norm + 1e-6));
         #pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < pt->numel; i++)
+        for (size_t i = o->lo; i < o->hi; i++)
             grads[i] *= coef;
     }
     o->t++;
@@ -61,9 +81,13 @@ void optim_step(Optimizer *o, float *params, float *grads, double norm, double l
     float bc2 = (float)(1.0 - pow(o->beta2, (double)o->t));
     for (int i = 0; i < pt->n; i++) {
         const ParamInfo *p = &pt->t[i];
+        size_t a = p->offset > o->lo ? p->offset : o->lo;
+        size_t b = p->offset + p->numel < o->hi ? p->offset + p->numel : o->hi;
+        if (a >= b)
+            continue;
         float wd = (p->is_norm && !o->decay_norms) ? 0.0f : (float)o->weight_decay;
-        adamw_update(params + p->offset, o->m + p->offset, o->v + p->offset, grads + p->offset,
-                     (int64_t)p->numel, (float)lr, (float)o->beta1, (float)o->beta2,
+        adamw_update(params + a, o->m + (a - o->lo), o->v + (a - o->lo), grads + a,
+                     (int64_t)(b - a), (float)lr, (float)o->beta1, (float)o->beta2,
                      (float)o->eps, wd, bc1, bc2);
     }
 }

@@ -10,13 +10,17 @@
 
 typedef struct {
     const ParamTable *pt;
-    float *m, *v;           /* (pt->numel) AdamW moments */
+    size_t lo, hi;          /* the range of the flat buffer this rank updates: all of it, or
+                               its ZeRO-1 shard */
+    float *m, *v;           /* (hi − lo) AdamW moments */
     int64_t t;              /* updates done (PyTorch's step count) */
     double beta1, beta2, eps, weight_decay, grad_clip;
     int decay_norms;
 } Optimizer;
 
 void optim_init(Optimizer *o, const ParamTable *pt, const Config *cfg);
+/* The same for the elements [lo, hi) of the flat buffer only (ZeRO-1 shard). */
+void optim_init_shard(Optimizer *o, const ParamTable *pt, const Config *cfg, size_t lo, size_t hi);
 void optim_free(Optimizer *o);
 
 /* Learning rate of step s (0-based): lr·(s+1)/w during warmup, then cosine from lr to min_lr
@@ -26,8 +30,12 @@ double optim_lr(const Config *cfg, int64_t s);
 /* √(Σ g²) over every element of the flat gradient buffer. */
 double optim_grad_norm(const Optimizer *o, const float *grads);
 
+/* Σ g² over [lo, hi) restricted to tensors i with counted[i] != 0 (NULL: all): the local part
+ * of the global norm, where replicated copies are counted on one rank only. */
+double optim_grad_sumsq(const Optimizer *o, const float *grads, const unsigned char *counted);
+
 /* Clip (when grad_clip > 0 and norm > grad_clip: g ← g·clip/(norm + 1e-6)), then one AdamW
- * update of params with learning rate lr. */
+ * update of params[lo, hi) with learning rate lr. */
 void optim_step(Optimizer *o, float *params, float *grads, double norm, double lr);
 
 #endif

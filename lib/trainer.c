@@ -1,4 +1,4 @@
-/* trainer: one process's training loop over the library's modules. */
+/* trainer: one rank's training loop over the library's modules. */
 #include <math.h>
 #include <sched.h>
 #include <stdio.h>
@@ -8,14 +8,48 @@
 #include "atomicfile.h"
 #include "data.h"
 #include "kernels/kernels.h"
+#include "launch.h"
 #include "llama.h"
 #include "metrics.h"
 #include "models.h"
 #include "optim.h"
-#include "params.h"
+#include "schedule.h"
 #include "trainer.h"
 
 #define MIB (1024.0 * 1024.0)
+
+struct Trainer {
+    const Config *cfg;
+    TrainOptions opt;
+    Mesh mesh;
+    int mpi;                  /* 1: ranks talk through MPI; 0: one process */
+    Dataset train, val;
+    ParamTable pt;
+    size_t padded;            /* flat buffer floats, padded to a multiple of dp (ZeRO shards) */
+    float *params, *grads;    /* (padded) */
+    float *shard_tmp;         /* (padded / dp) reduce-scatter landing buffer (ZeRO-1) */
+    unsigned char *counted;   /* [pt.n] tensor counted in the global norm on this rank */
+    int *ready_part;          /* [pt.n] backward part after which tensor i's gradient is final */
+    CommRequest *bucket_req;  /* [pt.n] its data-parallel reduction */
+    unsigned char *bucket_on; /* [pt.n] reduction in flight */
+    int reducing;             /* inside the step's last backward: start reductions */
+    const Comm *bucket_comm;  /* group the buckets are all-reduced over during backward */
+    Llama model;
+    Optimizer optim;
+    Schedule sched;
+    int B, T_loc, m;          /* micro-batch size, local tokens per sequence, micro-batches */
+    int32_t *ids, *targets;   /* (m, B, T_loc) this step's micro-batches */
+    int32_t *sample;          /* (T + 1) */
+    float *grad_send;         /* (nslots, B·T_loc·C) gradients on their way to stage − 1 */
+    CommRequest *act_req, *grad_req; /* [nslots] pending sends */
+    unsigned char *act_pending, *grad_pending;
+    double comm_seconds;      /* waiting in communication during this step */
+    int64_t step;             /* steps done */
+    FILE *metrics;
+    FlopCount fc;
+    double peak;
+    int threads;
+};
 
 int trainer_threads(const Config *cfg, int local_ranks)
 {
@@ -29,36 +63,40 @@ int trainer_threads(const Config *cfg, int local_ranks)
     return n < 1 ? 1 : n;
 }
 
-/* Everything one run holds. */
-typedef struct {
-    const Config *cfg;
-    Dataset train, val;
-    ParamTable pt;
-    float *params, *grads;  /* (pt.numel) each */
-    Llama model;
-    Optimizer opt;
-    int32_t *ids, *targets; /* (mbs, T) */
-    int32_t *sample;        /* (T + 1) */
-    FILE *metrics;
-} Run;
+static int is_root(const Trainer *t)
+{
+    return t->mesh.rank == 0;
+}
 
-static int check_mesh(const Config *cfg, Error *err)
+/* ---- mesh without MPI ---- */
+
+static void mesh_single(Mesh *m, const Config *cfg)
+{
+    memset(m, 0, sizeof *m);
+    m->dp = m->pp = m->cp = m->tp = 1;
+    m->world = 1;
+    m->all = m->tp_comm = m->cp_comm = m->pp_comm = m->dp_comm = comm_self();
+    m->dpcp_comm = m->embed_comm = comm_self();
+    m->layer_begin = 0;
+    m->layer_end = cfg->model.dims.num_hidden_layers;
+}
+
+static int check_single_mesh(const Config *cfg, Error *err)
 {
     int dp = cfg->distributed.dp_size, tp = cfg->distributed.tp_size;
     int pp = cfg->distributed.pp_size, cp = cfg->distributed.cp_size;
-    int world = dp * tp * pp * cp;
-    if (world != 1)
+    if (dp * tp * pp * cp != 1)
         return err_set(err, PT_EINPUT,
-                       "distributed: the mesh dp=%d x tp=%d x pp=%d x cp=%d needs %d ranks; this "
-                       "build trains on one process (set every *_size to 1)",
-                       dp, tp, pp, cp, world);
+                       "distributed: world size 1 does not match dp_size·pp_size·cp_size·tp_size "
+                       "= %d·%d·%d·%d = %d", dp, pp, cp, tp, dp * pp * cp * tp);
     return PT_OK;
 }
 
 /* Checkpoints come with issue #4 (docs/roadmap.md). Loading cannot be skipped quietly: a user
  * who asked to resume must not get a fresh run; saving is only warned about. */
-static int check_checkpoint_keys(const Config *cfg, Error *err)
+static int check_checkpoint_keys(const Trainer *t, Error *err)
 {
+    const Config *cfg = t->cfg;
     if (cfg->checkpoint.load_path[0])
         return err_set(err, PT_EINPUT, "checkpoint.load_path: \"%s\": loading checkpoints is not "
                        "available in this build yet; remove the key to start fresh",
@@ -67,244 +105,583 @@ static int check_checkpoint_keys(const Config *cfg, Error *err)
         return err_set(err, PT_EINPUT, "checkpoint.init_from: \"%s\": loading checkpoints is not "
                        "available in this build yet; remove the key to start fresh",
                        cfg->checkpoint.init_from);
-    if (cfg->checkpoint.save_frequency > 0 || cfg->checkpoint.resume[0])
+    if ((cfg->checkpoint.save_frequency > 0 || cfg->checkpoint.resume[0]) && is_root(t))
         fprintf(stderr, "picotron: warning: checkpoint.save_frequency/resume: checkpoints are not "
                         "available in this build yet; this run saves none\n");
     return PT_OK;
 }
 
-/* Fill run->ids/targets with micro-batch `micro` of step `step`: sample g of the global order
- * is tokens [g·T, g·T + T + 1); inputs are the first T, targets the last T. */
-static int load_micro_batch(Run *r, Dataset *ds, int64_t first_sample, Error *err)
+/* ---- data ---- */
+
+/* Micro-batch a of step s on this rank: samples s·G + (a·dp + dp_rank)·B + b of the global
+ * order; inputs are tokens [0, T) of a sample, targets [1, T + 1); context parallelism keeps
+ * the cp_rank-th chunk of T_loc of each. */
+static int load_step(Trainer *t, Dataset *ds, int64_t first, int m, Error *err)
 {
-    int T = r->cfg->training.seq_length, B = r->cfg->training.micro_batch_size;
-    for (int b = 0; b < B; b++) {
-        if (data_sample(ds, first_sample + b, r->sample, err))
-            return err->code;
-        memcpy(r->ids + (int64_t)b * T, r->sample, (size_t)T * sizeof(int32_t));
-        memcpy(r->targets + (int64_t)b * T, r->sample + 1, (size_t)T * sizeof(int32_t));
+    const Mesh *me = &t->mesh;
+    int B = t->B, Tl = t->T_loc;
+    for (int a = 0; a < m; a++) {
+        for (int b = 0; b < B; b++) {
+            int64_t g = first + ((int64_t)a * me->dp + me->dp_rank) * B + b;
+            if (data_sample(ds, g, t->sample, err))
+                return err->code;
+            int64_t o = ((int64_t)a * B + b) * Tl;
+            memcpy(t->ids + o, t->sample + me->cp_rank * Tl, (size_t)Tl * sizeof(int32_t));
+            memcpy(t->targets + o, t->sample + me->cp_rank * Tl + 1, (size_t)Tl * sizeof(int32_t));
+        }
     }
     return PT_OK;
 }
 
 /* Bad tokens are found when read; reading the first step's samples and the validation set
- * now makes the common case (a shard of the wrong vocabulary) fail before anything is
- * written. Later samples are checked as they are read. */
-static int check_first_samples(Run *r, const Config *cfg, Error *err)
+ * before anything is written makes the common case (a shard of the wrong vocabulary) fail
+ * early. Later samples are checked as they are read. */
+static int check_first_samples(Trainer *t, Error *err)
 {
-    int T = cfg->training.seq_length;
-    int32_t *tok = xmalloc((size_t)(T + 1) * sizeof(int32_t));
+    const Config *cfg = t->cfg;
     int64_t G = config_global_batch(cfg);
     int rc = PT_OK;
     for (int64_t g = 0; g < G && !rc; g++)
-        rc = data_sample(&r->train, g, tok, err);
-    for (int64_t g = 0; r->val.ntok > 0 && g < cfg->dataset.eval_samples && !rc; g++)
-        rc = data_sample(&r->val, g, tok, err);
-    free(tok);
+        rc = data_sample(&t->train, g, t->sample, err);
+    for (int64_t g = 0; t->val.ntok > 0 && g < cfg->dataset.eval_samples && !rc; g++)
+        rc = data_sample(&t->val, g, t->sample, err);
     return rc;
 }
 
-static int run_open(Run *r, const Config *cfg, const TrainOptions *opt, Error *err)
+/* ---- gradient buckets ---- */
+
+/* Which backward part makes tensor i's gradient final (llama.h grads_ready): the embedding on
+ * the first stage after the embedding backward (its tied head use comes earlier), the head
+ * parts after the head, blocks after themselves. */
+static int tensor_part(const Trainer *t, const ParamInfo *p)
 {
-    memset(r, 0, sizeof *r);
-    r->cfg = cfg;
-    const ModelDims *d = &cfg->model.dims;
-    int T = cfg->training.seq_length, B = cfg->training.micro_batch_size;
-    if (check_mesh(cfg, err) || check_checkpoint_keys(cfg, err))
-        return err->code;
-    if (data_open(&r->train, cfg->dataset.name, T, d->vocab_size, cfg->training.num_samples,
-                  cfg->dataset.shuffle, cfg->training.seed, err))
-        return err->code;
-    if (cfg->dataset.validation[0] &&
-        data_open(&r->val, cfg->dataset.validation, T, d->vocab_size, 0, 0, cfg->training.seed, err))
-        return err->code;
+    if (p->layer >= 0)
+        return p->layer - t->pt.shard.layer_begin;
+    if (!strcmp(p->name, "model.embed_tokens.weight") && t->pt.shard.has_embed)
+        return -1;
+    return t->model.s.nl;
+}
 
-    if (check_first_samples(r, cfg, err))
-        return err->code;
+static void progress(Trainer *t)
+{
+    for (int i = 0; i < t->pt.n; i++)
+        if (t->bucket_on[i] && comm_test(&t->bucket_req[i]))
+            t->bucket_on[i] = 0;
+}
 
-    ParamShard shard = params_shard_single(d);
-    params_build(&r->pt, d, &shard);
-    r->params = xmalloc(r->pt.numel * sizeof(float));
-    r->grads = xcalloc(r->pt.numel, sizeof(float));
-    params_init(&r->pt, r->params, cfg->training.seed);
-    LlamaShape s = llama_shape(&r->pt, B, T);
-    llama_init(&r->model, &r->pt, &s, r->params, r->grads);
-    optim_init(&r->opt, &r->pt, cfg);
-    r->ids = xmalloc((size_t)B * T * sizeof(int32_t));
-    r->targets = xmalloc((size_t)B * T * sizeof(int32_t));
-    r->sample = xmalloc((size_t)(T + 1) * sizeof(int32_t));
-
-    if (opt->write_metrics) {
-        char path[4096];
-        if (make_dirs(cfg->logging.run_dir, err))
-            return err->code;
-        char *json = config_to_json(cfg);
-        snprintf(path, sizeof path, "%s/config.resolved.json", cfg->logging.run_dir);
-        int rc = atomic_write_file(path, json, strlen(json), err);
-        free(json);
-        if (rc)
-            return rc;
-        snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->logging.run_dir);
-        r->metrics = fopen(path, "w");
-        if (!r->metrics)
-            return err_set(err, PT_ERUNTIME, "%s: cannot open for writing", path);
+/* llama's callback: start the reduction of every tensor this part finished, then let MPI
+ * progress the ones in flight (Open MPI has no progress thread). */
+static void on_grads_ready(void *ctx, int part)
+{
+    Trainer *t = ctx;
+    if (!t->reducing || t->bucket_comm->size == 1)
+        return;
+    for (int i = 0; i < t->pt.n; i++) {
+        const ParamInfo *p = &t->pt.t[i];
+        if (t->ready_part[i] == part) {
+            comm_iallreduce_sum(t->bucket_comm, t->grads + p->offset, (int64_t)p->numel,
+                                &t->bucket_req[i]);
+            t->bucket_on[i] = 1;
+        }
     }
+    progress(t);
+}
+
+static void wait_buckets(Trainer *t)
+{
+    for (int i = 0; i < t->pt.n; i++)
+        if (t->bucket_on[i]) {
+            comm_wait(&t->bucket_req[i]);
+            t->bucket_on[i] = 0;
+        }
+}
+
+/* Global-norm bookkeeping: each logical element is counted once over the mesh. Tensors
+ * replicated over tp (RMSNorm weights) count on tp rank 0, the tied embedding's copy on the
+ * last stage does not count, and copies over dp (without ZeRO) and cp count on rank 0 of
+ * those groups (under ZeRO-1 every dp rank counts its own shard). */
+static void mark_counted(Trainer *t)
+{
+    const Mesh *me = &t->mesh;
+    int zero = t->cfg->distributed.zero_stage == 1;
+    for (int i = 0; i < t->pt.n; i++) {
+        const ParamInfo *p = &t->pt.t[i];
+        int c = me->cp_rank == 0 && (zero || me->dp_rank == 0);
+        if (p->split == SPLIT_NONE && me->tp_rank != 0)
+            c = 0;
+        if (!strcmp(p->name, "model.embed_tokens.weight") && !t->pt.shard.has_embed)
+            c = 0;
+        t->counted[i] = (unsigned char)c;
+    }
+}
+
+/* ---- open / close ---- */
+
+static int open_mesh(Trainer *t, MPI_Comm world, Error *err)
+{
+    if (world == MPI_COMM_NULL) {
+        mesh_single(&t->mesh, t->cfg);
+        return check_single_mesh(t->cfg, err);
+    }
+    t->mpi = 1;
+    return mesh_init(&t->mesh, world, t->cfg, err);
+}
+
+static void build_model(Trainer *t)
+{
+    const Config *cfg = t->cfg;
+    const Mesh *me = &t->mesh;
+    const ModelDims *d = &cfg->model.dims;
+    ParamShard shard = {me->tp_rank, me->tp, me->layer_begin, me->layer_end,
+                        me->pp_rank == 0, me->pp_rank == me->pp - 1};
+    params_build(&t->pt, d, &shard);
+    t->padded = (t->pt.numel + (size_t)me->dp - 1) / (size_t)me->dp * (size_t)me->dp;
+    t->params = xcalloc(t->padded, sizeof(float));
+    t->grads = xcalloc(t->padded, sizeof(float));
+    params_init(&t->pt, t->params, cfg->training.seed);
+
+    t->B = cfg->training.micro_batch_size;
+    t->T_loc = cfg->training.seq_length / me->cp;
+    t->m = cfg->training.gradient_accumulation_steps;
+    schedule_build(&t->sched, cfg->distributed.pp_engine, me->pp, me->pp_rank, t->m);
+    int nslots = t->sched.max_in_flight;
+    LlamaShape s = llama_shape(&t->pt, t->B, t->T_loc);
+    s.pos0 = me->cp_rank * t->T_loc;
+    LlamaComms comms = {&t->mesh.tp_comm, &t->mesh.cp_comm};
+    llama_init(&t->model, &t->pt, &s, t->params, t->grads, nslots, &comms);
+    t->model.grads_ready = on_grads_ready;
+    t->model.grads_ready_ctx = t;
+
+    if (cfg->distributed.zero_stage == 1) {
+        size_t S = t->padded / (size_t)me->dp;
+        optim_init_shard(&t->optim, &t->pt, cfg, (size_t)me->dp_rank * S, (size_t)(me->dp_rank + 1) * S);
+        t->shard_tmp = xcalloc(S, sizeof(float));
+        t->bucket_comm = &t->mesh.cp_comm;
+    } else {
+        optim_init(&t->optim, &t->pt, cfg);
+        t->bucket_comm = &t->mesh.dpcp_comm;
+    }
+    t->counted = xcalloc((size_t)t->pt.n, 1);
+    t->ready_part = xcalloc((size_t)t->pt.n, sizeof(int));
+    t->bucket_req = xcalloc((size_t)t->pt.n, sizeof(CommRequest));
+    t->bucket_on = xcalloc((size_t)t->pt.n, 1);
+    for (int i = 0; i < t->pt.n; i++)
+        t->ready_part[i] = tensor_part(t, &t->pt.t[i]);
+    mark_counted(t);
+
+    int64_t n = (int64_t)t->m * t->B * t->T_loc, NC = (int64_t)t->B * t->T_loc * d->hidden_size;
+    t->ids = xcalloc((size_t)n, sizeof(int32_t));
+    t->targets = xcalloc((size_t)n, sizeof(int32_t));
+    t->grad_send = xcalloc((size_t)(nslots * NC), sizeof(float));
+    t->act_req = xcalloc((size_t)nslots, sizeof(CommRequest));
+    t->grad_req = xcalloc((size_t)nslots, sizeof(CommRequest));
+    t->act_pending = xcalloc((size_t)nslots, 1);
+    t->grad_pending = xcalloc((size_t)nslots, 1);
+}
+
+static int open_outputs(Trainer *t, Error *err)
+{
+    const Config *cfg = t->cfg;
+    if (!t->opt.write_metrics || !is_root(t))
+        return PT_OK;
+    char path[4096];
+    if (make_dirs(cfg->logging.run_dir, err))
+        return err->code;
+    char *json = config_to_json(cfg);
+    snprintf(path, sizeof path, "%s/config.resolved.json", cfg->logging.run_dir);
+    int rc = atomic_write_file(path, json, strlen(json), err);
+    free(json);
+    if (rc)
+        return rc;
+    snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->logging.run_dir);
+    t->metrics = fopen(path, "w");
+    if (!t->metrics)
+        return err_set(err, PT_ERUNTIME, "%s: cannot open for writing", path);
     return PT_OK;
 }
 
-static void run_close(Run *r)
+static void print_banner(const Trainer *t)
 {
-    if (r->metrics)
-        fclose(r->metrics);
-    free(r->ids);
-    free(r->targets);
-    free(r->sample);
-    optim_free(&r->opt);
-    if (r->model.w.layers)
-        llama_free(&r->model);
-    free(r->params);
-    free(r->grads);
-    params_free(&r->pt);
-    data_close(&r->train);
-    data_close(&r->val);
+    const Config *cfg = t->cfg;
+    const ModelDims *d = &cfg->model.dims;
+    const Mesh *me = &t->mesh;
+    double mine[4] = {(double)t->pt.numel * sizeof(float), (double)t->pt.numel * sizeof(float),
+                      2.0 * (double)(t->optim.hi - t->optim.lo) * sizeof(float),
+                      (double)t->model.act_bytes};
+    double *all = is_root(t) ? xcalloc((size_t)me->world * 4, sizeof(double)) : NULL;
+    if (t->mpi)
+        MPI_Gather(mine, 4, MPI_DOUBLE, all, 4, MPI_DOUBLE, 0, me->all.comm);
+    else
+        memcpy(all, mine, sizeof mine);
+    if (!is_root(t) || t->opt.quiet) {
+        free(all);
+        return;
+    }
+    fprintf(stderr,
+            "picotron-train: model %s: %.2fM params (L=%d C=%d H=%d K=%d F=%d V=%d%s), "
+            "global batch %lld x %d tokens\n",
+            cfg->model.name[0] ? cfg->model.name : "custom", (double)t->fc.n_params / 1e6,
+            d->num_hidden_layers, d->hidden_size, d->num_attention_heads,
+            d->num_key_value_heads, d->intermediate_size, d->vocab_size,
+            d->tie_word_embeddings ? " tied" : "", (long long)config_global_batch(cfg),
+            cfg->training.seq_length);
+    fprintf(stderr, "picotron-train: mesh dp=%d pp=%d cp=%d tp=%d (%d rank%s x %d threads), "
+            "pp_engine %s, zero_stage %d\n", me->dp, me->pp, me->cp, me->tp, me->world,
+            me->world == 1 ? "" : "s", t->threads, cfg->distributed.pp_engine,
+            cfg->distributed.zero_stage);
+    for (int r = 0; r < me->world; r++) {
+        const double *x = all + 4 * r;
+        fprintf(stderr, "picotron-train: rank %d memory: params %.1f MiB, grads %.1f MiB, "
+                "optimizer %.1f MiB, activations %.1f MiB\n",
+                r, x[0] / MIB, x[1] / MIB, x[2] / MIB, x[3] / MIB);
+    }
+    fprintf(stderr, "picotron-train: cpu peak (best sgemm 1024^3, %d threads): %.1f GFLOP/s\n",
+            t->threads, t->peak);
+    free(all);
+}
+
+int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOptions *opt,
+                 Error *err)
+{
+    Trainer *t = xcalloc(1, sizeof *t);
+    *out = t;
+    t->cfg = cfg;
+    t->opt = *opt;
+    int rc = open_mesh(t, world, err);
+    if (t->mpi)
+        rc = comm_agree(&t->mesh.all, err);
+    if (rc)
+        return rc;
+    t->threads = trainer_threads(cfg, t->mpi ? launch_local_ranks() : 1);
+    kernels_set_threads(t->threads);
+    const ModelDims *d = &cfg->model.dims;
+    int T = cfg->training.seq_length;
+    t->sample = xcalloc((size_t)T + 1, sizeof(int32_t));
+    rc = check_checkpoint_keys(t, err);
+    if (!rc)
+        rc = data_open(&t->train, cfg->dataset.name, T, d->vocab_size, cfg->training.num_samples,
+                       cfg->dataset.shuffle, cfg->training.seed, err);
+    if (!rc && cfg->dataset.validation[0])
+        rc = data_open(&t->val, cfg->dataset.validation, T, d->vocab_size, 0, 0,
+                       cfg->training.seed, err);
+    if (!rc)
+        rc = check_first_samples(t, err);
+    if (t->mpi)
+        rc = comm_agree(&t->mesh.all, err);
+    if (rc)
+        return rc;
+    build_model(t);
+    rc = open_outputs(t, err);
+    if (t->mpi)
+        rc = comm_agree(&t->mesh.all, err);
+    if (rc)
+        return rc;
+    t->fc = metrics_flops(d, T);
+    t->peak = metrics_sgemm_gflops(1024, 3);
+    print_banner(t);
+    return PT_OK;
+}
+
+void trainer_close(Trainer *t)
+{
+    if (!t)
+        return;
+    if (t->metrics)
+        fclose(t->metrics);
+    if (t->model.act)
+        llama_free(&t->model);
+    optim_free(&t->optim);
+    schedule_free(&t->sched);
+    free(t->ids);
+    free(t->targets);
+    free(t->sample);
+    free(t->grad_send);
+    free(t->act_req);
+    free(t->grad_req);
+    free(t->act_pending);
+    free(t->grad_pending);
+    free(t->counted);
+    free(t->ready_part);
+    free(t->bucket_req);
+    free(t->bucket_on);
+    free(t->shard_tmp);
+    free(t->params);
+    free(t->grads);
+    params_free(&t->pt);
+    data_close(&t->train);
+    data_close(&t->val);
+    if (t->mpi)
+        mesh_free(&t->mesh);
+    free(t);
+}
+
+const ParamTable *trainer_params(const Trainer *t, const float **weights)
+{
+    if (weights)
+        *weights = t->params;
+    return &t->pt;
+}
+
+const Mesh *trainer_mesh(const Trainer *t)
+{
+    return &t->mesh;
+}
+
+/* ---- one step ---- */
+
+static double timed_wait(Trainer *t, CommRequest *r)
+{
+    double t0 = metrics_now();
+    comm_wait(r);
+    double dt = metrics_now() - t0;
+    t->comm_seconds += dt;
+    return dt;
+}
+
+/* Run the pipeline schedule over this step's micro-batches (forward only when grad == 0, for
+ * validation); returns this rank's sum of token losses (last stage, else 0). */
+static double run_schedule(Trainer *t, int m, float scale, int grad)
+{
+    const Mesh *me = &t->mesh;
+    Llama *mod = &t->model;
+    int64_t NC = (int64_t)t->B * t->T_loc * mod->s.C, BT = (int64_t)t->B * t->T_loc;
+    int nslots = t->sched.max_in_flight, prev = me->pp_rank - 1, next = me->pp_rank + 1;
+    double loss = 0.0;
+    Schedule fwd_only = {0};
+    const Schedule *sch = &t->sched;
+    if (!grad) { /* validation: the forwards of a 1-micro-batch AFAB schedule, repeated */
+        schedule_build(&fwd_only, "afab", me->pp, me->pp_rank, m);
+        sch = &fwd_only;
+    }
+    for (int i = 0; i < sch->n; i++) {
+        const Action *a = &sch->a[i];
+        int slot = a->mb % nslots, tag = 2 * a->mb;
+        CommRequest r;
+        if (a->kind == ACT_FORWARD) {
+            if (t->act_pending[slot]) { /* the slot's last output must be out before reuse */
+                timed_wait(t, &t->act_req[slot]);
+                t->act_pending[slot] = 0;
+            }
+            if (a->recv) {
+                comm_irecv(&me->pp_comm, llama_stage_input(mod, slot), NC, prev, tag, &r);
+                timed_wait(t, &r);
+            }
+            loss += llama_forward(mod, slot, t->ids + a->mb * BT, t->targets + a->mb * BT, scale);
+            if (a->send) {
+                comm_isend(&me->pp_comm, llama_stage_output(mod, slot), NC, next, tag,
+                           &t->act_req[slot]);
+                t->act_pending[slot] = 1;
+            }
+        } else if (grad) {
+            if (a->recv) {
+                comm_irecv(&me->pp_comm, mod->sc.dres, NC, next, tag + 1, &r);
+                timed_wait(t, &r);
+            }
+            t->reducing = i == sch->n - 1; /* the step's last backward: reduce as grads finish */
+            llama_backward(mod, slot, t->ids + a->mb * BT);
+            t->reducing = 0;
+            if (a->send) {
+                if (t->grad_pending[slot])
+                    timed_wait(t, &t->grad_req[slot]);
+                float *buf = t->grad_send + slot * NC;
+                memcpy(buf, mod->sc.dres, (size_t)NC * sizeof(float));
+                comm_isend(&me->pp_comm, buf, NC, prev, tag + 1, &t->grad_req[slot]);
+                t->grad_pending[slot] = 1;
+            }
+        }
+    }
+    for (int s = 0; s < nslots; s++) {
+        if (t->act_pending[s])
+            timed_wait(t, &t->act_req[s]);
+        if (t->grad_pending[s])
+            timed_wait(t, &t->grad_req[s]);
+        t->act_pending[s] = t->grad_pending[s] = 0;
+    }
+    schedule_free(&fwd_only);
+    return loss;
+}
+
+/* Loss of the step: token-loss sums from the last stage's tp rank 0 of every dp and cp rank. */
+static double global_loss_sum(Trainer *t, double local)
+{
+    const Mesh *me = &t->mesh;
+    double v = (me->pp_rank == me->pp - 1 && me->tp_rank == 0) ? local : 0.0;
+    comm_allreduce_sum_f64(&me->all, &v, 1);
+    return v;
+}
+
+/* After backward: finish the bucket reductions, sum the tied embedding over its two stages,
+ * reduce-scatter over dp under ZeRO-1. */
+static void reduce_grads(Trainer *t)
+{
+    const Mesh *me = &t->mesh;
+    double t0 = metrics_now();
+    wait_buckets(t);
+    int e = params_find(&t->pt, "model.embed_tokens.weight");
+    if (e >= 0 && me->embed_comm.size > 1)
+        comm_allreduce_sum(&me->embed_comm, t->grads + t->pt.t[e].offset, (int64_t)t->pt.t[e].numel);
+    if (t->cfg->distributed.zero_stage == 1 && me->dp > 1) {
+        size_t S = t->padded / (size_t)me->dp;
+        comm_reduce_scatter(&me->dp_comm, t->grads, t->shard_tmp, (int64_t)S);
+        memcpy(t->grads + t->optim.lo, t->shard_tmp, S * sizeof(float));
+    }
+    t->comm_seconds += metrics_now() - t0;
+}
+
+int trainer_step(Trainer *t, StepStats *st, Error *err)
+{
+    const Config *cfg = t->cfg;
+    const Mesh *me = &t->mesh;
+    double t0 = metrics_now();
+    t->comm_seconds = 0.0;
+    int64_t G = config_global_batch(cfg);
+    int rc = load_step(t, &t->train, t->step * G, t->m, err);
+    if (t->mpi)
+        rc = comm_agree(&me->all, err);
+    if (rc)
+        return rc;
+    memset(t->grads, 0, t->padded * sizeof(float));
+    float scale = (float)(1.0 / ((double)G * cfg->training.seq_length));
+    double local = run_schedule(t, t->m, scale, 1);
+    reduce_grads(t);
+    double c0 = metrics_now();
+    double loss = global_loss_sum(t, local) / ((double)G * cfg->training.seq_length);
+    double sq = optim_grad_sumsq(&t->optim, t->grads, t->counted);
+    comm_allreduce_sum_f64(&me->all, &sq, 1);
+    t->comm_seconds += metrics_now() - c0;
+    double norm = sqrt(sq);
+    if (!isfinite(loss) || !isfinite(norm))
+        return err_set(err, PT_ERUNTIME,
+                       "step %lld: loss is %g and grad_norm %g: training diverged; lower "
+                       "training.learning_rate or set optimizer.grad_clip",
+                       (long long)t->step + 1, loss, norm);
+    double lr = optim_lr(cfg, t->step);
+    optim_step(&t->optim, t->params, t->grads, norm, lr);
+    if (cfg->distributed.zero_stage == 1 && me->dp > 1) {
+        double a0 = metrics_now();
+        comm_allgather_inplace(&me->dp_comm, t->params, (int64_t)(t->padded / (size_t)me->dp));
+        t->comm_seconds += metrics_now() - a0;
+    }
+    t->step++;
+    st->loss = loss;
+    st->grad_norm = norm;
+    st->lr = lr;
+    st->seconds = metrics_now() - t0;
+    st->comm_seconds = t->comm_seconds;
+    return PT_OK;
 }
 
 /* Mean token loss over the first eval_samples samples of the validation stream (a fixed set,
- * so values are comparable across evaluations). */
-static int evaluate(Run *r, double *val_loss, Error *err)
+ * so values compare across evaluations); every dp rank evaluates the same samples. */
+static int evaluate(Trainer *t, double *val_loss, Error *err)
 {
-    const Config *cfg = r->cfg;
-    int B = cfg->training.micro_batch_size, T = cfg->training.seq_length;
+    const Config *cfg = t->cfg;
+    const Mesh *me = &t->mesh;
+    int B = t->B, T = cfg->training.seq_length;
     int batches = cfg->dataset.eval_samples / B > 0 ? cfg->dataset.eval_samples / B : 1;
     double sum = 0.0;
-    for (int i = 0; i < batches; i++) {
-        if (load_micro_batch(r, &r->val, (int64_t)i * B, err))
-            return err->code;
-        sum += llama_forward(&r->model, r->ids, r->targets, 0.0f);
+    int rc = PT_OK;
+    for (int i = 0; i < batches && !rc; i++) {
+        /* one micro-batch at a time, read as if dp were 1 */
+        int64_t first = (int64_t)i * B;
+        for (int b = 0; b < B && !rc; b++) {
+            rc = data_sample(&t->val, first + b, t->sample, err);
+            memcpy(t->ids + (int64_t)b * t->T_loc, t->sample + me->cp_rank * t->T_loc,
+                   (size_t)t->T_loc * sizeof(int32_t));
+            memcpy(t->targets + (int64_t)b * t->T_loc, t->sample + me->cp_rank * t->T_loc + 1,
+                   (size_t)t->T_loc * sizeof(int32_t));
+        }
+        if (t->mpi)
+            rc = comm_agree(&me->all, err);
+        if (rc)
+            break;
+        double local = run_schedule(t, 1, 0.0f, 0);
+        sum += global_loss_sum(t, me->dp_rank == 0 ? local : 0.0);
     }
     *val_loss = sum / ((double)batches * B * T);
-    return PT_OK;
+    return rc;
 }
 
-static void print_banner(const Run *r, const FlopCount *fc, int threads, double peak)
+static void log_step(Trainer *t, const StepStats *st, int64_t tokens, double val, int evaluated)
 {
-    const Config *cfg = r->cfg;
-    const ModelDims *d = &cfg->model.dims;
-    double pbytes = (double)r->pt.numel * sizeof(float);
-    fprintf(stderr,
-            "picotron-train: model %s: %.2fM params (L=%d C=%d H=%d K=%d F=%d V=%d%s), "
-            "1 rank x %d threads, global batch %lld x %d tokens\n",
-            cfg->model.name[0] ? cfg->model.name : "custom", (double)fc->n_params / 1e6,
-            d->num_hidden_layers, d->hidden_size, d->num_attention_heads,
-            d->num_key_value_heads, d->intermediate_size, d->vocab_size,
-            d->tie_word_embeddings ? " tied" : "", threads,
-            (long long)config_global_batch(cfg), cfg->training.seq_length);
-    fprintf(stderr,
-            "picotron-train: memory per rank: params %.1f MiB, grads %.1f MiB, optimizer %.1f MiB, "
-            "activations %.1f MiB\n",
-            pbytes / MIB, pbytes / MIB, 2.0 * pbytes / MIB, (double)r->model.act_bytes / MIB);
-    fprintf(stderr, "picotron-train: cpu peak (best sgemm 1024^3, %d threads): %.1f GFLOP/s\n",
-            threads, peak);
+    const Config *cfg = t->cfg;
+    int64_t G = config_global_batch(cfg), tokens_per_step = G * cfg->training.seq_length;
+    double tps = (double)tokens_per_step / st->seconds;
+    double tps_dev = tps / t->mesh.world;
+    double mfu = tps_dev * t->fc.flops_per_token / (t->peak * 1e9);
+    int s = (int)t->step;
+    if (!t->opt.quiet && is_root(t) && s % cfg->logging.log_frequency == 0) {
+        fprintf(t->opt.out, "step %d loss %.6f lr %.4e grad_norm %.4f tok/s %.0f mfu %.4f", s,
+                st->loss, st->lr, st->grad_norm, tps, mfu);
+        if (evaluated)
+            fprintf(t->opt.out, " val_loss %.6f", val);
+        fputc('\n', t->opt.out);
+        fflush(t->opt.out);
+    }
+    if (t->metrics) {
+        fprintf(t->metrics,
+                "{\"step\": %d, \"loss\": %.8g, \"lr\": %.8g, \"grad_norm\": %.8g, "
+                "\"tokens\": %lld, \"tokens_per_s\": %.2f, \"tflops_per_device\": %.6g, "
+                "\"mfu\": %.6g, \"mem_mib\": %.1f, \"epoch\": %lld, \"step_time_s\": %.6f, "
+                "\"comm_time_s\": %.6f",
+                s, st->loss, st->lr, st->grad_norm, (long long)tokens, tps,
+                tps_dev * t->fc.flops_per_token / 1e12, mfu, metrics_rss_mib(),
+                (long long)data_epoch(&t->train, (int64_t)s * G - 1), st->seconds, st->comm_seconds);
+        if (evaluated)
+            fprintf(t->metrics, ", \"val_loss\": %.8g", val);
+        fputs("}\n", t->metrics);
+        fflush(t->metrics);
+    }
 }
 
-int trainer_run(const Config *cfg, const TrainOptions *opt, TrainReport *rep, Error *err)
+int trainer_run(const Config *cfg, MPI_Comm world, const TrainOptions *opt, TrainReport *rep,
+                Error *err)
 {
     memset(rep, 0, sizeof *rep);
     rep->last_val_loss = NAN;
-    int threads = trainer_threads(cfg, 1);
-    kernels_set_threads(threads);
-    Run r;
-    if (run_open(&r, cfg, opt, err)) {
-        run_close(&r);
-        return err->code;
+    Trainer *t = NULL;
+    int rc = trainer_open(&t, cfg, world, opt, err);
+    if (rc) {
+        trainer_close(t);
+        return rc;
     }
-    FlopCount fc = metrics_flops(&cfg->model.dims, cfg->training.seq_length);
-    double peak = metrics_sgemm_gflops(1024, 3);
-    rep->flops_per_token = fc.flops_per_token;
-    rep->peak_gflops = peak;
-    rep->threads = threads;
-    if (!opt->quiet)
-        print_banner(&r, &fc, threads, peak);
-
-    int T = cfg->training.seq_length, B = cfg->training.micro_batch_size;
-    int acc = cfg->training.gradient_accumulation_steps;
-    int64_t G = config_global_batch(cfg), tokens_per_step = G * T;
-    float scale = (float)(1.0 / ((double)tokens_per_step));
+    rep->flops_per_token = t->fc.flops_per_token;
+    rep->peak_gflops = t->peak;
+    rep->threads = t->threads;
+    int64_t G = config_global_batch(cfg), tokens_per_step = G * cfg->training.seq_length;
     int nsteps = cfg->training.total_train_steps;
     if (opt->max_steps > 0 && opt->max_steps < nsteps)
         nsteps = opt->max_steps;
-    int64_t tokens = 0;
-    double timed = 0.0;
-    int64_t timed_tokens = 0;
-
+    int64_t tokens = 0, timed_tokens = 0;
+    double timed = 0.0, comm = 0.0;
     for (int s = 0; s < nsteps; s++) {
-        double t0 = metrics_now();
-        memset(r.grads, 0, r.pt.numel * sizeof(float));
-        double loss_sum = 0.0;
-        for (int a = 0; a < acc; a++) {
-            if (load_micro_batch(&r, &r.train, (int64_t)s * G + (int64_t)a * B, err))
-                goto done;
-            loss_sum += llama_forward(&r.model, r.ids, r.targets, scale);
-            llama_backward(&r.model, r.ids);
-        }
-        double loss = loss_sum / (double)tokens_per_step;
-        double norm = optim_grad_norm(&r.opt, r.grads);
-        if (!isfinite(loss) || !isfinite(norm)) {
-            err_set(err, PT_ERUNTIME,
-                    "step %d: loss is %g and grad_norm %g: training diverged; lower "
-                    "training.learning_rate or set optimizer.grad_clip",
-                    s + 1, loss, norm);
-            goto done;
-        }
-        double lr = optim_lr(cfg, s);
-        optim_step(&r.opt, r.params, r.grads, norm, lr);
-        double dt = metrics_now() - t0;
+        StepStats st;
+        if ((rc = trainer_step(t, &st, err)))
+            break;
         tokens += tokens_per_step;
         if (s > 0 || nsteps == 1) {
-            timed += dt;
+            timed += st.seconds;
+            comm += st.comm_seconds;
             timed_tokens += tokens_per_step;
         }
-        double tps = (double)tokens_per_step / dt;
-        double mfu = tps * fc.flops_per_token / (peak * 1e9);
         if (s == 0)
-            rep->first_loss = loss;
-        rep->last_loss = loss;
+            rep->first_loss = st.loss;
+        rep->last_loss = st.loss;
         rep->steps = s + 1;
-
         double val = NAN;
-        int eval_now = r.val.ntok > 0 && cfg->dataset.eval_every > 0 &&
-                       ((s + 1) % cfg->dataset.eval_every == 0 || s + 1 == nsteps);
-        if (eval_now) {
-            if (evaluate(&r, &val, err))
-                goto done;
+        int evaluated = t->val.ntok > 0 && cfg->dataset.eval_every > 0 &&
+                        ((s + 1) % cfg->dataset.eval_every == 0 || s + 1 == nsteps);
+        if (evaluated) {
+            if ((rc = evaluate(t, &val, err)))
+                break;
             rep->last_val_loss = val;
         }
-        if (!opt->quiet && (s + 1) % cfg->logging.log_frequency == 0) {
-            fprintf(opt->out, "step %d loss %.6f lr %.4e grad_norm %.4f tok/s %.0f mfu %.4f",
-                    s + 1, loss, lr, norm, tps, mfu);
-            if (eval_now)
-                fprintf(opt->out, " val_loss %.6f", val);
-            fputc('\n', opt->out);
-            fflush(opt->out);
-        }
-        if (r.metrics) {
-            fprintf(r.metrics,
-                    "{\"step\": %d, \"loss\": %.8g, \"lr\": %.8g, \"grad_norm\": %.8g, "
-                    "\"tokens\": %lld, \"tokens_per_s\": %.2f, \"tflops_per_device\": %.6g, "
-                    "\"mfu\": %.6g, \"mem_mib\": %.1f, \"epoch\": %lld, \"step_time_s\": %.6f",
-                    s + 1, loss, lr, norm, (long long)tokens, tps,
-                    tps * fc.flops_per_token / 1e12, mfu, metrics_rss_mib(),
-                    (long long)data_epoch(&r.train, (int64_t)(s + 1) * G - 1), dt);
-            if (eval_now)
-                fprintf(r.metrics, ", \"val_loss\": %.8g", val);
-            fputs("}\n", r.metrics);
-            fflush(r.metrics);
-        }
+        log_step(t, &st, tokens, val, evaluated);
         if (cfg->training.max_tokens > 0 && tokens >= cfg->training.max_tokens)
             break;
     }
     rep->tokens_per_s = timed > 0.0 ? (double)timed_tokens / timed : 0.0;
-done:
-    run_close(&r);
-    return err->code;
+    rep->comm_fraction = timed > 0.0 ? comm / timed : 0.0;
+    trainer_close(t);
+    return rc;
 }

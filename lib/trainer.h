@@ -1,20 +1,25 @@
-/* trainer: the training loop of picotron-train and picotron-bench. Builds the parameter table,
- * initial weights, data stream, model and optimizer from a validated Config, then runs steps:
- * gradient accumulation over micro-batches, global-norm clipping, AdamW, the step line on
- * stdout, metrics.jsonl in the run directory and periodic validation. */
+/* trainer: the training loop of picotron-train and picotron-bench on a mesh of MPI ranks (or
+ * one process). From a validated Config it builds the mesh, this rank's parameter table and
+ * initial weights, the data stream, the model and the (ZeRO-1 sharded) optimizer; then runs
+ * steps: the pipeline schedule over the micro-batches, gradient buckets reduced over dp×cp
+ * while backward runs, global-norm clipping, AdamW, the step line on stdout, metrics.jsonl in
+ * the run directory and periodic validation. */
 #ifndef PICOTRON_TRAINER_H
 #define PICOTRON_TRAINER_H
 
+#include <mpi.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "config.h"
 #include "error.h"
+#include "mesh.h"
+#include "params.h"
 
 typedef struct {
     int max_steps;        /* stop after this many steps (0: total_train_steps); LR unchanged */
     int quiet;            /* no step lines, no banner */
-    int write_metrics;    /* 1: append metrics.jsonl and config.resolved.json in the run dir */
+    int write_metrics;    /* 1: metrics.jsonl and config.resolved.json in the run dir (rank 0) */
     FILE *out;            /* step lines (stdout) */
 } TrainOptions;
 
@@ -25,13 +30,34 @@ typedef struct {
     double tokens_per_s;       /* over all steps but the first (warm-up) when there are ≥ 2 */
     double flops_per_token;
     double peak_gflops;        /* measured sgemm rate: the CPU peak used for MFU */
+    double comm_fraction;      /* share of step time spent waiting in communication */
     int threads;
 } TrainReport;
+
+typedef struct {
+    double loss, grad_norm, lr, seconds, comm_seconds;
+} StepStats;
+
+typedef struct Trainer Trainer;
 
 /* Threads for this process: environment.OMP_NUM_THREADS when set, else usable cores
  * (sched_getaffinity) divided by local_ranks, at least 1. */
 int trainer_threads(const Config *cfg, int local_ranks);
 
-int trainer_run(const Config *cfg, const TrainOptions *opt, TrainReport *rep, Error *err);
+/* Open a run on the ranks of world (MPI_COMM_NULL: one process, no MPI). Collective; every
+ * rank returns the same error. */
+int trainer_open(Trainer **t, const Config *cfg, MPI_Comm world, const TrainOptions *opt,
+                 Error *err);
+/* One optimizer step (collective). */
+int trainer_step(Trainer *t, StepStats *st, Error *err);
+void trainer_close(Trainer *t);
+
+/* This rank's parameter table and weights (flat buffer laid out by the table). */
+const ParamTable *trainer_params(const Trainer *t, const float **weights);
+const Mesh *trainer_mesh(const Trainer *t);
+
+/* The whole loop: open, steps with logging and validation, close. */
+int trainer_run(const Config *cfg, MPI_Comm world, const TrainOptions *opt, TrainReport *rep,
+                Error *err);
 
 #endif

@@ -66,7 +66,7 @@ static void golden_open(Golden *g, const char *path)
     g->targets = fixture_i32(&g->fx, "targets", (int64_t)g->B * g->T);
     ck_assert(g->ids && g->targets);
     LlamaShape s = llama_shape(&g->pt, g->B, g->T);
-    llama_init(&g->model, &g->pt, &s, g->params, g->grads);
+    llama_init(&g->model, &g->pt, &s, g->params, g->grads, 1, NULL);
 }
 
 static void golden_close(Golden *g)
@@ -84,10 +84,10 @@ static void check_forward_backward(const char *path)
     golden_open(&g, path);
     int N = g.B * g.T, V = g.dims.vocab_size;
     float *logits = malloc((size_t)N * V * sizeof(float));
-    double loss = llama_forward_logits(&g.model, g.ids, g.targets, logits) / N;
+    double loss = llama_forward_logits(&g.model, 0, g.ids, g.targets, logits) / N;
     /* the forward above left zero gradients (scale 0); run again with the mean's scale */
-    llama_forward(&g.model, g.ids, g.targets, 1.0f / N);
-    llama_backward(&g.model, g.ids);
+    llama_forward(&g.model, 0, g.ids, g.targets, 1.0f / N);
+    llama_backward(&g.model, 0, g.ids);
 
     double e = rel_err_f32(logits, fixture_f32(&g.fx, "logits", (int64_t)N * V), (int64_t)N * V, 0.0);
     ck_assert_msg(e < TOL_LOGITS, "%s logits rel err %.3g", path, e);
@@ -145,8 +145,8 @@ static void check_adamw_steps(const char *path)
     int N = g.B * g.T;
     for (int s = 0; s < 5; s++) {
         memset(g.grads, 0, g.pt.numel * sizeof(float));
-        double loss = llama_forward(&g.model, g.ids, g.targets, 1.0f / N) / N;
-        llama_backward(&g.model, g.ids);
+        double loss = llama_forward(&g.model, 0, g.ids, g.targets, 1.0f / N) / N;
+        llama_backward(&g.model, 0, g.ids);
         double norm = optim_grad_norm(&opt, g.grads), lr = optim_lr(&cfg, s);
         ck_assert_msg(fabs(loss - ref_loss[s]) < TOL_ADAM_LOSS_ABS, "%s step %d loss %.7f vs %.7f",
                       path, s, loss, ref_loss[s]);
@@ -189,13 +189,13 @@ START_TEST(results_do_not_depend_on_thread_count)
     int N = g.B * g.T;
     float *grads1 = malloc(g.pt.numel * sizeof(float));
     kernels_set_threads(1);
-    double l1 = llama_forward(&g.model, g.ids, g.targets, 1.0f / N);
-    llama_backward(&g.model, g.ids);
+    double l1 = llama_forward(&g.model, 0, g.ids, g.targets, 1.0f / N);
+    llama_backward(&g.model, 0, g.ids);
     memcpy(grads1, g.grads, g.pt.numel * sizeof(float));
     memset(g.grads, 0, g.pt.numel * sizeof(float));
     kernels_set_threads(2);
-    double l2 = llama_forward(&g.model, g.ids, g.targets, 1.0f / N);
-    llama_backward(&g.model, g.ids);
+    double l2 = llama_forward(&g.model, 0, g.ids, g.targets, 1.0f / N);
+    llama_backward(&g.model, 0, g.ids);
     ck_assert(l1 == l2);
     ck_assert(memcmp(grads1, g.grads, g.pt.numel * sizeof(float)) == 0);
     kernels_set_threads(1);

@@ -900,7 +900,7 @@ enum { MB = 2, MT = 6 };
 static double model_loss(void *p)
 {
     ModelCase *c = p;
-    return llama_forward(&c->m, c->ids, c->targets, 1.0f);
+    return llama_forward(&c->m, 0, c->ids, c->targets, 1.0f);
 }
 
 static void model_case_open(ModelCase *c, int tied)
@@ -936,7 +936,7 @@ static void model_case_open(ModelCase *c, int tied)
         c->targets[i] = (int32_t)((urand() + 1.0f) * 0.5f * 39.99f);
     }
     LlamaShape s = llama_shape(&c->pt, MB, MT);
-    llama_init(&c->m, &c->pt, &s, c->params, c->grads);
+    llama_init(&c->m, &c->pt, &s, c->params, c->grads, 1, NULL);
 }
 
 static void model_case_close(ModelCase *c)
@@ -965,7 +965,7 @@ static void check_model_gradients(int tied)
     ModelCase c;
     model_case_open(&c, tied);
     model_loss(&c);
-    llama_backward(&c.m, c.ids);
+    llama_backward(&c.m, 0, c.ids);
     for (int i = 0; i < c.pt.n; i++) {
         const ParamInfo *p = &c.pt.t[i];
         float analytic[MODEL_SAMPLES], fd[MODEL_SAMPLES];

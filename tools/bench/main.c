@@ -83,7 +83,7 @@ int main(int argc, char **argv)
 
     TrainOptions opt = {.max_steps = steps, .quiet = 1, .write_metrics = 0, .out = stdout};
     TrainReport rep;
-    if (trainer_run(&cfg, &opt, &rep, &err))
+    if (trainer_run(&cfg, MPI_COMM_NULL, &opt, &rep, &err))
         err_die("picotron-bench", &err);
     /* The peak is taken again after the run and the better figure kept: a neighbour stealing
      * the CPU during one measurement must not inflate the ratio. */

@@ -1,0 +1,131 @@
+/* mesh: the dp × pp × cp × tp grid over an MPI communicator, its sub-communicators and this
+ * stage's layer range. All rank arithmetic of the parallel layout lives here. */
+#include <stdio.h>
+
+#include "mesh.h"
+
+void mesh_stage_layers(int L, int pp, int s, int *begin, int *end)
+{
+    int base = L / pp, extra = L % pp;
+    *begin = s * base + (s < extra ? s : extra);
+    *end = *begin + base + (s < extra);
+}
+
+/* The checks are pure functions of the config and the world size, so every rank reaches the
+ * same verdict without communicating: a bad mesh returns everywhere, it never hangs. */
+static int mesh_check(const Config *cfg, int world, Error *err)
+{
+    const ModelDims *d = &cfg->model.dims;
+    int dp = cfg->distributed.dp_size, pp = cfg->distributed.pp_size;
+    int cp = cfg->distributed.cp_size, tp = cfg->distributed.tp_size;
+    const struct { const char *key; int v; } sizes[] = {
+        { "dp_size", dp }, { "pp_size", pp }, { "cp_size", cp }, { "tp_size", tp },
+    };
+    for (int i = 0; i < 4; i++)
+        if (sizes[i].v < 1)
+            return err_set(err, PT_EINPUT, "distributed.%s: must be >= 1, got %d", sizes[i].key,
+                           sizes[i].v);
+    long long prod = (long long)dp * pp * cp * tp;
+    if (prod != world)
+        return err_set(err, PT_EINPUT,
+                       "distributed: world size %d does not match "
+                       "dp_size·pp_size·cp_size·tp_size = %d·%d·%d·%d = %lld",
+                       world, dp, pp, cp, tp, prod);
+    if (d->num_attention_heads % tp != 0)
+        return err_set(err, PT_EINPUT,
+                       "distributed.tp_size: %d does not divide model.num_attention_heads %d",
+                       tp, d->num_attention_heads);
+    if (d->num_key_value_heads % tp != 0)
+        return err_set(err, PT_EINPUT,
+                       "distributed.tp_size: %d does not divide model.num_key_value_heads %d",
+                       tp, d->num_key_value_heads);
+    if (pp > d->num_hidden_layers)
+        return err_set(err, PT_EINPUT,
+                       "distributed.pp_size: %d stages but model.num_hidden_layers is %d", pp,
+                       d->num_hidden_layers);
+    /* Plain contiguous sequence split: each cp rank holds seq_length / cp tokens. */
+    if (cfg->training.seq_length % cp != 0)
+        return err_set(err, PT_EINPUT,
+                       "distributed.cp_size: training.seq_length %d is not divisible by "
+                       "cp_size %d",
+                       cfg->training.seq_length, cp);
+    return PT_OK;
+}
+
+/* One group of `group_size` ranks per color, ordered by key. Every rank of world calls it
+ * (MPI_Comm_split is collective); groups of one rank need no communicator at all, and since
+ * group_size is the same on every rank, either all ranks split or none does. */
+static Comm split(MPI_Comm world, int group_size, int color, int key)
+{
+    if (group_size == 1)
+        return comm_self();
+    MPI_Comm c;
+    MPI_Comm_split(world, color, key, &c);
+    return comm_from_mpi(c);   /* MPI_COMM_NULL (color MPI_UNDEFINED) gives comm_self() */
+}
+
+int mesh_init(Mesh *m, MPI_Comm world, const Config *cfg, Error *err)
+{
+    *m = (Mesh){ .dp = 1, .pp = 1, .cp = 1, .tp = 1, .world = 1 };
+    m->all = m->tp_comm = m->cp_comm = m->pp_comm = m->dp_comm = comm_self();
+    m->dpcp_comm = m->embed_comm = comm_self();
+
+    /* Without MPI_Init there is one process, and it needs no communicator. */
+    int init = 0, fini = 0;
+    MPI_Initialized(&init);
+    MPI_Finalized(&fini);
+    int mpi = init && !fini;
+    int rank = 0, W = 1;
+    if (mpi) {
+        MPI_Comm_rank(world, &rank);
+        MPI_Comm_size(world, &W);
+    }
+    if (mesh_check(cfg, W, err))
+        return err->code;
+
+    int DP = cfg->distributed.dp_size, PP = cfg->distributed.pp_size;
+    int CP = cfg->distributed.cp_size, TP = cfg->distributed.tp_size;
+    m->dp = DP, m->pp = PP, m->cp = CP, m->tp = TP;
+    m->rank = rank, m->world = W;
+    /* rank = ((dp_r·PP + pp_r)·CP + cp_r)·TP + tp_r */
+    int tp_r = rank % TP, cp_r = rank / TP % CP, pp_r = rank / (TP * CP) % PP;
+    int dp_r = rank / (TP * CP * PP);
+    m->dp_rank = dp_r, m->pp_rank = pp_r, m->cp_rank = cp_r, m->tp_rank = tp_r;
+
+    if (mpi) {
+        MPI_Comm dup;
+        MPI_Comm_dup(world, &dup);
+        m->all = comm_from_mpi(dup);
+    }
+    /* Each group is named by the coordinates it does not span; its ranks are ordered by the
+     * coordinates it does, so the rank inside the group is the coordinate. */
+    m->tp_comm = split(world, TP, (dp_r * PP + pp_r) * CP + cp_r, tp_r);
+    m->cp_comm = split(world, CP, (dp_r * PP + pp_r) * TP + tp_r, cp_r);
+    m->pp_comm = split(world, PP, (dp_r * CP + cp_r) * TP + tp_r, pp_r);
+    m->dp_comm = split(world, DP, (pp_r * CP + cp_r) * TP + tp_r, dp_r);
+    m->dpcp_comm = split(world, DP * CP, pp_r * TP + tp_r, dp_r * CP + cp_r);
+    /* Tied embeddings under pp: the first and the last stage hold the same matrix and sum its
+     * gradient; the middle stages stay out of the group. */
+    if (PP > 1 && cfg->model.dims.tie_word_embeddings) {
+        int in = pp_r == 0 || pp_r == PP - 1;
+        m->embed_comm = split(world, 2, in ? (dp_r * CP + cp_r) * TP + tp_r : MPI_UNDEFINED,
+                              pp_r);
+    }
+    mesh_stage_layers(cfg->model.dims.num_hidden_layers, PP, pp_r, &m->layer_begin,
+                      &m->layer_end);
+    return PT_OK;
+}
+
+void mesh_free(Mesh *m)
+{
+    Comm *all[] = { &m->all, &m->tp_comm, &m->cp_comm, &m->pp_comm, &m->dp_comm, &m->dpcp_comm,
+                    &m->embed_comm };
+    for (int i = 0; i < 7; i++)
+        comm_free(all[i]);
+}
+
+void mesh_describe(const Mesh *m, char *buf, int len)
+{
+    snprintf(buf, (size_t)len, "dp=%d pp=%d cp=%d tp=%d (%d rank%s)", m->dp, m->pp, m->cp, m->tp,
+             m->world, m->world == 1 ? "" : "s");
+}
