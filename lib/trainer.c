@@ -377,7 +377,9 @@ int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOp
     if (rc)
         return rc;
     t->fc = metrics_flops(d, T);
-    t->peak = metrics_sgemm_gflops(1024, 3);
+    /* the peak (for MFU) costs a few sgemm calls: only where it is printed or logged */
+    if (is_root(t) && (!opt->quiet || opt->write_metrics))
+        t->peak = metrics_sgemm_gflops(1024, 3);
     print_banner(t);
     return PT_OK;
 }
@@ -608,7 +610,7 @@ static void log_step(Trainer *t, const StepStats *st, int64_t tokens, double val
     int64_t G = config_global_batch(cfg), tokens_per_step = G * cfg->training.seq_length;
     double tps = (double)tokens_per_step / st->seconds;
     double tps_dev = tps / t->mesh.world;
-    double mfu = tps_dev * t->fc.flops_per_token / (t->peak * 1e9);
+    double mfu = t->peak > 0.0 ? tps_dev * t->fc.flops_per_token / (t->peak * 1e9) : 0.0;
     int s = (int)t->step;
     if (!t->opt.quiet && is_root(t) && s % cfg->logging.log_frequency == 0) {
         fprintf(t->opt.out, "step %d loss %.6f lr %.4e grad_norm %.4f tok/s %.0f mfu %.4f", s,

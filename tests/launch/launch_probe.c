@@ -14,8 +14,9 @@
 #include "launch.h"
 
 static const char usage[] =
-    "usage: launch_probe [--ranks N] [--stdin] [--fail RANK:CODE] [--sleep SECONDS]\n"
+    "usage: launch_probe [--detect] [--ranks N] [--stdin] [--fail RANK:CODE] [--sleep SECONDS]\n"
     "                    [--signal-code C] [--linger SECONDS]\n"
+    "  --detect          print 'under_launcher B local_ranks N' and exit (no MPI)\n"
     "  --ranks N         ranks to start when not under a launcher (default 1: none)\n"
     "  --stdin           read stdin (rank 0) and broadcast it; every rank prints it\n"
     "  --fail RANK:CODE  rank RANK (-1: every rank) exits with CODE after MPI_Finalize\n"
@@ -55,7 +56,11 @@ int main(int argc, char **argv)
     int ranks = 1, want_stdin = 0, fail_rank = -2, fail_code = 0, signal_code = -1;
     double sleep_s = 0, linger_s = 0;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--ranks") == 0 && i + 1 < argc)
+        if (strcmp(argv[i], "--detect") == 0) {
+            printf("under_launcher %d local_ranks %d\n", launch_under_launcher(),
+                   launch_local_ranks());
+            return 0;
+        } else if (strcmp(argv[i], "--ranks") == 0 && i + 1 < argc)
             ranks = atoi(argv[++i]);
         else if (strcmp(argv[i], "--stdin") == 0)
             want_stdin = 1;
