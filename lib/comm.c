@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "comm.h"
 
@@ -48,18 +49,47 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 Comm comm_self(void)
 {
-    return (Comm){ MPI_COMM_NULL, 0, 1 };
+    return (Comm){ MPI_COMM_NULL, 0, 1, COMM_OTHER };
 }
 
 Comm comm_from_mpi(MPI_Comm c)
 {
     if (c == MPI_COMM_NULL)
         return comm_self();
-    Comm r = { c, 0, 1 };
+    Comm r = { c, 0, 1, COMM_OTHER };
     MPI_Comm_rank(c, &r.rank);
     MPI_Comm_size(c, &r.size);
     return r;
 }
+
+/* ---- time spent waiting, per kind of communicator ---- */
+
+static double waited[COMM_KINDS];
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double comm_wait_seconds(CommKind kind)
+{
+    return waited[kind];
+}
+
+const char *comm_kind_name(CommKind kind)
+{
+    static const char *names[COMM_KINDS] = {"other", "tp", "cp", "pp", "dp"};
+    return names[kind];
+}
+
+#define TIMED(kind, call)                                                      \
+    do {                                                                       \
+        double t0_ = now();                                                    \
+        call;                                                                  \
+        waited[kind] += now() - t0_;                                           \
+    } while (0)
 
 void comm_free(Comm *c)
 {
@@ -73,8 +103,8 @@ static void allreduce_f32(const Comm *c, float *buf, int64_t n, MPI_Op op)
     if (c->size == 1)
         return;
     for (int64_t off = 0; off < n; off += COMM_CHUNK)
-        MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)min64(COMM_CHUNK, n - off), MPI_FLOAT, op,
-                      c->comm);
+        TIMED(c->kind, MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)min64(COMM_CHUNK, n - off),
+                                     MPI_FLOAT, op, c->comm));
 }
 
 void comm_allreduce_sum(const Comm *c, float *buf, int64_t n) { allreduce_f32(c, buf, n, MPI_SUM); }
@@ -83,7 +113,7 @@ void comm_allreduce_max(const Comm *c, float *buf, int64_t n) { allreduce_f32(c,
 void comm_allreduce_sum_f64(const Comm *c, double *buf, int n)
 {
     if (c->size > 1)
-        MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, c->comm);
+        TIMED(c->kind, MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, c->comm));
 }
 
 void comm_allreduce_max_int(const Comm *c, int *buf, int n)
@@ -101,7 +131,7 @@ void comm_reduce_scatter(const Comm *c, const float *send, float *recv, int64_t 
     }
     int64_t P = c->size;
     if (P * n <= COMM_CHUNK) {
-        MPI_Reduce_scatter_block(send, recv, (int)n, MPI_FLOAT, MPI_SUM, c->comm);
+        TIMED(c->kind, MPI_Reduce_scatter_block(send, recv, (int)n, MPI_FLOAT, MPI_SUM, c->comm));
         return;
     }
     /* The slice [off, off + cnt) of every block is not contiguous in send: pack the P slices
@@ -112,7 +142,8 @@ void comm_reduce_scatter(const Comm *c, const float *send, float *recv, int64_t 
         int64_t cnt = min64(cnt_max, n - off);
         for (int64_t b = 0; b < P; b++)
             memcpy(pack + b * cnt, send + b * n + off, (size_t)cnt * sizeof *pack);
-        MPI_Reduce_scatter_block(pack, recv + off, (int)cnt, MPI_FLOAT, MPI_SUM, c->comm);
+        TIMED(c->kind, MPI_Reduce_scatter_block(pack, recv + off, (int)cnt, MPI_FLOAT, MPI_SUM,
+                                                c->comm));
     }
     free(pack);
 }
@@ -123,7 +154,8 @@ void comm_allgather_inplace(const Comm *c, float *buf, int64_t n)
         return;
     int64_t P = c->size;
     if (P * n <= COMM_CHUNK) {
-        MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, (int)n, MPI_FLOAT, c->comm);
+        TIMED(c->kind, MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, (int)n, MPI_FLOAT,
+                                     c->comm));
         return;
     }
     /* Gather the slice [off, off + cnt) of every block at once: a type of cnt floats whose
@@ -135,7 +167,8 @@ void comm_allgather_inplace(const Comm *c, float *buf, int64_t n)
         MPI_Type_contiguous(cnt, MPI_FLOAT, &slice);
         MPI_Type_create_resized(slice, 0, (MPI_Aint)(n * (int64_t)sizeof(float)), &strided);
         MPI_Type_commit(&strided);
-        MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf + off, 1, strided, c->comm);
+        TIMED(c->kind, MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf + off, 1, strided,
+                                     c->comm));
         MPI_Type_free(&strided);
         MPI_Type_free(&slice);
     }
@@ -178,6 +211,7 @@ static void check_peer(const Comm *c, const char *what, int peer)
 void comm_iallreduce_sum(const Comm *c, float *buf, int64_t n, CommRequest *r)
 {
     r->req = MPI_REQUEST_NULL;
+    r->kind = c->kind;
     if (c->size == 1)
         return;
     MPI_Iallreduce(MPI_IN_PLACE, buf, nb_count("iallreduce", n), MPI_FLOAT, MPI_SUM, c->comm,
@@ -187,12 +221,14 @@ void comm_iallreduce_sum(const Comm *c, float *buf, int64_t n, CommRequest *r)
 void comm_isend(const Comm *c, const float *buf, int64_t n, int dest, int tag, CommRequest *r)
 {
     check_peer(c, "isend", dest);
+    r->kind = c->kind;
     MPI_Isend(buf, nb_count("isend", n), MPI_FLOAT, dest, tag, c->comm, &r->req);
 }
 
 void comm_irecv(const Comm *c, float *buf, int64_t n, int src, int tag, CommRequest *r)
 {
     check_peer(c, "irecv", src);
+    r->kind = c->kind;
     MPI_Irecv(buf, nb_count("irecv", n), MPI_FLOAT, src, tag, c->comm, &r->req);
 }
 
@@ -201,7 +237,7 @@ void comm_irecv(const Comm *c, float *buf, int64_t n, int src, int tag, CommRequ
 void comm_wait(CommRequest *r)
 {
     if (r->req != MPI_REQUEST_NULL)
-        MPI_Wait(&r->req, MPI_STATUS_IGNORE);
+        TIMED(r->kind, MPI_Wait(&r->req, MPI_STATUS_IGNORE));
 }
 
 int comm_test(CommRequest *r)

@@ -9,14 +9,23 @@
 
 #include "error.h"
 
+/* What a communicator carries, for the accounting of time spent waiting on it. */
+typedef enum { COMM_OTHER, COMM_TP, COMM_CP, COMM_PP, COMM_DP, COMM_KINDS } CommKind;
+
 typedef struct {
     MPI_Comm comm;   /* MPI_COMM_NULL when size == 1 and no MPI is needed */
     int rank, size;
+    CommKind kind;
 } Comm;
 
 typedef struct {
     MPI_Request req;
+    CommKind kind;
 } CommRequest;
+
+/* Seconds this process has spent inside blocking calls (collectives, waits) per kind. */
+double comm_wait_seconds(CommKind kind);
+const char *comm_kind_name(CommKind kind);
 
 /* A Comm of one process that never calls MPI. */
 Comm comm_self(void);

@@ -25,10 +25,13 @@ int launch_local_ranks(void);
  * sets OMP_WAIT_POLICY=passive and OMPI_MCA_btl_vader_single_copy_mechanism=none in the
  * children's environment (unless already set), and PICOTRON_SELF_LAUNCHED=1 (so a child never
  * launches again, even if detection fails).
- * Forwards SIGINT, SIGTERM, SIGUSR1, SIGUSR2, SIGHUP to mpirun while waiting (not those the
- * terminal already sent to the whole process group). Returns the exit code to use: mpirun's
- * exit status, or 128+signal if it was killed by one. mpirun missing from PATH → PT_EINPUT
- * "mpirun not found: ..." (returns -1 and fills err); fork/pipe failure → PT_ERUNTIME, -1. */
+ * Forwards SIGINT, SIGTERM, SIGUSR1, SIGUSR2, SIGHUP while waiting (not those the terminal
+ * already sent to the whole process group): SIGUSR1/2 to mpirun, which passes them on; the
+ * first SIGTERM/SIGINT/SIGHUP to the ranks themselves (mpirun would SIGKILL them a second
+ * later and exit 1), a second one to mpirun. Returns the exit code to use: mpirun's exit
+ * status (the first failing rank's code), 128+signal if mpirun was killed by one or exited 1
+ * after being sent one. mpirun missing from PATH → PT_EINPUT "mpirun not found: ..."
+ * (returns -1 and fills err); pipe/fork failure → PT_ERUNTIME, -1. */
 int launch_self(int nranks, char **argv, const char *stdin_text, Error *err);
 
 #endif

@@ -112,7 +112,7 @@ static void free_slot(Activations *a)
         free(bufs[i]);
 }
 
-static const Comm solo = {MPI_COMM_NULL, 0, 1};
+static const Comm solo = {MPI_COMM_NULL, 0, 1, COMM_OTHER};
 
 void llama_init(Llama *m, const ParamTable *pt, const LlamaShape *s, float *params, float *grads,
                 int nslots, const LlamaComms *comms)

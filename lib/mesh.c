@@ -111,6 +111,10 @@ int mesh_init(Mesh *m, MPI_Comm world, const Config *cfg, Error *err)
         m->embed_comm = split(world, 2, in ? (dp_r * CP + cp_r) * TP + tp_r : MPI_UNDEFINED,
                               pp_r);
     }
+    m->tp_comm.kind = COMM_TP;
+    m->cp_comm.kind = COMM_CP;
+    m->pp_comm.kind = m->embed_comm.kind = COMM_PP;
+    m->dp_comm.kind = m->dpcp_comm.kind = COMM_DP;
     mesh_stage_layers(cfg->model.dims.num_hidden_layers, PP, pp_r, &m->layer_begin,
                       &m->layer_end);
     return PT_OK;

@@ -43,7 +43,6 @@ struct Trainer {
     float *grad_send;         /* (nslots, B·T_loc·C) gradients on their way to stage − 1 */
     CommRequest *act_req, *grad_req; /* [nslots] pending sends */
     unsigned char *act_pending, *grad_pending;
-    double comm_seconds;      /* waiting in communication during this step */
     int64_t step;             /* steps done */
     FILE *metrics;
     FlopCount fc;
@@ -431,15 +430,6 @@ const Mesh *trainer_mesh(const Trainer *t)
 
 /* ---- one step ---- */
 
-static double timed_wait(Trainer *t, CommRequest *r)
-{
-    double t0 = metrics_now();
-    comm_wait(r);
-    double dt = metrics_now() - t0;
-    t->comm_seconds += dt;
-    return dt;
-}
-
 /* Run the pipeline schedule over this step's micro-batches (forward only when grad == 0, for
  * validation); returns this rank's sum of token losses (last stage, else 0). */
 static double run_schedule(Trainer *t, int m, float scale, int grad)
@@ -461,12 +451,12 @@ static double run_schedule(Trainer *t, int m, float scale, int grad)
         CommRequest r;
         if (a->kind == ACT_FORWARD) {
             if (t->act_pending[slot]) { /* the slot's last output must be out before reuse */
-                timed_wait(t, &t->act_req[slot]);
+                comm_wait(&t->act_req[slot]);
                 t->act_pending[slot] = 0;
             }
             if (a->recv) {
                 comm_irecv(&me->pp_comm, llama_stage_input(mod, slot), NC, prev, tag, &r);
-                timed_wait(t, &r);
+                comm_wait(&r);
             }
             loss += llama_forward(mod, slot, t->ids + a->mb * BT, t->targets + a->mb * BT, scale);
             if (a->send) {
@@ -477,14 +467,14 @@ static double run_schedule(Trainer *t, int m, float scale, int grad)
         } else if (grad) {
             if (a->recv) {
                 comm_irecv(&me->pp_comm, mod->sc.dres, NC, next, tag + 1, &r);
-                timed_wait(t, &r);
+                comm_wait(&r);
             }
             t->reducing = i == sch->n - 1; /* the step's last backward: reduce as grads finish */
             llama_backward(mod, slot, t->ids + a->mb * BT);
             t->reducing = 0;
             if (a->send) {
                 if (t->grad_pending[slot])
-                    timed_wait(t, &t->grad_req[slot]);
+                    comm_wait(&t->grad_req[slot]);
                 float *buf = t->grad_send + slot * NC;
                 memcpy(buf, mod->sc.dres, (size_t)NC * sizeof(float));
                 comm_isend(&me->pp_comm, buf, NC, prev, tag + 1, &t->grad_req[slot]);
@@ -494,9 +484,9 @@ static double run_schedule(Trainer *t, int m, float scale, int grad)
     }
     for (int s = 0; s < nslots; s++) {
         if (t->act_pending[s])
-            timed_wait(t, &t->act_req[s]);
+            comm_wait(&t->act_req[s]);
         if (t->grad_pending[s])
-            timed_wait(t, &t->grad_req[s]);
+            comm_wait(&t->grad_req[s]);
         t->act_pending[s] = t->grad_pending[s] = 0;
     }
     schedule_free(&fwd_only);
@@ -517,7 +507,6 @@ static double global_loss_sum(Trainer *t, double local)
 static void reduce_grads(Trainer *t)
 {
     const Mesh *me = &t->mesh;
-    double t0 = metrics_now();
     wait_buckets(t);
     int e = params_find(&t->pt, "model.embed_tokens.weight");
     if (e >= 0 && me->embed_comm.size > 1)
@@ -527,15 +516,15 @@ static void reduce_grads(Trainer *t)
         comm_reduce_scatter(&me->dp_comm, t->grads, t->shard_tmp, (int64_t)S);
         memcpy(t->grads + t->optim.lo, t->shard_tmp, S * sizeof(float));
     }
-    t->comm_seconds += metrics_now() - t0;
 }
 
 int trainer_step(Trainer *t, StepStats *st, Error *err)
 {
     const Config *cfg = t->cfg;
     const Mesh *me = &t->mesh;
-    double t0 = metrics_now();
-    t->comm_seconds = 0.0;
+    double t0 = metrics_now(), waited0[COMM_KINDS];
+    for (int k = 0; k < COMM_KINDS; k++)
+        waited0[k] = comm_wait_seconds((CommKind)k);
     int64_t G = config_global_batch(cfg);
     int rc = load_step(t, &t->train, t->step * G, t->m, err);
     if (t->mpi)
@@ -546,11 +535,9 @@ int trainer_step(Trainer *t, StepStats *st, Error *err)
     float scale = (float)(1.0 / ((double)G * cfg->training.seq_length));
     double local = run_schedule(t, t->m, scale, 1);
     reduce_grads(t);
-    double c0 = metrics_now();
     double loss = global_loss_sum(t, local) / ((double)G * cfg->training.seq_length);
     double sq = optim_grad_sumsq(&t->optim, t->grads, t->counted);
     comm_allreduce_sum_f64(&me->all, &sq, 1);
-    t->comm_seconds += metrics_now() - c0;
     double norm = sqrt(sq);
     if (!isfinite(loss) || !isfinite(norm))
         return err_set(err, PT_ERUNTIME,
@@ -559,17 +546,18 @@ int trainer_step(Trainer *t, StepStats *st, Error *err)
                        (long long)t->step + 1, loss, norm);
     double lr = optim_lr(cfg, t->step);
     optim_step(&t->optim, t->params, t->grads, norm, lr);
-    if (cfg->distributed.zero_stage == 1 && me->dp > 1) {
-        double a0 = metrics_now();
+    if (cfg->distributed.zero_stage == 1 && me->dp > 1)
         comm_allgather_inplace(&me->dp_comm, t->params, (int64_t)(t->padded / (size_t)me->dp));
-        t->comm_seconds += metrics_now() - a0;
-    }
     t->step++;
     st->loss = loss;
     st->grad_norm = norm;
     st->lr = lr;
     st->seconds = metrics_now() - t0;
-    st->comm_seconds = t->comm_seconds;
+    st->comm_seconds = 0.0;
+    for (int k = 0; k < COMM_KINDS; k++) {
+        st->comm_by_kind[k] = comm_wait_seconds((CommKind)k) - waited0[k];
+        st->comm_seconds += st->comm_by_kind[k];
+    }
     return PT_OK;
 }
 
@@ -655,7 +643,7 @@ int trainer_run(const Config *cfg, MPI_Comm world, const TrainOptions *opt, Trai
     if (opt->max_steps > 0 && opt->max_steps < nsteps)
         nsteps = opt->max_steps;
     int64_t tokens = 0, timed_tokens = 0;
-    double timed = 0.0, comm = 0.0;
+    double timed = 0.0, comm = 0.0, by_kind[COMM_KINDS] = {0};
     for (int s = 0; s < nsteps; s++) {
         StepStats st;
         if ((rc = trainer_step(t, &st, err)))
@@ -664,6 +652,8 @@ int trainer_run(const Config *cfg, MPI_Comm world, const TrainOptions *opt, Trai
         if (s > 0 || nsteps == 1) {
             timed += st.seconds;
             comm += st.comm_seconds;
+            for (int k = 0; k < COMM_KINDS; k++)
+                by_kind[k] += st.comm_by_kind[k];
             timed_tokens += tokens_per_step;
         }
         if (s == 0)
@@ -684,6 +674,8 @@ int trainer_run(const Config *cfg, MPI_Comm world, const TrainOptions *opt, Trai
     }
     rep->tokens_per_s = timed > 0.0 ? (double)timed_tokens / timed : 0.0;
     rep->comm_fraction = timed > 0.0 ? comm / timed : 0.0;
+    for (int k = 0; k < COMM_KINDS; k++)
+        rep->comm_fraction_by_kind[k] = timed > 0.0 ? by_kind[k] / timed : 0.0;
     trainer_close(t);
     return rc;
 }

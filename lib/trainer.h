@@ -30,12 +30,15 @@ typedef struct {
     double tokens_per_s;       /* over all steps but the first (warm-up) when there are ≥ 2 */
     double flops_per_token;
     double peak_gflops;        /* measured sgemm rate: the CPU peak used for MFU */
-    double comm_fraction;      /* share of step time spent waiting in communication */
+    double comm_fraction;      /* share of step time this rank spent waiting in communication */
+    double comm_fraction_by_kind[COMM_KINDS]; /* the same per group: tp, cp, pp, dp, other */
     int threads;
 } TrainReport;
 
 typedef struct {
-    double loss, grad_norm, lr, seconds, comm_seconds;
+    double loss, grad_norm, lr, seconds;
+    double comm_seconds;               /* waiting in blocking communication calls */
+    double comm_by_kind[COMM_KINDS];   /* of which per group */
 } StepStats;
 
 typedef struct Trainer Trainer;

@@ -20,7 +20,7 @@ count_lines() { if [ -f "$1" ]; then grep -c -F -e "$2" "$1"; else echo 0; fi; }
 # wait_for FILE TEXT COUNT: wait up to 10 s until FILE holds COUNT lines with TEXT.
 wait_for() {
     i=0
-    while [ "$(count_lines "$1" "$2")" -lt "$3" ] && [ $i -lt 200 ]; do
+    while [ "$(count_lines "$1" "$2")" -lt "$3" ] && [ "$i" -lt 200 ]; do
         sleep 0.05
         i=$((i + 1))
     done
@@ -147,7 +147,7 @@ dt=$(($(now_ms) - t0))
 check "exit $rc is 137" [ "$rc" -eq 137 ]
 check "job ended ${dt} ms after the kill (< 10000)" [ "$dt" -lt 10000 ]
 i=0
-while [ -n "$(probes_running)" ] && [ $i -lt 40 ]; do
+while [ -n "$(probes_running)" ] && [ "$i" -lt 40 ]; do
     sleep 0.05
     i=$((i + 1))
 done

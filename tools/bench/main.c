@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "comm.h"
 #include "config.h"
 #include "metrics.h"
+#include "toolrun.h"
 #include "trainer.h"
 
 static const char usage[] =
@@ -14,7 +16,9 @@ static const char usage[] =
     "\n"
     "Train the config for a few steps (nothing written) and report tokens/s, achieved GFLOP/s\n"
     "(tokens/s x flops_per_token, DESIGN §7) and its ratio to the best sgemm rate measured in\n"
-    "the same run with the same threads. The first step is warm-up and not timed.\n"
+    "the same run with the same threads (times the number of ranks), and the share of step\n"
+    "time rank 0 spent waiting on each parallel group (tp, cp, pp, dp). Meshes with several\n"
+    "ranks start them through mpirun as picotron-train does. The first step is not timed.\n"
     "\n"
     "options:\n"
     "  -c, --config FILE     run configuration (JSON); '-' reads stdin\n"
@@ -27,13 +31,6 @@ static const char usage[] =
     "example:\n"
     "  picotron-bench --config examples/bench-10m.json --steps 10 --set environment.OMP_NUM_THREADS=1\n";
 
-static void __attribute__((noreturn)) usage_error(const char *msg, const char *arg)
-{
-    fprintf(stderr, "picotron-bench: %s%s%s (try 'picotron-bench --help')\n", msg, arg ? " " : "",
-            arg ? arg : "");
-    exit(2);
-}
-
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -42,6 +39,8 @@ int main(int argc, char **argv)
         {"json", no_argument, 0, 'J'},         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
+    ToolRun run;
+    toolrun_begin(&run, "picotron-bench", &argc, &argv);
     const char *config_path = NULL, *label = NULL;
     char **sets = calloc((size_t)argc, sizeof *sets);
     int nsets = 0, steps = 10, json = 0, c;
@@ -53,61 +52,75 @@ int main(int argc, char **argv)
             char *end;
             long n = strtol(optarg, &end, 10);
             if (*end || n < 2 || n > 100000)
-                usage_error("--steps: expected an integer >= 2, got", optarg);
+                toolrun_usage_error(&run, "--steps: expected an integer >= 2, got", optarg);
             steps = (int)n;
             break;
         }
         case 'S': sets[nsets++] = optarg; break;
         case 'L': label = optarg; break;
         case 'J': json = 1; break;
-        case 'h': fputs(usage, stdout); return 0;
-        case ':': usage_error("option needs a value:", argv[optind - 1]);
-        default: usage_error("unknown option", argv[optind - 1]);
+        case 'h':
+            if (run.speaker)
+                fputs(usage, stdout);
+            toolrun_exit(0);
+        case ':': toolrun_usage_error(&run, "option needs a value:", argv[optind - 1]);
+        default: toolrun_usage_error(&run, "unknown option", argv[optind - 1]);
         }
     }
     if (optind < argc)
-        usage_error("unexpected argument", argv[optind]);
+        toolrun_usage_error(&run, "unexpected argument", argv[optind]);
     if (!config_path)
-        usage_error("missing --config FILE", NULL);
+        toolrun_usage_error(&run, "missing --config FILE", NULL);
 
     Config cfg;
     Error err = {0};
-    if (config_load(&cfg, config_path, &err))
-        err_die("picotron-bench", &err);
-    for (int i = 0; i < nsets; i++)
-        if (config_set(&cfg, sets[i], &err))
-            err_die("picotron-bench", &err);
-    if (config_validate(&cfg, &err))
-        err_die("picotron-bench", &err);
+    if (toolrun_config(&run, &cfg, config_path, sets, nsets, &err))
+        toolrun_fail(&run, &err);
     free(sets);
+    int code;
+    if (toolrun_maybe_launch(&run, &cfg, config_path, argv, &code, &err))
+        return code;
 
     TrainOptions opt = {.max_steps = steps, .quiet = 1, .write_metrics = 0, .out = stdout};
     TrainReport rep;
     /* The peak is taken before and after the run and the better figure kept: a neighbour
      * stealing the CPU during one measurement must not inflate the ratio. */
-    double peak_before = metrics_sgemm_gflops(1024, 5);
-    if (trainer_run(&cfg, MPI_COMM_NULL, &opt, &rep, &err))
-        err_die("picotron-bench", &err);
+    double peak_before = run.speaker ? metrics_sgemm_gflops(1024, 5) : 0.0;
+    if (trainer_run(&cfg, toolrun_comm(&run), &opt, &rep, &err))
+        toolrun_fail(&run, &err);
+    if (!run.speaker)
+        toolrun_exit(0);
     double peak_after = metrics_sgemm_gflops(1024, 5);
-    rep.peak_gflops = peak_after > peak_before ? peak_after : peak_before;
+    double peak = peak_after > peak_before ? peak_after : peak_before;
+    int ranks = toolrun_world(&cfg);
     FlopCount fc = metrics_flops(&cfg.model.dims, cfg.training.seq_length);
     double gflops = rep.tokens_per_s * fc.flops_per_token / 1e9;
     double gflops_causal = rep.tokens_per_s * fc.flops_per_token_causal / 1e9;
+    /* the ratio compares all ranks' work with one rank's sgemm rate at its thread count */
+    double ratio = gflops / (peak * ranks);
+    char comm[256];
+    int len = 0;
+    for (int k = 0; k < COMM_KINDS; k++)
+        if (rep.comm_fraction_by_kind[k] > 0.0)
+            len += snprintf(comm + len, sizeof comm - (size_t)len, "%s%s %.1f%%", len ? ", " : "",
+                            comm_kind_name((CommKind)k), 100.0 * rep.comm_fraction_by_kind[k]);
+    if (!len)
+        snprintf(comm, sizeof comm, "none");
     if (!label)
         label = config_path;
     if (json) {
-        printf("{\"label\": \"%s\", \"params\": %lld, \"params_no_embed\": %lld, \"threads\": %d, "
-               "\"steps\": %d, \"tokens_per_s\": %.2f, \"flops_per_token\": %.6g, "
+        printf("{\"label\": \"%s\", \"ranks\": %d, \"params\": %lld, \"params_no_embed\": %lld, "
+               "\"threads\": %d, \"steps\": %d, \"tokens_per_s\": %.2f, \"flops_per_token\": %.6g, "
                "\"gflops\": %.3f, \"gflops_causal\": %.3f, \"sgemm_peak_gflops\": %.3f, "
-               "\"fraction_of_sgemm\": %.4f, \"final_loss\": %.6f}\n",
-               label, (long long)fc.n_params, (long long)fc.n_params_no_embed, rep.threads,
-               rep.steps, rep.tokens_per_s, fc.flops_per_token, gflops, gflops_causal,
-               rep.peak_gflops, gflops / rep.peak_gflops, rep.last_loss);
+               "\"fraction_of_sgemm\": %.4f, \"comm_fraction\": %.4f, \"final_loss\": %.6f}\n",
+               label, ranks, (long long)fc.n_params, (long long)fc.n_params_no_embed, rep.threads,
+               rep.steps, rep.tokens_per_s, fc.flops_per_token, gflops, gflops_causal, peak, ratio,
+               rep.comm_fraction, rep.last_loss);
     } else {
-        printf("%-28s params %6.2fM threads %d tok/s %9.0f GFLOP/s %7.2f (causal %7.2f) "
-               "sgemm peak %7.2f ratio %.3f\n",
-               label, (double)fc.n_params / 1e6, rep.threads, rep.tokens_per_s, gflops,
-               gflops_causal, rep.peak_gflops, gflops / rep.peak_gflops);
+        printf("%-26s %d rank%s x %d thr  tok/s %8.0f  GFLOP/s %7.2f (causal %7.2f)  sgemm %7.2f/rank"
+               "  ratio %.3f  comm wait: %s\n",
+               label, ranks, ranks == 1 ? " " : "s", rep.threads, rep.tokens_per_s, gflops,
+               gflops_causal, peak, ratio, comm);
     }
-    return 0;
+    toolrun_exit(0);
 }

@@ -1,0 +1,113 @@
+/* toolrun: launcher detection, the config on every rank, self-launch, one exit path. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "launch.h"
+#include "toolrun.h"
+
+/* Rank among the launcher's, known before MPI_Init (so usage errors print once). */
+static int launcher_rank(void)
+{
+    const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (getenv(vars[i]))
+            return atoi(getenv(vars[i]));
+    return 0;
+}
+
+void toolrun_begin(ToolRun *r, const char *prog, int *argc, char ***argv)
+{
+    memset(r, 0, sizeof *r);
+    r->prog = prog;
+    r->speaker = 1;
+    r->under_launcher = launch_under_launcher();
+    if (r->under_launcher) {
+        MPI_Init(argc, argv);
+        r->speaker = launcher_rank() == 0;
+    }
+}
+
+void toolrun_exit(int code)
+{
+    int init = 0, done = 0;
+    MPI_Initialized(&init);
+    if (init) {
+        MPI_Finalized(&done);
+        if (!done)
+            MPI_Finalize();
+    }
+    exit(code);
+}
+
+void toolrun_fail(const ToolRun *r, const Error *err)
+{
+    if (r->speaker)
+        fprintf(stderr, "%s: %s\n", r->prog, err->msg);
+    toolrun_exit(err->code ? err->code : PT_ERUNTIME);
+}
+
+void toolrun_usage_error(const ToolRun *r, const char *msg, const char *arg)
+{
+    if (r->speaker)
+        fprintf(stderr, "%s: %s%s%s (try '%s --help')\n", r->prog, msg, arg ? " " : "",
+                arg ? arg : "", r->prog);
+    toolrun_exit(PT_EINPUT);
+}
+
+/* Rank 0 reads; everyone gets the text (or rank 0's error). */
+static int share_text(ToolRun *r, const char *path, Error *err)
+{
+    if (!r->under_launcher)
+        return config_read_text(path, &r->config_text, err);
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    long len = 0;
+    if (rank == 0)
+        len = config_read_text(path, &r->config_text, err) ? -1 : (long)strlen(r->config_text);
+    MPI_Bcast(&len, 1, MPI_LONG, 0, MPI_COMM_WORLD);
+    if (len < 0) {
+        MPI_Bcast(err, (int)sizeof *err, MPI_BYTE, 0, MPI_COMM_WORLD);
+        return err->code;
+    }
+    if (rank != 0)
+        r->config_text = calloc((size_t)len + 1, 1);
+    MPI_Bcast(r->config_text, (int)len, MPI_CHAR, 0, MPI_COMM_WORLD);
+    return PT_OK;
+}
+
+int toolrun_config(ToolRun *r, Config *cfg, const char *path, char **sets, int nsets, Error *err)
+{
+    config_warnings(r->speaker);
+    if (share_text(r, path, err) || config_load_text(cfg, r->config_text, path, err))
+        return err->code;
+    for (int i = 0; i < nsets; i++)
+        if (config_set(cfg, sets[i], err))
+            return err->code;
+    return nsets ? config_validate(cfg, err) : PT_OK;
+}
+
+int toolrun_world(const Config *cfg)
+{
+    return cfg->distributed.dp_size * cfg->distributed.pp_size * cfg->distributed.cp_size *
+           cfg->distributed.tp_size;
+}
+
+int toolrun_maybe_launch(ToolRun *r, const Config *cfg, const char *config_path, char **argv,
+                         int *exit_code, Error *err)
+{
+    int world = toolrun_world(cfg);
+    if (r->under_launcher || world == 1)
+        return 0;
+    /* the ranks read the config again; a config from stdin reaches rank 0 through mpirun */
+    int rc = launch_self(world, argv, strcmp(config_path, "-") == 0 ? r->config_text : NULL, err);
+    if (rc < 0)
+        toolrun_fail(r, err);
+    *exit_code = rc;
+    return 1;
+}
+
+MPI_Comm toolrun_comm(const ToolRun *r)
+{
+    return r->under_launcher ? MPI_COMM_WORLD : MPI_COMM_NULL;
+}

@@ -1,0 +1,46 @@
+/* toolrun: how a tool process joins a run. Under a launcher (mpirun, srun) it initialises MPI
+ * and only rank 0 speaks; rank 0 reads the config (a file, or stdin, which only it has) and
+ * every rank parses the same text; without a launcher a config whose mesh needs N > 1 ranks
+ * starts them through mpirun (lib/launch). Shared by picotron-train and picotron-bench. */
+#ifndef PICOTRON_TOOLRUN_H
+#define PICOTRON_TOOLRUN_H
+
+#include <mpi.h>
+
+#include "config.h"
+#include "error.h"
+
+typedef struct {
+    const char *prog;      /* "picotron-train" */
+    int under_launcher;    /* MPI is initialised; MPI_COMM_WORLD is the run */
+    int speaker;           /* this process prints (rank 0) */
+    char *config_text;     /* the text every rank parsed */
+} ToolRun;
+
+/* Before argument parsing: detect the launcher, MPI_Init under one. */
+void toolrun_begin(ToolRun *r, const char *prog, int *argc, char ***argv);
+
+/* Read config path on rank 0 (or alone), share the text, parse it, apply the --set list and
+ * validate. Config warnings come from the speaker only. */
+int toolrun_config(ToolRun *r, Config *cfg, const char *path, char **sets, int nsets, Error *err);
+
+/* dp·pp·cp·tp of the config. */
+int toolrun_world(const Config *cfg);
+
+/* When no launcher started us and the mesh needs more than one rank, run this program on N
+ * local ranks through mpirun and return 1 with *exit_code set (the caller exits with it);
+ * return 0 when this process should train itself. */
+int toolrun_maybe_launch(ToolRun *r, const Config *cfg, const char *config_path, char **argv,
+                         int *exit_code, Error *err);
+
+/* The communicator to train on: MPI_COMM_WORLD under a launcher, else MPI_COMM_NULL. */
+MPI_Comm toolrun_comm(const ToolRun *r);
+
+/* Print "prog: msg" (speaker only) and exit with the error's code, finalising MPI. */
+void toolrun_fail(const ToolRun *r, const Error *err) __attribute__((noreturn));
+/* Print "prog: msg (try 'prog --help')" (speaker only) and exit 2. */
+void toolrun_usage_error(const ToolRun *r, const char *msg, const char *arg) __attribute__((noreturn));
+/* Finalise MPI when it was initialised, then exit. */
+void toolrun_exit(int code) __attribute__((noreturn));
+
+#endif

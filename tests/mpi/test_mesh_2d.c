@@ -1,0 +1,28 @@
+/* mpi-np: 8 */
+/* test_mesh_2d: mesh equivalence (tests/mpi/mesh_equiv.h) on the two-dimensional meshes dp2·tp2,
+ * tp2·pp2, dp2·pp2, pp2·cp2, tp2·cp2, with ZeRO-1 where dp > 1; tiny-mesh untied and tied. */
+#include "mesh_equiv.h"
+
+static const Case CASES[] = {
+    /* dp tp pp cp engine zero tied acc */
+    {2, 2, 1, 1, "1f1b", 0, 0, 1, 0, 0, NULL},
+    {2, 2, 1, 1, "1f1b", 1, 0, 4, 0, 0, NULL},
+    {1, 2, 2, 1, "1f1b", 0, 0, 2, 0, 0, NULL},
+    {2, 1, 2, 1, "1f1b", 0, 0, 2, 0, 0, NULL},
+    {2, 1, 2, 1, "1f1b", 1, 0, 4, 0, 0, NULL},
+    {1, 1, 2, 2, "1f1b", 0, 0, 2, 0, 0, NULL},
+    {1, 2, 1, 2, "1f1b", 0, 0, 1, 0, 0, NULL},
+
+    {2, 2, 1, 1, "1f1b", 0, 1, 2, 0, 0, NULL},
+    {2, 2, 1, 1, "1f1b", 1, 1, 1, 0, 0, NULL},
+    {1, 2, 2, 1, "afab", 0, 1, 4, 0, 0, NULL},
+    {2, 1, 2, 1, "1f1b", 0, 1, 4, 0, 0, NULL},
+    {2, 1, 2, 1, "1f1b", 1, 1, 2, 0, 0, NULL},
+    {1, 1, 2, 2, "1f1b", 0, 1, 4, 0, 0, NULL},
+    {1, 2, 1, 2, "1f1b", 0, 1, 2, 0, 0, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    return mesh_equiv_main(argc, argv, "test_mesh_2d", CASES, (int)(sizeof CASES / sizeof *CASES));
+}
