@@ -5,7 +5,7 @@
 CC       ?= gcc
 ARCH     ?= -march=native
 OPT      ?= -O3
-PKGS      = jansson ompi-c
+PKGS      = jansson ompi-c hdf5-openmpi
 # OpenBLAS built on OpenMP (Debian's libopenblas-openmp-dev), pinned by rpath: it shares one
 # thread pool with our own OpenMP loops. The pthread build would spin against them.
 BLASDIR   = /usr/lib/x86_64-linux-gnu/openblas-openmp
@@ -16,7 +16,7 @@ CHECKLIBS = $(shell pkg-config --libs check 2>/dev/null)
 PREFIX   ?= /usr/local
 
 LIB_SRC   = $(wildcard lib/*.c lib/kernels/cpu/*.c)
-TOOLS     = train bench
+TOOLS     = train bench submit create_config convert_hf shard_ckpt
 TOOL_BINS = $(addprefix bin/picotron-,$(subst _,-,$(TOOLS)))
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 TEST_SUPPORT = $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
@@ -74,7 +74,7 @@ check-asan:
 # MPI suites: one executable per tests/mpi/test_*.c, each run by scripts/run-mpi under mpirun.
 MPI_SRC  = $(wildcard tests/mpi/test_*.c)
 MPI_BINS = $(MPI_SRC:tests/mpi/%.c=$(B)/tests/mpi/%)
-$(B)/tests/mpi/%: tests/mpi/%.c $(TEST_SUPPORT) $(wildcard tests/unit/*.h) $(B)/libpicotron.a
+$(B)/tests/mpi/%: tests/mpi/%.c $(TEST_SUPPORT) $(wildcard tests/unit/*.h tests/mpi/*.h) $(B)/libpicotron.a
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS) -Itests/unit $< $(TEST_SUPPORT) $(B)/libpicotron.a $(LDLIBS) -o $@

@@ -110,6 +110,7 @@ static const Key KEYS[] = {
     STR("checkpoint.init_from", checkpoint.init_from, "", NULL),
     STR("checkpoint.resume", checkpoint.resume, "", "|auto"),
     NUM("checkpoint.keep_last", T_INT, checkpoint.keep_last, NONNEG, 0),
+    BOOL("checkpoint.allow_batch_change", checkpoint.allow_batch_change, 0),
     BOOL("logging.use_wandb", logging.use_wandb, 0),
     STR("logging.project_name", logging.project_name, "picotron", NULL),
     STR("logging.run_name", logging.run_name, "", NULL),

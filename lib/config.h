@@ -76,6 +76,8 @@ typedef struct {
         char init_from[CFG_STR];
         char resume[16];         /* "" | "auto" */
         int keep_last;           /* 0: keep all */
+        int allow_batch_change;  /* resume with another global batch (the data position is
+                                    kept in samples, so sample order shifts) */
     } checkpoint;
     struct {
         int use_wandb;

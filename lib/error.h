@@ -9,6 +9,8 @@ enum {
     PT_OK = 0,
     PT_ERUNTIME = 1, /* I/O failure, NaN loss, out of memory */
     PT_EINPUT = 2,   /* bad config, flag, file contents */
+    PT_EREQUEUE = 75, /* preempted (SIGTERM/SIGUSR1): a checkpoint was saved, run me again
+                         (sysexits' EX_TEMPFAIL) */
 };
 
 typedef struct {

@@ -1,11 +1,13 @@
 /* trainer: one rank's training loop over the library's modules. */
 #include <math.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "atomicfile.h"
+#include "ckpt.h"
 #include "data.h"
 #include "kernels/kernels.h"
 #include "launch.h"
@@ -43,7 +45,11 @@ struct Trainer {
     float *grad_send;         /* (nslots, B·T_loc·C) gradients on their way to stage − 1 */
     CommRequest *act_req, *grad_req; /* [nslots] pending sends */
     unsigned char *act_pending, *grad_pending;
-    int64_t step;             /* steps done */
+    int64_t step;             /* steps done (counting those before a resume) */
+    int64_t consumed;         /* global samples read: where the next step starts */
+    int64_t tokens;           /* tokens trained on */
+    int64_t saved_step;       /* step of the last checkpoint written (−1: none) */
+    int resumed;              /* started from checkpoint.load_path / resume */
     FILE *metrics;
     FlopCount fc;
     double peak;
@@ -88,25 +94,6 @@ static int check_single_mesh(const Config *cfg, Error *err)
         return err_set(err, PT_EINPUT,
                        "distributed: world size 1 does not match dp_size·pp_size·cp_size·tp_size "
                        "= %d·%d·%d·%d = %d", dp, pp, cp, tp, dp * pp * cp * tp);
-    return PT_OK;
-}
-
-/* Checkpoints come with issue #4 (docs/roadmap.md). Loading cannot be skipped quietly: a user
- * who asked to resume must not get a fresh run; saving is only warned about. */
-static int check_checkpoint_keys(const Trainer *t, Error *err)
-{
-    const Config *cfg = t->cfg;
-    if (cfg->checkpoint.load_path[0])
-        return err_set(err, PT_EINPUT, "checkpoint.load_path: \"%s\": loading checkpoints is not "
-                       "available in this build yet; remove the key to start fresh",
-                       cfg->checkpoint.load_path);
-    if (cfg->checkpoint.init_from[0])
-        return err_set(err, PT_EINPUT, "checkpoint.init_from: \"%s\": loading checkpoints is not "
-                       "available in this build yet; remove the key to start fresh",
-                       cfg->checkpoint.init_from);
-    if ((cfg->checkpoint.save_frequency > 0 || cfg->checkpoint.resume[0]) && is_root(t))
-        fprintf(stderr, "picotron: warning: checkpoint.save_frequency/resume: checkpoints are not "
-                        "available in this build yet; this run saves none\n");
     return PT_OK;
 }
 
@@ -214,6 +201,140 @@ static void mark_counted(Trainer *t)
     }
 }
 
+/* ---- checkpoints ---- */
+
+static CkptView ckpt_view(const Trainer *t)
+{
+    const Mesh *me = &t->mesh;
+    CkptView v = {me->rank, me->world, me->dp_rank, me->pp_rank, me->cp_rank, me->tp_rank,
+                  me->dp, me->pp, me->cp, me->tp, t->cfg->distributed.zero_stage,
+                  t->optim.lo, t->optim.hi};
+    return v;
+}
+
+/* Which checkpoint this run starts from: load_path (a step directory or a save_dir with a
+ * `latest`), or save_dir/latest under resume "auto" when there is one; init_from gives weights
+ * only. Returns 0 with dir[0] == 0 for a fresh start. */
+static int checkpoint_source(const Trainer *t, char *dir, size_t len, int *weights_only, Error *err)
+{
+    const Config *cfg = t->cfg;
+    dir[0] = '\0';
+    *weights_only = 0;
+    const char *path = cfg->checkpoint.load_path[0] ? cfg->checkpoint.load_path : cfg->checkpoint.init_from;
+    if (path[0]) {
+        *weights_only = !cfg->checkpoint.load_path[0];
+        const char *key = *weights_only ? "checkpoint.init_from" : "checkpoint.load_path";
+        Error probe = {0};
+        if (ckpt_latest(path, dir, len, &probe) != PT_OK) /* not a save_dir: a step directory */
+            snprintf(dir, len, "%s", path);
+        CkptMeta *meta = xmalloc(sizeof *meta);
+        Error e = {0};
+        int rc = ckpt_read_meta(dir, meta, &e);
+        free(meta);
+        if (rc)
+            return err_set(err, PT_EINPUT, "%s: %s", key, e.msg);
+        return PT_OK;
+    }
+    if (!strcmp(cfg->checkpoint.resume, "auto")) {
+        Error none = {0};
+        if (ckpt_latest(cfg->checkpoint.save_dir, dir, len, &none) != PT_OK)
+            dir[0] = '\0'; /* nothing saved yet: start fresh */
+    }
+    (void)err;
+    return PT_OK;
+}
+
+static int load_checkpoint(Trainer *t, Error *err)
+{
+    const Config *cfg = t->cfg;
+    char dir[4096];
+    int weights_only;
+    if (checkpoint_source(t, dir, sizeof dir, &weights_only, err) || !dir[0])
+        return err->code;
+    static CkptMeta meta; /* large (the config text): not on the stack */
+    if (ckpt_read_meta(dir, &meta, err))
+        return err->code;
+    CkptView v = ckpt_view(t);
+    if (ckpt_load(dir, &t->pt, &v, t->params, weights_only ? NULL : t->optim.m,
+                  weights_only ? NULL : t->optim.v, err))
+        return err->code;
+    if (weights_only)
+        return PT_OK;
+    int64_t G = config_global_batch(cfg);
+    if (meta.global_batch != G && !cfg->checkpoint.allow_batch_change)
+        return err_set(err, PT_EINPUT,
+                       "%s: written with a global batch of %lld samples, this config has %lld "
+                       "(mbs x grad_acc x dp); the data position would shift: keep the batch or "
+                       "set checkpoint.allow_batch_change", dir, (long long)meta.global_batch,
+                       (long long)G);
+    t->step = meta.step;
+    t->consumed = meta.consumed_samples;
+    t->tokens = meta.tokens;
+    t->optim.t = meta.adam_t;
+    t->saved_step = meta.step;
+    t->resumed = 1;
+    if (is_root(t) && !t->opt.quiet)
+        fprintf(stderr, "picotron-train: resumed from %s at step %lld (mesh then dp=%d pp=%d "
+                "cp=%d tp=%d)\n", dir, (long long)meta.step, meta.dp, meta.pp, meta.cp, meta.tp);
+    return PT_OK;
+}
+
+static int save_checkpoint(Trainer *t, Error *err)
+{
+    const Config *cfg = t->cfg;
+    static CkptMeta meta;
+    memset(&meta, 0, sizeof meta);
+    meta.format_version = CKPT_FORMAT_VERSION;
+    meta.step = t->step;
+    meta.consumed_samples = t->consumed;
+    meta.global_batch = config_global_batch(cfg);
+    meta.tokens = t->tokens;
+    meta.adam_t = t->optim.t;
+    meta.seed = cfg->training.seed;
+    meta.dp = t->mesh.dp;
+    meta.pp = t->mesh.pp;
+    meta.cp = t->mesh.cp;
+    meta.tp = t->mesh.tp;
+    meta.zero_stage = cfg->distributed.zero_stage;
+    char *json = config_to_json(cfg);
+    snprintf(meta.config_json, sizeof meta.config_json, "%s", json);
+    free(json);
+    CkptView v = ckpt_view(t);
+    int rc = ckpt_save(cfg->checkpoint.save_dir, &meta, &t->pt, &v, t->params, t->optim.m,
+                       t->optim.v, &t->mesh.all, cfg->checkpoint.keep_last, err);
+    if (!rc)
+        t->saved_step = t->step;
+    return rc;
+}
+
+/* ---- preemption: SIGTERM / SIGUSR1 ask for a checkpoint at the next step boundary ---- */
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+}
+
+/* Every rank must agree, or some would save while others train on. */
+static int stop_agreed(Trainer *t)
+{
+    int flag = stop_requested;
+    comm_allreduce_max_int(&t->mesh.all, &flag, 1);
+    return flag;
+}
+
 /* ---- open / close ---- */
 
 static int open_mesh(Trainer *t, MPI_Comm world, Error *err)
@@ -293,7 +414,7 @@ static int open_outputs(Trainer *t, Error *err)
     if (rc)
         return rc;
     snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->logging.run_dir);
-    t->metrics = fopen(path, "w");
+    t->metrics = fopen(path, t->resumed ? "a" : "w"); /* a resumed run continues its log */
     if (!t->metrics)
         return err_set(err, PT_ERUNTIME, "%s: cannot open for writing", path);
     return PT_OK;
@@ -356,9 +477,7 @@ int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOp
     const ModelDims *d = &cfg->model.dims;
     int T = cfg->training.seq_length;
     t->sample = xcalloc((size_t)T + 1, sizeof(int32_t));
-    rc = check_checkpoint_keys(t, err);
-    if (!rc)
-        rc = data_open(&t->train, cfg->dataset.name, T, d->vocab_size, cfg->training.num_samples,
+    rc = data_open(&t->train, cfg->dataset.name, T, d->vocab_size, cfg->training.num_samples,
                        cfg->dataset.shuffle, cfg->training.seed, err);
     if (!rc && cfg->dataset.validation[0])
         rc = data_open(&t->val, cfg->dataset.validation, T, d->vocab_size, 0, 0,
@@ -370,6 +489,12 @@ int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOp
     if (rc)
         return rc;
     build_model(t);
+    t->saved_step = -1;
+    rc = load_checkpoint(t, err);
+    if (t->mpi)
+        rc = comm_agree(&t->mesh.all, err);
+    if (rc)
+        return rc;
     rc = open_outputs(t, err);
     if (t->mpi)
         rc = comm_agree(&t->mesh.all, err);
@@ -526,7 +651,7 @@ int trainer_step(Trainer *t, StepStats *st, Error *err)
     for (int k = 0; k < COMM_KINDS; k++)
         waited0[k] = comm_wait_seconds((CommKind)k);
     int64_t G = config_global_batch(cfg);
-    int rc = load_step(t, &t->train, t->step * G, t->m, err);
+    int rc = load_step(t, &t->train, t->consumed, t->m, err);
     if (t->mpi)
         rc = comm_agree(&me->all, err);
     if (rc)
@@ -549,6 +674,8 @@ int trainer_step(Trainer *t, StepStats *st, Error *err)
     if (cfg->distributed.zero_stage == 1 && me->dp > 1)
         comm_allgather_inplace(&me->dp_comm, t->params, (int64_t)(t->padded / (size_t)me->dp));
     t->step++;
+    t->consumed += G;
+    t->tokens += G * cfg->training.seq_length;
     st->loss = loss;
     st->grad_norm = norm;
     st->lr = lr;
@@ -639,16 +766,18 @@ int trainer_run(const Config *cfg, MPI_Comm world, const TrainOptions *opt, Trai
     rep->peak_gflops = t->peak;
     rep->threads = t->threads;
     int64_t G = config_global_batch(cfg), tokens_per_step = G * cfg->training.seq_length;
-    int nsteps = cfg->training.total_train_steps;
-    if (opt->max_steps > 0 && opt->max_steps < nsteps)
-        nsteps = opt->max_steps;
-    int64_t tokens = 0, timed_tokens = 0;
+    int64_t first = t->step, last = cfg->training.total_train_steps;
+    if (opt->max_steps > 0 && first + opt->max_steps < last)
+        last = first + opt->max_steps;
+    int nsteps = (int)(last - first);
+    int save_every = cfg->checkpoint.save_frequency;
+    catch_stop_signals();
+    int64_t timed_tokens = 0;
     double timed = 0.0, comm = 0.0, by_kind[COMM_KINDS] = {0};
     for (int s = 0; s < nsteps; s++) {
         StepStats st;
         if ((rc = trainer_step(t, &st, err)))
             break;
-        tokens += tokens_per_step;
         if (s > 0 || nsteps == 1) {
             timed += st.seconds;
             comm += st.comm_seconds;
@@ -662,16 +791,29 @@ int trainer_run(const Config *cfg, MPI_Comm world, const TrainOptions *opt, Trai
         rep->steps = s + 1;
         double val = NAN;
         int evaluated = t->val.ntok > 0 && cfg->dataset.eval_every > 0 &&
-                        ((s + 1) % cfg->dataset.eval_every == 0 || s + 1 == nsteps);
+                        (t->step % cfg->dataset.eval_every == 0 || s + 1 == nsteps);
         if (evaluated) {
             if ((rc = evaluate(t, &val, err)))
                 break;
             rep->last_val_loss = val;
         }
-        log_step(t, &st, tokens, val, evaluated);
-        if (cfg->training.max_tokens > 0 && tokens >= cfg->training.max_tokens)
+        log_step(t, &st, t->tokens, val, evaluated);
+        if (save_every > 0 && t->step % save_every == 0 && (rc = save_checkpoint(t, err)))
+            break;
+        if (stop_agreed(t)) {
+            if (t->saved_step != t->step && (rc = save_checkpoint(t, err)))
+                break;
+            rc = err_set(err, PT_EREQUEUE, "stopped by a signal at step %lld: checkpoint saved "
+                         "in %s; exit %d asks to be requeued", (long long)t->step,
+                         cfg->checkpoint.save_dir, PT_EREQUEUE);
+            break;
+        }
+        if (cfg->training.max_tokens > 0 && t->tokens >= cfg->training.max_tokens)
             break;
     }
+    /* the end of a run is saved too, when the run saves at all */
+    if (!rc && save_every > 0 && t->saved_step != t->step)
+        rc = save_checkpoint(t, err);
     rep->tokens_per_s = timed > 0.0 ? (double)timed_tokens / timed : 0.0;
     rep->comm_fraction = timed > 0.0 ? comm / timed : 0.0;
     for (int k = 0; k < COMM_KINDS; k++)

@@ -61,7 +61,7 @@ variant kv.json 's/"name": "tiny",/"name": "tiny", "num_key_value_heads": 3,/'
 refused "heads not divisible by kv heads" "num_key_value_heads" "$TRAIN" --config kv.json
 
 variant load.json 's/"save_frequency": 0/"save_frequency": 0, "load_path": "ckpt\/step_00000010"/'
-refused "checkpoint.load_path (not available yet)" "checkpoint.load_path" "$TRAIN" --config load.json
+refused "checkpoint.load_path naming no checkpoint" "checkpoint.load_path" "$TRAIN" --config load.json
 
 refused "config file does not exist" "$TMP/nosuch.json" "$TRAIN" --config "$TMP/nosuch.json"
 

@@ -1,0 +1,137 @@
+/* ckpt: HDF5 checkpoints (DESIGN §6). A checkpoint is a directory step_NNNNNNNN/ holding one
+ * metadata file and one HDF5 file per rank with that rank's pieces of every tensor (weights,
+ * AdamW m and v); a piece is a flat range of a row-major block of the global tensor (a whole
+ * tp-local block, or a ZeRO-1 shard's part of it). Replicated pieces are written once. Any
+ * checkpoint loads under any mesh: each rank reads the ranges it needs from whichever files
+ * hold them. Written to step_N.tmp/, fsynced, renamed; `latest` swapped by rename last.
+ * Format reference: docs/checkpoint.md. */
+#ifndef PICOTRON_CKPT_H
+#define PICOTRON_CKPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "comm.h"
+#include "error.h"
+#include "params.h"
+
+#define CKPT_FORMAT_VERSION 1
+
+typedef enum { CKPT_WEIGHTS, CKPT_ADAM_M, CKPT_ADAM_V, CKPT_KINDS } CkptKind;
+
+/* What a run needs besides the tensors to go on exactly where it stopped. */
+typedef struct {
+    int format_version;
+    int64_t step;              /* optimizer steps done */
+    int64_t consumed_samples;  /* global samples read: step · global_batch */
+    int64_t global_batch;      /* samples per step */
+    int64_t tokens;            /* tokens trained on */
+    int64_t adam_t;            /* AdamW's step count (bias correction) */
+    uint64_t seed;             /* data order and init are pure functions of it */
+    int dp, pp, cp, tp;        /* the mesh it was written from */
+    int zero_stage;
+    char config_json[65536];   /* the resolved config of the run (config_to_json) */
+} CkptMeta;
+
+/* Where this rank sits and which part of the optimizer state it holds. */
+typedef struct {
+    int rank, world;
+    int dp_rank, pp_rank, cp_rank, tp_rank;
+    int dp, pp, cp, tp;
+    int zero_stage;
+    size_t opt_lo, opt_hi;     /* AdamW m, v cover flat elements [opt_lo, opt_hi) */
+} CkptView;
+
+/* Collective over `all` (size view->world): write this rank's pieces of params (pt->numel
+ * floats) and of adam_m/adam_v ((opt_hi − opt_lo) floats each) into save_dir/step_NNNNNNNN/,
+ * commit atomically, point save_dir/latest at it, and delete the oldest step directories
+ * beyond keep_last (0: keep all). The error is agreed by all ranks. */
+int ckpt_save(const char *save_dir, const CkptMeta *meta, const ParamTable *pt,
+              const CkptView *view, const float *params, const float *adam_m,
+              const float *adam_v, const Comm *all, int keep_last, Error *err);
+
+/* Read the metadata of the checkpoint directory dir (a step_NNNNNNNN directory). */
+int ckpt_read_meta(const char *dir, CkptMeta *meta, Error *err);
+
+/* Fill this rank's params (and adam_m / adam_v when not NULL) from checkpoint dir, whatever
+ * mesh wrote it. Checks the format version and that every tensor's global shape matches pt
+ * (error names the tensor and both shapes); vocab padding rows are set to zero. Reads only
+ * what this rank needs. */
+int ckpt_load(const char *dir, const ParamTable *pt, const CkptView *view, float *params,
+              float *adam_m, float *adam_v, Error *err);
+
+/* save_dir/latest resolved to the checkpoint directory it names: PT_OK and out filled, or
+ * PT_EINPUT when there is none (a fresh run). */
+int ckpt_latest(const char *save_dir, char *out, size_t len, Error *err);
+
+/* ---- the pieces of the format, for picotron-shard-ckpt and the tests ---- */
+
+/* One stored piece: the flat range [flat_lo, flat_hi) of the row-major block
+ * (block_offset, block_shape) of tensor pt->t[tensor], in global coordinates. */
+typedef struct {
+    int tensor;                /* index into pt->t */
+    CkptKind kind;
+    int64_t block_offset[2];   /* global row, col of the block's first element */
+    int64_t block_shape[2];    /* rows (padding clipped away), cols */
+    int64_t flat_lo, flat_hi;  /* within the block, row-major */
+    size_t src;                /* first element in this rank's buffer: params for weights,
+                                  adam_m / adam_v (which start at opt_lo) for the states */
+} CkptPiece;
+
+/* Dataset group of a kind: "weights", "adam_m", "adam_v". */
+const char *ckpt_kind_name(CkptKind kind);
+
+/* The pieces rank `view` writes, a pure function of (pt, view): *out malloc'ed (free it),
+ * returns their number (0: this rank writes no file). */
+int ckpt_pieces(const ParamTable *pt, const CkptView *view, CkptPiece **out);
+
+/* The ZeRO-1 range of dp rank d: [d·S, (d+1)·S) with S = ceil(numel / dp); the whole buffer
+ * [0, numel) without ZeRO. */
+void ckpt_opt_range(size_t numel, int dp, int dp_rank, int zero_stage, size_t *lo, size_t *hi);
+
+/* A rank file being written: create, add pieces, close (H5Fclose, then fsync). */
+typedef struct CkptWriter CkptWriter;
+int ckpt_writer_open(const char *path, CkptWriter **w, Error *err);
+int ckpt_writer_put(CkptWriter *w, const ParamInfo *p, const CkptPiece *pc, const float *data,
+                    Error *err);
+int ckpt_writer_close(CkptWriter *w, Error *err);
+
+/* The save protocol in its three steps (ckpt_save runs them collectively):
+ * begin (one process): create save_dir/step_N.tmp/ (removing a stale one), *tmpdir filled;
+ * write_rank (each rank): write dir/rank_%05d.h5 with this rank's pieces, *wrote = 0 when the
+ *   rank has nothing to store;
+ * commit (one process): write meta.h5 listing the rank files (ranks[0..nranks)), fsync,
+ *   rename step_N.tmp → step_N, swap `latest`, prune beyond keep_last (0: keep all). */
+int ckpt_begin(const char *save_dir, int64_t step, char *tmpdir, size_t len, Error *err);
+int ckpt_write_rank(const char *dir, const ParamTable *pt, const CkptView *view,
+                    const float *params, const float *adam_m, const float *adam_v, int *wrote,
+                    Error *err);
+int ckpt_commit(const char *save_dir, const CkptMeta *meta, const int *ranks, int nranks,
+                int keep_last, Error *err);
+
+/* meta.h5 into dir (fsynced), with the list of rank files. */
+int ckpt_write_meta(const char *dir, const CkptMeta *meta, const int *ranks, int nranks,
+                    Error *err);
+
+/* Every piece of every rank file of a checkpoint, from their attributes only. */
+typedef struct CkptIndex CkptIndex;
+int ckpt_index_open(const char *dir, CkptIndex **idx, Error *err);
+void ckpt_index_close(CkptIndex *idx);
+const CkptMeta *ckpt_index_meta(const CkptIndex *idx);
+
+/* The tensors stored for a kind, in first-seen order: count, then name and global shape of
+ * the i-th. */
+int ckpt_index_count(const CkptIndex *idx, CkptKind kind);
+const char *ckpt_index_tensor(const CkptIndex *idx, CkptKind kind, int i, int64_t shape[2]);
+
+/* Fill dst with elements [flat_lo, flat_hi) of the row-major block (off, shape) of tensor
+ * `name` (global shape gshape, checked against the stored one) from whichever pieces hold them;
+ * rows at or past gshape[0] (vocab padding) become 0. Error when an element is not stored. */
+int ckpt_index_read(CkptIndex *idx, CkptKind kind, const char *name, const int64_t gshape[2],
+                    const int64_t off[2], const int64_t shape[2], int64_t flat_lo,
+                    int64_t flat_hi, float *dst, Error *err);
+
+/* rm -r of a checkpoint directory (for pruning and --force). */
+int ckpt_remove_dir(const char *dir, Error *err);
+
+#endif

@@ -1,0 +1,517 @@
+/* ckpt_read: reading checkpoints. meta.h5, the index of every stored piece (attributes only),
+ * assembling any flat range of any block of a tensor from the pieces that intersect it, and
+ * ckpt_load on top of that. */
+#include <errno.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ckpt.h"
+
+/* Rank files kept open at once while reading (file descriptors are finite). */
+#define MAX_OPEN 64
+
+typedef struct {
+    int file;                  /* index into CkptIndex.ranks */
+    int tensor;                /* index into the kind's tensor list */
+    int64_t gshape[2], off[2], shape[2], lo, hi;
+} Stored;
+
+typedef struct {
+    char name[96];
+    int64_t shape[2];
+} StoredTensor;
+
+struct CkptIndex {
+    char dir[4096];
+    CkptMeta meta;
+    int *ranks, nfiles;        /* rank_files of meta.h5 */
+    hid_t *fid;                /* open handles, -1 when closed */
+    int nopen;
+    Stored *pc[CKPT_KINDS];
+    int npc[CKPT_KINDS], cappc[CKPT_KINDS];
+    StoredTensor *ts[CKPT_KINDS];
+    int nts[CKPT_KINDS], capts[CKPT_KINDS];
+};
+
+static void rank_path(const char *dir, int rank, char *out, size_t len)
+{
+    snprintf(out, len, "%s/rank_%05d.h5", dir, rank);
+}
+
+/* H5Fopen with our own error line: missing, or not readable HDF5. */
+static int open_h5(const char *path, hid_t *f, Error *err)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return err_set(err, PT_EINPUT, "%s: missing: %s", path, strerror(errno));
+    *f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (*f < 0)
+        return err_set(err, PT_EINPUT, "%s: not a readable HDF5 file (truncated or corrupt?)",
+                       path);
+    return PT_OK;
+}
+
+static int get_i64_attr(hid_t obj, const char *name, int64_t *v, hssize_t n)
+{
+    if (H5Aexists(obj, name) <= 0)
+        return -1;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0)
+        return -1;
+    hid_t sp = H5Aget_space(a);
+    hssize_t got = H5Sget_simple_extent_npoints(sp);
+    H5Sclose(sp);
+    int rc = got == n && H5Aread(a, H5T_NATIVE_INT64, v) >= 0 ? 0 : -1;
+    H5Aclose(a);
+    return rc;
+}
+
+/* ---- meta.h5 ---- */
+
+static int read_meta_file(const char *dir, CkptMeta *m, int **ranks, int *nranks, Error *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/meta.h5", dir);
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return err_set(err, PT_EINPUT, "%s: no such checkpoint directory", dir);
+    if (stat(path, &st) != 0)
+        return err_set(err, PT_EINPUT, "%s: not a checkpoint (meta.h5 missing)", dir);
+    hid_t f;
+    if (open_h5(path, &f, err))
+        return err->code;
+    memset(m, 0, sizeof *m);
+    int64_t v[12];
+    const char *names[12] = {"format_version", "step", "consumed_samples", "global_batch",
+                             "tokens", "adam_t", "dp", "pp", "cp", "tp", "zero_stage", "world"};
+    int rc = PT_OK;
+    for (int i = 0; !rc && i < 12; i++)
+        if (get_i64_attr(f, names[i], &v[i], 1))
+            rc = err_set(err, PT_EINPUT, "%s: attribute %s missing or malformed", path, names[i]);
+    if (!rc && v[0] != CKPT_FORMAT_VERSION)
+        rc = err_set(err, PT_EINPUT, "%s: format_version %lld, this picotron reads version %d",
+                     path, (long long)v[0], CKPT_FORMAT_VERSION);
+    if (!rc) {
+        m->format_version = (int)v[0];
+        m->step = v[1], m->consumed_samples = v[2], m->global_batch = v[3];
+        m->tokens = v[4], m->adam_t = v[5];
+        m->dp = (int)v[6], m->pp = (int)v[7], m->cp = (int)v[8], m->tp = (int)v[9];
+        m->zero_stage = (int)v[10];
+        if (m->dp < 1 || m->pp < 1 || m->cp < 1 || m->tp < 1 || v[11] != (int64_t)m->dp * m->pp * m->cp * m->tp)
+            rc = err_set(err, PT_EINPUT, "%s: inconsistent mesh attributes", path);
+    }
+    hid_t a = rc ? -1 : H5Aopen(f, "seed", H5P_DEFAULT);
+    if (!rc && (a < 0 || H5Aread(a, H5T_NATIVE_UINT64, &m->seed) < 0))
+        rc = err_set(err, PT_EINPUT, "%s: attribute seed missing or malformed", path);
+    if (a >= 0)
+        H5Aclose(a);
+    /* config: a fixed-length string dataset */
+    if (!rc) {
+        hid_t d = H5Dopen2(f, "config", H5P_DEFAULT);
+        hid_t t = d < 0 ? -1 : H5Dget_type(d);
+        size_t sz = t < 0 ? 0 : H5Tget_size(t);
+        if (d < 0 || t < 0 || H5Tget_class(t) != H5T_STRING || H5Tis_variable_str(t) ||
+            sz >= sizeof m->config_json)
+            rc = err_set(err, PT_EINPUT, "%s: dataset config missing or malformed", path);
+        else {
+            hid_t mt = H5Tcopy(H5T_C_S1);
+            H5Tset_size(mt, sz);
+            if (H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, m->config_json) < 0)
+                rc = err_set(err, PT_EINPUT, "%s: cannot read dataset config", path);
+            m->config_json[sz] = '\0';
+            H5Tclose(mt);
+        }
+        if (t >= 0)
+            H5Tclose(t);
+        if (d >= 0)
+            H5Dclose(d);
+    }
+    if (!rc && ranks) {
+        hid_t d = H5Dopen2(f, "rank_files", H5P_DEFAULT);
+        hid_t sp = d < 0 ? -1 : H5Dget_space(d);
+        hssize_t n = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+        if (n < 0 || n > v[11])
+            rc = err_set(err, PT_EINPUT, "%s: dataset rank_files missing or malformed", path);
+        else {
+            *ranks = xmalloc((size_t)n * sizeof **ranks);
+            *nranks = (int)n;
+            if (n > 0 && H5Dread(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, *ranks) < 0)
+                rc = err_set(err, PT_EINPUT, "%s: cannot read dataset rank_files", path);
+            for (int i = 0; !rc && i < n; i++)
+                if ((*ranks)[i] < 0 || (*ranks)[i] >= v[11])
+                    rc = err_set(err, PT_EINPUT, "%s: rank_files holds rank %d of %lld", path,
+                                 (*ranks)[i], (long long)v[11]);
+            if (rc) {
+                free(*ranks);
+                *ranks = NULL;
+            }
+        }
+        if (sp >= 0)
+            H5Sclose(sp);
+        if (d >= 0)
+            H5Dclose(d);
+    }
+    H5Fclose(f);
+    return rc;
+}
+
+int ckpt_read_meta(const char *dir, CkptMeta *meta, Error *err)
+{
+    return read_meta_file(dir, meta, NULL, NULL, err);
+}
+
+/* ---- the index ---- */
+
+static int tensor_id(CkptIndex *x, CkptKind k, const char *name, const int64_t shape[2])
+{
+    for (int i = 0; i < x->nts[k]; i++)
+        if (strcmp(x->ts[k][i].name, name) == 0)
+            return i;
+    if (x->nts[k] == x->capts[k]) {
+        x->capts[k] = x->capts[k] ? 2 * x->capts[k] : 64;
+        StoredTensor *g = realloc(x->ts[k], (size_t)x->capts[k] * sizeof *g);
+        if (!g) {
+            fprintf(stderr, "picotron: out of memory indexing a checkpoint\n");
+            exit(PT_ERUNTIME);
+        }
+        x->ts[k] = g;
+    }
+    StoredTensor *t = &x->ts[k][x->nts[k]];
+    size_t len = strnlen(name, sizeof t->name - 1);
+    memcpy(t->name, name, len);
+    t->name[len] = '\0';
+    t->shape[0] = shape[0], t->shape[1] = shape[1];
+    return x->nts[k]++;
+}
+
+static void add_piece(CkptIndex *x, CkptKind k, const Stored *s)
+{
+    if (x->npc[k] == x->cappc[k]) {
+        x->cappc[k] = x->cappc[k] ? 2 * x->cappc[k] : 256;
+        Stored *g = realloc(x->pc[k], (size_t)x->cappc[k] * sizeof *g);
+        if (!g) {
+            fprintf(stderr, "picotron: out of memory indexing a checkpoint\n");
+            exit(PT_ERUNTIME);
+        }
+        x->pc[k] = g;
+    }
+    x->pc[k][x->npc[k]++] = *s;
+}
+
+/* Read the attributes of one dataset and check they describe a piece. */
+static int index_dataset(CkptIndex *x, hid_t g, CkptKind k, int file, const char *name,
+                         const char *path, Error *err)
+{
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+    if (d < 0)
+        return err_set(err, PT_EINPUT, "%s: cannot open /%s/%s (corrupt?)", path,
+                       ckpt_kind_name(k), name);
+    Stored s = {.file = file};
+    int64_t range[2];
+    int bad = get_i64_attr(d, "global_shape", s.gshape, 2) | get_i64_attr(d, "block_offset", s.off, 2) |
+              get_i64_attr(d, "block_shape", s.shape, 2) | get_i64_attr(d, "flat_range", range, 2);
+    hid_t sp = H5Dget_space(d);
+    hssize_t n = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+    if (sp >= 0)
+        H5Sclose(sp);
+    H5Dclose(d);
+    s.lo = range[0], s.hi = range[1];
+    if (bad || s.gshape[0] < 1 || s.gshape[1] < 1 || s.off[0] < 0 || s.off[1] < 0 ||
+        s.shape[0] < 0 || s.shape[1] < 0 || s.off[0] + s.shape[0] > s.gshape[0] ||
+        s.off[1] + s.shape[1] > s.gshape[1] || s.lo < 0 || s.lo > s.hi ||
+        s.hi > s.shape[0] * s.shape[1] || n != s.hi - s.lo)
+        return err_set(err, PT_EINPUT,
+                       "%s: /%s/%s: attributes global_shape, block_offset, block_shape, "
+                       "flat_range missing or inconsistent with the dataset",
+                       path, ckpt_kind_name(k), name);
+    s.tensor = tensor_id(x, k, name, s.gshape);
+    add_piece(x, k, &s);
+    return PT_OK;
+}
+
+static int index_file(CkptIndex *x, int file, Error *err)
+{
+    char path[4200];
+    rank_path(x->dir, x->ranks[file], path, sizeof path);
+    hid_t f;
+    if (open_h5(path, &f, err))
+        return err->code;
+    int rc = PT_OK;
+    for (int k = 0; !rc && k < CKPT_KINDS; k++) {
+        if (H5Lexists(f, ckpt_kind_name((CkptKind)k), H5P_DEFAULT) <= 0)
+            continue;
+        hid_t g = H5Gopen2(f, ckpt_kind_name((CkptKind)k), H5P_DEFAULT);
+        H5G_info_t info = {0};
+        if (g < 0 || H5Gget_info(g, &info) < 0) {
+            rc = err_set(err, PT_EINPUT, "%s: cannot read group /%s (corrupt?)", path,
+                         ckpt_kind_name((CkptKind)k));
+        }
+        for (hsize_t i = 0; !rc && i < info.nlinks; i++) {
+            char name[256];
+            ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name,
+                                             sizeof name, H5P_DEFAULT);
+            if (len <= 0 || len >= 96)
+                rc = err_set(err, PT_EINPUT, "%s: /%s: dataset %llu has a bad name", path,
+                             ckpt_kind_name((CkptKind)k), (unsigned long long)i);
+            else
+                rc = index_dataset(x, g, (CkptKind)k, file, name, path, err);
+        }
+        if (g >= 0)
+            H5Gclose(g);
+    }
+    H5Fclose(f);
+    return rc;
+}
+
+int ckpt_index_open(const char *dir, CkptIndex **out, Error *err)
+{
+    CkptIndex *x = xcalloc(1, sizeof *x);
+    snprintf(x->dir, sizeof x->dir, "%s", dir);
+    int rc = read_meta_file(dir, &x->meta, &x->ranks, &x->nfiles, err);
+    if (!rc) {
+        x->fid = xmalloc((size_t)(x->nfiles ? x->nfiles : 1) * sizeof *x->fid);
+        for (int i = 0; i < x->nfiles; i++)
+            x->fid[i] = -1;
+    }
+    for (int i = 0; !rc && i < x->nfiles; i++)
+        rc = index_file(x, i, err);
+    if (rc) {
+        ckpt_index_close(x);
+        *out = NULL;
+        return rc;
+    }
+    *out = x;
+    return PT_OK;
+}
+
+void ckpt_index_close(CkptIndex *x)
+{
+    if (!x)
+        return;
+    for (int i = 0; x->fid && i < x->nfiles; i++)
+        if (x->fid[i] >= 0)
+            H5Fclose(x->fid[i]);
+    for (int k = 0; k < CKPT_KINDS; k++) {
+        free(x->pc[k]);
+        free(x->ts[k]);
+    }
+    free(x->fid);
+    free(x->ranks);
+    free(x);
+}
+
+const CkptMeta *ckpt_index_meta(const CkptIndex *x)
+{
+    return &x->meta;
+}
+
+int ckpt_index_count(const CkptIndex *x, CkptKind kind)
+{
+    return x->nts[kind];
+}
+
+const char *ckpt_index_tensor(const CkptIndex *x, CkptKind kind, int i, int64_t shape[2])
+{
+    shape[0] = x->ts[kind][i].shape[0];
+    shape[1] = x->ts[kind][i].shape[1];
+    return x->ts[kind][i].name;
+}
+
+/* ---- assembling a range ---- */
+
+static hid_t file_handle(CkptIndex *x, int file, Error *err)
+{
+    if (x->fid[file] >= 0)
+        return x->fid[file];
+    if (x->nopen >= MAX_OPEN) {
+        for (int i = 0; i < x->nfiles; i++)
+            if (x->fid[i] >= 0) {
+                H5Fclose(x->fid[i]);
+                x->fid[i] = -1;
+            }
+        x->nopen = 0;
+    }
+    char path[4200];
+    rank_path(x->dir, x->ranks[file], path, sizeof path);
+    if (open_h5(path, &x->fid[file], err)) {
+        x->fid[file] = -1;
+        return -1;
+    }
+    x->nopen++;
+    return x->fid[file];
+}
+
+/* Elements [n0, n0 + n) of a stored piece's dataset into buf. */
+static int read_span(CkptIndex *x, CkptKind k, const char *name, const Stored *s, int64_t n0,
+                     int64_t n, float *buf, Error *err)
+{
+    hid_t f = file_handle(x, s->file, err);
+    if (f < 0)
+        return err->code;
+    char dset[256], path[4200];
+    snprintf(dset, sizeof dset, "/%s/%s", ckpt_kind_name(k), name);
+    hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
+    hid_t fs = d < 0 ? -1 : H5Dget_space(d);
+    hsize_t start = (hsize_t)n0, count = (hsize_t)n;
+    hid_t ms = H5Screate_simple(1, &count, NULL);
+    int bad = fs < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL) < 0 ||
+              H5Dread(d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, buf) < 0;
+    H5Sclose(ms);
+    if (fs >= 0)
+        H5Sclose(fs);
+    if (d >= 0)
+        H5Dclose(d);
+    if (!bad)
+        return PT_OK;
+    rank_path(x->dir, x->ranks[s->file], path, sizeof path);
+    return err_set(err, PT_EINPUT, "%s: cannot read %s (truncated or corrupt?)", path, dset);
+}
+
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* The part of target row r (global row gr) that stored piece s holds, as a range [*f0, *f1)
+ * of the piece's flat index (its block's row-major order); 0 when none. */
+static int row_overlap(const Stored *s, const int64_t off[2], const int64_t shape[2],
+                       int64_t lo, int64_t hi, int64_t r, int64_t *f0, int64_t *f1)
+{
+    int64_t tc = shape[1], srow = off[0] + r - s->off[0], sc = s->shape[1];
+    int64_t a = max64(lo, r * tc) - r * tc, b = min64(hi, (r + 1) * tc) - r * tc;
+    int64_t g0 = max64(off[1] + a, s->off[1]), g1 = min64(off[1] + b, s->off[1] + sc);
+    if (g0 >= g1)
+        return 0;
+    *f0 = max64(srow * sc + g0 - s->off[1], s->lo);
+    *f1 = min64(srow * sc + g1 - s->off[1], s->hi);
+    return *f0 < *f1;
+}
+
+int ckpt_index_read(CkptIndex *x, CkptKind k, const char *name, const int64_t gshape[2],
+                    const int64_t off[2], const int64_t shape[2], int64_t flat_lo,
+                    int64_t flat_hi, float *dst, Error *err)
+{
+    if (flat_lo >= flat_hi)
+        return PT_OK;
+    int64_t tc = shape[1], covered = 0;
+    int64_t r_lo = flat_lo / tc, r_hi = (flat_hi - 1) / tc;   /* target rows, inclusive */
+    /* vocab padding rows */
+    for (int64_t r = max64(r_lo, gshape[0] - off[0]); r <= r_hi; r++) {
+        int64_t a = max64(flat_lo, r * tc), b = min64(flat_hi, (r + 1) * tc);
+        memset(dst + (a - flat_lo), 0, (size_t)(b - a) * sizeof *dst);
+        covered += b - a;
+    }
+    int found = 0;
+    for (int i = 0; i < x->npc[k]; i++) {
+        const Stored *s = &x->pc[k][i];
+        if (strcmp(x->ts[k][s->tensor].name, name) != 0)
+            continue;
+        found = 1;
+        if (s->gshape[0] != gshape[0] || s->gshape[1] != gshape[1]) {
+            char path[4200];
+            rank_path(x->dir, x->ranks[s->file], path, sizeof path);
+            return err_set(err, PT_EINPUT,
+                           "%s: tensor %s has shape [%lld, %lld] but the model expects "
+                           "[%lld, %lld] (checkpoint of a different model?)",
+                           path, name, (long long)s->gshape[0], (long long)s->gshape[1],
+                           (long long)gshape[0], (long long)gshape[1]);
+        }
+        /* target rows this piece's block can hold, below the padding */
+        int64_t ra = max64(r_lo, s->off[0] - off[0]);
+        int64_t rb = min64(min64(r_hi, s->off[0] + s->shape[0] - 1 - off[0]), gshape[0] - 1 - off[0]);
+        int64_t span0 = INT64_MAX, span1 = -1, f0, f1;
+        for (int64_t r = ra; r <= rb; r++)
+            if (row_overlap(s, off, shape, flat_lo, flat_hi, r, &f0, &f1)) {
+                span0 = min64(span0, f0);
+                span1 = max64(span1, f1);
+            }
+        if (span1 < 0)
+            continue;
+        float *buf = xmalloc((size_t)(span1 - span0) * sizeof *buf);
+        int rc = read_span(x, k, name, s, span0 - s->lo, span1 - span0, buf, err);
+        for (int64_t r = ra; !rc && r <= rb; r++) {
+            if (!row_overlap(s, off, shape, flat_lo, flat_hi, r, &f0, &f1))
+                continue;
+            int64_t srow = off[0] + r - s->off[0];
+            int64_t gcol = s->off[1] + f0 - srow * s->shape[1];
+            int64_t t = r * tc + gcol - off[1];
+            memcpy(dst + (t - flat_lo), buf + (f0 - span0), (size_t)(f1 - f0) * sizeof *dst);
+            covered += f1 - f0;
+        }
+        free(buf);
+        if (rc)
+            return rc;
+    }
+    if (!found && covered == 0)
+        return err_set(err, PT_EINPUT, "tensor %s (%s) missing from checkpoint %s", name,
+                       ckpt_kind_name(k), x->dir);
+    if (covered != flat_hi - flat_lo)
+        return err_set(err, PT_EINPUT,
+                       "checkpoint %s: the rank files hold %lld of the %lld elements of %s (%s) "
+                       "needed at block offset [%lld, %lld] (a rank file missing or altered?)",
+                       x->dir, (long long)covered, (long long)(flat_hi - flat_lo), name,
+                       ckpt_kind_name(k), (long long)off[0], (long long)off[1]);
+    return PT_OK;
+}
+
+/* ---- ckpt_load ---- */
+
+/* Every stored tensor must belong to the model (a checkpoint of a deeper model is an error,
+ * not a silent prefix). */
+static int check_names(const CkptIndex *x, const ParamTable *pt, Error *err)
+{
+    ParamShard all = params_shard_single(&pt->dims);
+    ParamTable full;
+    params_build(&full, &pt->dims, &all);
+    int rc = PT_OK;
+    for (int k = 0; !rc && k < CKPT_KINDS; k++)
+        for (int i = 0; !rc && i < x->nts[k]; i++)
+            if (params_find(&full, x->ts[k][i].name) < 0)
+                rc = err_set(err, PT_EINPUT,
+                             "checkpoint %s holds tensor %s, which the model (%d layers, %s "
+                             "embeddings) does not have",
+                             x->dir, x->ts[k][i].name, pt->dims.num_hidden_layers,
+                             pt->dims.tie_word_embeddings ? "tied" : "untied");
+    params_free(&full);
+    return rc;
+}
+
+int ckpt_load(const char *dir, const ParamTable *pt, const CkptView *view, float *params,
+              float *adam_m, float *adam_v, Error *err)
+{
+    CkptIndex *x;
+    if (ckpt_index_open(dir, &x, err))
+        return err->code;
+    int rc = check_names(x, pt, err);
+    for (int i = 0; !rc && i < pt->n; i++) {
+        const ParamInfo *p = &pt->t[i];
+        int64_t valid = p->valid_rows * p->local_shape[1];
+        int64_t block[2] = {p->valid_rows, p->local_shape[1]};
+        memset(params + p->offset + valid, 0, (p->numel - (size_t)valid) * sizeof(float));
+        if (valid > 0)
+            rc = ckpt_index_read(x, CKPT_WEIGHTS, p->name, p->shape, p->local_offset, block, 0,
+                                 valid, params + p->offset, err);
+    }
+    float *states[2] = {adam_m, adam_v};
+    for (int k = 0; !rc && k < 2; k++) {
+        float *s = states[k];
+        if (!s)
+            continue;
+        memset(s, 0, (view->opt_hi - view->opt_lo) * sizeof *s);
+        for (int i = 0; !rc && i < pt->n; i++) {
+            const ParamInfo *p = &pt->t[i];
+            int64_t block[2] = {p->valid_rows, p->local_shape[1]};
+            size_t end = p->offset + (size_t)(p->valid_rows * p->local_shape[1]);
+            size_t lo = p->offset > view->opt_lo ? p->offset : view->opt_lo;
+            size_t hi = end < view->opt_hi ? end : view->opt_hi;
+            if (lo < hi)
+                rc = ckpt_index_read(x, (CkptKind)(CKPT_ADAM_M + k), p->name, p->shape,
+                                     p->local_offset, block, (int64_t)(lo - p->offset),
+                                     (int64_t)(hi - p->offset), s + (lo - view->opt_lo), err);
+        }
+    }
+    ckpt_index_close(x);
+    return rc;
+}

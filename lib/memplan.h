@@ -1,0 +1,36 @@
+/* memplan: what one rank of a run allocates, computed from the config alone (no model, no
+ * MPI): parameters, gradients, AdamW states and saved activations per pipeline stage, as the
+ * trainer allocates them on the CPU build (fp32 throughout). For create-config --check and for
+ * sizing jobs before they are submitted. */
+#ifndef PICOTRON_MEMPLAN_H
+#define PICOTRON_MEMPLAN_H
+
+#include <stdint.h>
+
+#include "config.h"
+
+/* One pipeline stage. Every rank of a stage holds the same amount: tp ranks hold equal slices
+ * (the vocabulary is padded to a multiple of 128·tp), cp ranks the same model with T/cp tokens,
+ * dp ranks equal ZeRO-1 shards. */
+typedef struct {
+    int layer_begin, layer_end;  /* blocks [begin, end) of this stage */
+    int64_t param_floats;        /* this rank's parameters, vocab padding included */
+    int nslots;                  /* micro-batches in flight at once (pipeline schedule) */
+    double params, grads;        /* bytes */
+    double optimizer;            /* bytes of AdamW m + v (÷ dp with zero_stage 1) */
+    double activations;          /* bytes: nslots saved activation sets + backward scratch */
+} MemStage;
+
+typedef struct {
+    int pp;
+    MemStage *stage;             /* [pp] */
+} MemPlan;
+
+/* Fill plan for a validated config; memplan_free releases it. */
+void memplan_estimate(const Config *cfg, MemPlan *plan);
+void memplan_free(MemPlan *plan);
+
+/* Sum of a stage's four parts, in bytes. */
+double memplan_stage_total(const MemStage *s);
+
+#endif

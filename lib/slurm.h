@@ -1,0 +1,77 @@
+/* slurm: what picotron-submit knows about Slurm, as pure functions: the sbatch script of a run
+ * (or of a sweep as one job array), Slurm time limits, and the mapping from Slurm's job states
+ * and exit codes to a run's status. Running sbatch/squeue/scontrol/sacct is the tool's part.
+ * Reference: docs/submit.md. */
+#ifndef PICOTRON_SLURM_H
+#define PICOTRON_SLURM_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+/* A run's status: picotron's names plus preempted and cancelled. */
+typedef enum {
+    RUN_INIT,      /* never submitted */
+    RUN_PENDING,
+    RUN_RUNNING,
+    RUN_FAIL,
+    RUN_OOM,
+    RUN_TIMEOUT,
+    RUN_COMPLETED,
+    RUN_PREEMPTED, /* saved a checkpoint after a signal (exit 75) or preempted by Slurm */
+    RUN_CANCELLED,
+    RUN_UNKNOWN,   /* Slurm said nothing we understand */
+} RunStatus;
+
+const char *slurm_status_name(RunStatus s);
+/* "fail" -> RUN_FAIL; -1 for a name that is not a status. */
+int slurm_status_from_name(const char *name);
+/* Ended: Slurm will not change it any more. */
+int slurm_status_is_final(RunStatus s);
+
+/* A Slurm job state (squeue %T, scontrol JobState, sacct State: "COMPLETED", "CANCELLED by 0",
+ * "OUT_OF_MEMORY", ...) and its exit code ("2:0", may be NULL) as a run status. Exit code 75
+ * (picotron-train's "saved, requeue me") makes a failed job preempted. */
+RunStatus slurm_parse_state(const char *state, const char *exit_code);
+
+/* Slurm's time formats (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS) in seconds;
+ * PT_EINPUT for anything else. */
+int slurm_parse_time(const char *text, long *seconds, Error *err);
+
+/* The value of KEY=value in `scontrol show job -o` output (first line); 0 when found. */
+int slurm_scontrol_field(const char *text, const char *key, char *out, size_t len);
+
+/* In `sacct -n -P -o JobID,State,ExitCode` output, the last line whose JobID is job_id
+ * exactly (a requeued job has several); 0 when found. */
+int slurm_sacct_find(const char *text, const char *job_id, char *state, size_t state_len,
+                     char *exit_code, size_t exit_len);
+
+/* A path that goes into an sbatch script unquoted (#SBATCH lines, filename patterns): no
+ * whitespace, quotes, backslash, '$', '`' or '%'. PT_EINPUT naming the path otherwise. */
+int slurm_check_path(const char *path, const char *what, Error *err);
+
+/* Resources and behaviour shared by every run of one script. */
+typedef struct {
+    const char *job_name;
+    int nodes;
+    int ntasks_per_node;
+    int gpus_per_node;      /* 0: no --gpus-per-node line */
+    int cpus_per_task;      /* also OMP_NUM_THREADS */
+    const char *time;       /* NULL: the partition's default limit */
+    const char *partition, *qos, *account;   /* NULL: none */
+    int exclusive, overcommit;
+    int signal_before;      /* seconds before the limit that the ranks get SIGUSR1; 0: none */
+    const char *workdir;    /* --chdir: where relative config paths resolve */
+    const char *train;      /* the picotron-train executable */
+    int steps;              /* > 0: each job trains at most this many steps */
+    const char *log_dir;    /* job arrays: where Slurm's own log of each task goes */
+    const char *const *sbatch_args; /* extra "#SBATCH ARG" lines */
+    int nsbatch_args;
+} SlurmSpec;
+
+/* The sbatch script for nruns runs (run_dirs[i] absolute, configs[i] the config file): one
+ * run gives a plain job, several a job array (task i = run i). *script is malloc'ed. */
+int slurm_render_script(const SlurmSpec *spec, const char *const *run_dirs,
+                        const char *const *configs, int nruns, char **script, Error *err);
+
+#endif

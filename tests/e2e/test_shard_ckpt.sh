@@ -1,0 +1,128 @@
+#!/bin/sh
+# test_shard_ckpt: picotron-shard-ckpt on a checkpoint that picotron-train writes under
+# dp=2·tp=2 ZeRO-1: A → B → A is identical in every tensor (weights, AdamW m, v), the
+# consolidated 1×1×1×1 layout, info, h5dump reading a rank file without picotron, and bad
+# inputs (missing or truncated rank file, impossible target mesh, existing OUTDIR) → exit 2 with
+# one line. (A wrong format_version is tested in tests/unit/test_ckpt.c, which can write one.)
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+SHARD=$BIN/picotron-shard-ckpt
+
+# ---- a checkpoint from training ------------------------------------------------------------
+tiny_json base.json
+sed -e 's/"name": "tiny"/"name": "tiny-mesh"/' \
+    -e 's/"tp_size": 1/"tp_size": 2/' -e 's/"dp_size": 1/"dp_size": 2, "zero_stage": 1/' \
+    -e 's/"micro_batch_size": 4/"micro_batch_size": 2/' \
+    -e 's/"total_train_steps": 10/"total_train_steps": 4/' \
+    -e 's/"warmup_steps": 2/"warmup_steps": 1/' \
+    -e "s|\"save_frequency\": 0|\"save_dir\": \"$TMP/ckpt\", \"save_frequency\": 2|" \
+    base.json >a.json
+
+begin "picotron-train writes a checkpoint"
+expect_exit 0 "$TRAIN" --config a.json -q
+if [ ! -f "$TMP/ckpt/latest" ]; then
+    fail "no $TMP/ckpt/latest after training with checkpoint.save_frequency 2" "$ERR"
+    finish
+fi
+A=$TMP/ckpt/$(cat "$TMP/ckpt/latest")
+check "latest names step_00000004" [ "$A" = "$TMP/ckpt/step_00000004" ]
+check "meta.h5 and rank files" [ -f "$A/meta.h5" ] && [ -f "$A/rank_00000.h5" ]
+
+# ---- info ----------------------------------------------------------------------------------
+begin "info"
+expect_exit 0 "$SHARD" info "$A"
+assert_contains "$OUT" "step 4"
+assert_contains "$OUT" "mesh dp=2 pp=1 cp=1 tp=2 zero=1"
+assert_contains "$OUT" "format_version 1"
+check "lists the embedding with its shape and dtype" \
+    grep -E -q '^ +model\.embed_tokens\.weight +\[300, 64\] +float32 +weights adam_m adam_v' "$OUT"
+check "lists a norm as a vector" grep -E -q '^ +model\.norm\.weight +\[64\] +float32' "$OUT"
+check "48 tensors" grep -q '^tensors 48$' "$OUT"
+expect_exit 0 "$SHARD" info "$A" --json
+assert_contains "$OUT" '"mesh": {"dp": 2, "pp": 1, "cp": 1, "tp": 2, "zero_stage": 1}'
+assert_contains "$OUT" '{"name": "lm_head.weight", "shape": [300, 64], "dtype": "float32"'
+
+# ---- h5dump reads the files without picotron ------------------------------------------------
+if command -v h5dump >/dev/null 2>&1; then
+    begin "h5dump"
+    expect_exit 0 h5dump -H "$A/rank_00000.h5"
+    assert_contains "$OUT" 'DATASET "model.layers.0.self_attn.q_proj.weight"'
+    assert_contains "$OUT" 'ATTRIBUTE "block_offset"'
+    expect_exit 0 h5dump -a /format_version "$A/meta.h5"
+    assert_contains "$OUT" '(0): 1'
+fi
+
+# ---- A → B → A -----------------------------------------------------------------------------
+begin "reshard A (dp2 tp2 zero1) to B (pp2 tp4 cp2)"
+expect_exit 0 "$SHARD" --in "$A" --to dp=1,tp=4,pp=2,cp=2,zero=0 --out B -q
+expect_exit 0 "$SHARD" info B
+assert_contains "$OUT" "mesh dp=1 pp=2 cp=2 tp=4 zero=0"
+assert_contains "$OUT" "step 4"
+
+begin "B back to A's mesh, verified"
+expect_exit 0 "$SHARD" --in B --to dp=2,tp=2,pp=1,cp=1,zero=1 --out A2 -q --verify
+assert_contains "$OUT" "0 differ"
+expect_exit 0 "$SHARD" --verify --in "$A" --out A2
+assert_contains "$OUT" "144 tensors compared, 0 differ"
+
+begin "consolidated 1x1x1x1"
+expect_exit 0 "$SHARD" --in "$A" --to dp=1,tp=1,pp=1,cp=1,zero=0 --out ONE -q --verify
+check "one rank file" [ "$(ls ONE | grep -c '^rank_')" -eq 1 ]
+expect_exit 0 "$SHARD" --verify --in ONE --out B
+
+begin "--verify finds a difference"
+"$TRAIN" --config a.json -q --set training.seed=7 --set checkpoint.save_dir="$TMP/other" \
+    >/dev/null 2>&1
+expect_exit 1 "$SHARD" --verify --in "$A" --out "$TMP/other/step_00000004"
+check "one line per mismatch" grep -q '^mismatch: weights model.embed_tokens.weight' "$OUT"
+assert_contains "$OUT" "differ"
+
+# ---- bad input: exit 2, one line -----------------------------------------------------------
+begin "existing OUTDIR"
+expect_exit 2 "$SHARD" --in "$A" --to dp=1 --out B
+assert_one_line "$ERR"
+assert_contains "$ERR" "--force"
+expect_exit 0 "$SHARD" --in "$A" --to dp=1 --out B --force -q
+
+begin "target mesh the model cannot use"
+expect_exit 2 "$SHARD" --in "$A" --to tp=3 --out bad1
+assert_one_line "$ERR"
+assert_contains "$ERR" "distributed.tp_size"
+expect_exit 2 "$SHARD" --in "$A" --to pp=6 --out bad2
+assert_one_line "$ERR"
+assert_contains "$ERR" "num_hidden_layers"
+check "nothing written" [ ! -e bad1 ] && [ ! -e bad1.tmp ] && [ ! -e bad2 ]
+
+begin "missing rank file"
+cp -r "$A" M
+rm M/rank_00001.h5
+expect_exit 2 "$SHARD" --in M --to dp=1 --out bad3
+assert_one_line "$ERR"
+assert_contains "$ERR" "rank_00001.h5"
+expect_exit 2 "$SHARD" info M
+assert_one_line "$ERR"
+
+begin "truncated rank file"
+cp -r "$A" T
+truncate -s 2000 T/rank_00002.h5
+expect_exit 2 "$SHARD" --in T --to dp=1 --out bad4
+assert_one_line "$ERR"
+assert_contains "$ERR" "rank_00002.h5"
+check "nothing written" [ ! -e bad4 ] && [ ! -e bad4.tmp ]
+
+begin "not a checkpoint"
+mkdir empty
+expect_exit 2 "$SHARD" info empty
+assert_one_line "$ERR"
+assert_contains "$ERR" "meta.h5 missing"
+
+begin "usage"
+expect_exit 2 "$SHARD" --in "$A" --out x --nosuch
+assert_one_line "$ERR"
+expect_exit 2 "$SHARD" --in "$A" --to dp=x --out x
+assert_one_line "$ERR"
+expect_exit 2 "$SHARD" --in "$A"
+assert_one_line "$ERR"
+
+finish

@@ -1,0 +1,527 @@
+/* test_ckpt: HDF5 checkpoints in one process. A multi-rank save is simulated by writing every
+ * rank's file in a loop with that rank's CkptView, then committing; loads under another mesh
+ * must give bitwise the values built directly for that mesh (weights from params_init, AdamW m
+ * and v from a pattern of the global element index). Also: bad input → PT_EINPUT naming the
+ * file or tensor, `latest`, keep_last, and a killed save leaving the previous checkpoint. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ckpt.h"
+#include "mesh.h"
+#include "params.h"
+#include "rng.h"
+
+#define SEED 1234
+
+/* D = 8; heads 8 and kv-heads 4 split over tp ≤ 4; V = 300 pads to 384 (tp 1), 512 (tp 2, 4:
+ * rank 3 of 4 holds padding only); 5 layers give uneven pp stages. */
+static ModelDims dims(int tied)
+{
+    ModelDims d = {
+        .num_hidden_layers = 5, .hidden_size = 64, .num_attention_heads = 8,
+        .num_key_value_heads = 4, .intermediate_size = 128, .vocab_size = 300,
+        .max_position_embeddings = 64, .rope_theta = 10000.0, .rms_norm_eps = 1e-5,
+        .tie_word_embeddings = tied,
+    };
+    return d;
+}
+
+typedef struct {
+    int dp, pp, cp, tp, zero;
+} Shape;
+
+/* One rank's state under a mesh: its table, view and buffers. */
+typedef struct {
+    ParamTable pt;
+    CkptView view;
+    float *params, *m, *v;
+} RankState;
+
+/* AdamW states as a function of (kind, tensor name hash h, global element): mesh-independent. */
+static float state_value(int kind, uint64_t h, int64_t gidx)
+{
+    return (float)(kind + 1) * 1e-3f * (float)((int64_t)(h % 1000) + gidx % 7919) + (float)kind;
+}
+
+static void fill_states(RankState *s)
+{
+    const CkptView *w = &s->view;
+    size_t n = w->opt_hi - w->opt_lo;
+    memset(s->m, 0, n * sizeof(float));
+    memset(s->v, 0, n * sizeof(float));
+    for (int i = 0; i < s->pt.n; i++) {
+        const ParamInfo *p = &s->pt.t[i];
+        uint64_t h = rng_name_hash(p->name);
+        for (size_t e = p->offset; e < p->offset + p->numel; e++) {
+            if (e < w->opt_lo || e >= w->opt_hi)
+                continue;
+            int64_t r = (int64_t)(e - p->offset) / p->local_shape[1];
+            int64_t c = (int64_t)(e - p->offset) % p->local_shape[1];
+            if (r >= p->valid_rows)
+                continue;
+            int64_t g = (p->local_offset[0] + r) * p->shape[1] + p->local_offset[1] + c;
+            s->m[e - w->opt_lo] = state_value(0, h, g);
+            s->v[e - w->opt_lo] = state_value(1, h, g);
+        }
+    }
+}
+
+/* Rank `rank` of mesh sh; fill: 1 = expected values, 0 = garbage (a load must overwrite it). */
+static void rank_state(RankState *s, const ModelDims *d, Shape sh, int rank, int fill)
+{
+    int tp_r = rank % sh.tp, cp_r = rank / sh.tp % sh.cp;
+    int pp_r = rank / (sh.tp * sh.cp) % sh.pp, dp_r = rank / (sh.tp * sh.cp * sh.pp);
+    ParamShard shard = {tp_r, sh.tp, 0, 0, pp_r == 0, pp_r == sh.pp - 1};
+    mesh_stage_layers(d->num_hidden_layers, sh.pp, pp_r, &shard.layer_begin, &shard.layer_end);
+    params_build(&s->pt, d, &shard);
+    CkptView v = {rank, sh.dp * sh.pp * sh.cp * sh.tp, dp_r, pp_r, cp_r, tp_r,
+                  sh.dp, sh.pp, sh.cp, sh.tp, sh.zero, 0, 0};
+    ckpt_opt_range(s->pt.numel, sh.dp, dp_r, sh.zero, &v.opt_lo, &v.opt_hi);
+    s->view = v;
+    size_t n = v.opt_hi - v.opt_lo;
+    s->params = malloc(s->pt.numel * sizeof(float));
+    s->m = malloc((n ? n : 1) * sizeof(float));
+    s->v = malloc((n ? n : 1) * sizeof(float));
+    if (fill) {
+        params_init(&s->pt, s->params, SEED);
+        fill_states(s);
+    } else {
+        memset(s->params, 0x7f, s->pt.numel * sizeof(float));
+        memset(s->m, 0x7f, n * sizeof(float));
+        memset(s->v, 0x7f, n * sizeof(float));
+    }
+}
+
+static void rank_free(RankState *s)
+{
+    params_free(&s->pt);
+    free(s->params);
+    free(s->m);
+    free(s->v);
+}
+
+static CkptMeta *meta_for(Shape sh, int64_t step)
+{
+    CkptMeta *m = calloc(1, sizeof *m);
+    m->format_version = CKPT_FORMAT_VERSION;
+    m->step = step;
+    m->global_batch = 8;
+    m->consumed_samples = 8 * step;
+    m->tokens = 8 * 64 * step;
+    m->adam_t = step;
+    m->seed = SEED;
+    m->dp = sh.dp, m->pp = sh.pp, m->cp = sh.cp, m->tp = sh.tp, m->zero_stage = sh.zero;
+    snprintf(m->config_json, sizeof m->config_json, "{\"training\": {\"seed\": %d}}", SEED);
+    return m;
+}
+
+/* Save step under mesh sh: every rank's file in turn, then the commit. */
+static void save_mesh(const char *save_dir, const ModelDims *d, Shape sh, int64_t step, int keep)
+{
+    char tmp[4096];
+    Error err = {0};
+    ck_assert_int_eq(ckpt_begin(save_dir, step, tmp, sizeof tmp, &err), PT_OK);
+    int world = sh.dp * sh.pp * sh.cp * sh.tp, n = 0;
+    int *ranks = malloc((size_t)world * sizeof *ranks);
+    for (int r = 0; r < world; r++) {
+        RankState s;
+        rank_state(&s, d, sh, r, 1);
+        int wrote;
+        ck_assert_msg(ckpt_write_rank(tmp, &s.pt, &s.view, s.params, s.m, s.v, &wrote, &err) == 0,
+                      "%s", err.msg);
+        if (wrote)
+            ranks[n++] = r;
+        rank_free(&s);
+    }
+    CkptMeta *m = meta_for(sh, step);
+    ck_assert_msg(ckpt_commit(save_dir, m, ranks, n, keep, &err) == 0, "%s", err.msg);
+    free(m);
+    free(ranks);
+}
+
+/* Load dir under mesh sh on every rank and compare bitwise with the directly built values. */
+static void check_load(const char *dir, const ModelDims *d, Shape sh)
+{
+    int world = sh.dp * sh.pp * sh.cp * sh.tp;
+    for (int r = 0; r < world; r++) {
+        RankState want, got;
+        rank_state(&want, d, sh, r, 1);
+        rank_state(&got, d, sh, r, 0);
+        Error err = {0};
+        ck_assert_msg(ckpt_load(dir, &got.pt, &got.view, got.params, got.m, got.v, &err) == 0,
+                      "%s", err.msg);
+        size_t n = got.view.opt_hi - got.view.opt_lo;
+        ck_assert_msg(memcmp(want.params, got.params, got.pt.numel * sizeof(float)) == 0,
+                      "weights differ on rank %d of dp%d pp%d cp%d tp%d", r, sh.dp, sh.pp, sh.cp, sh.tp);
+        ck_assert_msg(memcmp(want.m, got.m, n * sizeof(float)) == 0, "adam_m differs on rank %d", r);
+        ck_assert_msg(memcmp(want.v, got.v, n * sizeof(float)) == 0, "adam_v differs on rank %d", r);
+        rank_free(&want);
+        rank_free(&got);
+    }
+}
+
+static char tmpdir[256];
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/picotron-ckpt.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void teardown(void)
+{
+    Error err = {0};
+    ckpt_remove_dir(tmpdir, &err);
+}
+
+static const Shape single = {1, 1, 1, 1, 0};
+static const Shape meshes[] = {
+    {2, 1, 1, 2, 1},   /* dp2·tp2 ZeRO-1 */
+    {1, 2, 1, 2, 0},   /* pp2·tp2 */
+    {1, 1, 1, 4, 0},   /* tp4: rank 3's vocab piece is all padding */
+    {3, 1, 1, 1, 1},   /* dp3 ZeRO-1: the flat buffer padded to a multiple of 3 */
+    {2, 3, 2, 1, 0},   /* dp2·pp3·cp2 without ZeRO */
+    {2, 2, 1, 2, 1},   /* dp2·pp2·tp2 ZeRO-1 */
+};
+#define NMESH ((int)(sizeof meshes / sizeof meshes[0]))
+
+static void reshard(int tied)
+{
+    ModelDims d = dims(tied);
+    char save[512], dir[600];
+    for (int a = 0; a < NMESH; a++) {
+        snprintf(save, sizeof save, "%s/a%d", tmpdir, a);
+        save_mesh(save, &d, meshes[a], 10, 0);
+        snprintf(dir, sizeof dir, "%s/step_00000010", save);
+        if (tied) {   /* tied: the same mesh and a + 3; untied: one rank and a + 1 */
+            check_load(dir, &d, meshes[a]);
+            check_load(dir, &d, meshes[(a + 3) % NMESH]);
+        } else {
+            check_load(dir, &d, single);
+            check_load(dir, &d, meshes[(a + 1) % NMESH]);
+        }
+    }
+}
+
+START_TEST(load_under_another_mesh_is_bitwise_untied) { reshard(0); }
+END_TEST
+
+START_TEST(load_under_another_mesh_is_bitwise_tied) { reshard(1); }
+END_TEST
+
+/* Consolidated 1×1×1×1 → every other mesh. */
+START_TEST(single_rank_checkpoint_loads_everywhere)
+{
+    ModelDims d = dims(1);
+    char save[512], dir[600];
+    snprintf(save, sizeof save, "%s/s", tmpdir);
+    save_mesh(save, &d, single, 3, 0);
+    snprintf(dir, sizeof dir, "%s/step_00000003", save);
+    for (int b = 0; b < NMESH; b++)
+        check_load(dir, &d, meshes[b]);
+}
+END_TEST
+
+/* Replicated pieces are written once: weights only by dp 0 / cp 0, and a rank of only
+ * replicas writes no file. */
+START_TEST(replicas_write_no_file)
+{
+    ModelDims d = dims(0);
+    char save[512], path[700];
+    snprintf(save, sizeof save, "%s/r", tmpdir);
+    Shape sh = {2, 1, 2, 1, 0};
+    save_mesh(save, &d, sh, 1, 0);
+    for (int r = 0; r < 4; r++) {
+        snprintf(path, sizeof path, "%s/step_00000001/rank_%05d.h5", save, r);
+        ck_assert_int_eq(access(path, F_OK) == 0, r == 0);
+    }
+}
+END_TEST
+
+START_TEST(meta_round_trips)
+{
+    ModelDims d = dims(0);
+    char save[512], dir[600];
+    snprintf(save, sizeof save, "%s/m", tmpdir);
+    Shape sh = {2, 1, 1, 2, 1};
+    save_mesh(save, &d, sh, 7, 0);
+    snprintf(dir, sizeof dir, "%s/step_00000007", save);
+    CkptMeta *m = malloc(sizeof *m);
+    Error err = {0};
+    ck_assert_msg(ckpt_read_meta(dir, m, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(m->format_version, CKPT_FORMAT_VERSION);
+    ck_assert_int_eq(m->step, 7);
+    ck_assert_int_eq(m->consumed_samples, 56);
+    ck_assert_int_eq(m->global_batch, 8);
+    ck_assert_int_eq(m->tokens, 8 * 64 * 7);
+    ck_assert_int_eq(m->adam_t, 7);
+    ck_assert_uint_eq(m->seed, SEED);
+    ck_assert_int_eq(m->dp, 2);
+    ck_assert_int_eq(m->tp, 2);
+    ck_assert_int_eq(m->zero_stage, 1);
+    ck_assert_str_eq(m->config_json, "{\"training\": {\"seed\": 1234}}");
+    free(m);
+}
+END_TEST
+
+/* ckpt_save itself on a Comm of one process. */
+START_TEST(save_on_one_process_then_latest_and_load)
+{
+    ModelDims d = dims(0);
+    RankState s;
+    rank_state(&s, &d, single, 0, 1);
+    CkptMeta *m = meta_for(single, 5);
+    Comm self = comm_self();
+    Error err = {0};
+    char save[512], latest[4096];
+    snprintf(save, sizeof save, "%s/one", tmpdir);
+    ck_assert_msg(ckpt_save(save, m, &s.pt, &s.view, s.params, s.m, s.v, &self, 0, &err) == 0,
+                  "%s", err.msg);
+    ck_assert_msg(ckpt_latest(save, latest, sizeof latest, &err) == 0, "%s", err.msg);
+    ck_assert_ptr_nonnull(strstr(latest, "/step_00000005"));
+    check_load(latest, &d, meshes[0]);
+    free(m);
+    rank_free(&s);
+}
+END_TEST
+
+/* ---- bad input: PT_EINPUT, the file or tensor named ---- */
+
+static void expect_load_error(const char *dir, const ModelDims *d, const char *needle)
+{
+    RankState s;
+    rank_state(&s, d, single, 0, 0);
+    Error err = {0};
+    int rc = ckpt_load(dir, &s.pt, &s.view, s.params, s.m, s.v, &err);
+    ck_assert_int_eq(rc, PT_EINPUT);
+    ck_assert_msg(strstr(err.msg, needle) != NULL, "'%s' lacks '%s'", err.msg, needle);
+    ck_assert_ptr_null(strchr(err.msg, '\n'));
+    rank_free(&s);
+}
+
+static void saved(char *dir, size_t len, const char *name, int tied)
+{
+    char save[512];
+    ModelDims d = dims(tied);
+    snprintf(save, sizeof save, "%s/%s", tmpdir, name);
+    Shape sh = {2, 1, 1, 2, 1};
+    save_mesh(save, &d, sh, 1, 0);
+    snprintf(dir, len, "%s/step_00000001", save);
+}
+
+START_TEST(missing_rank_file_is_named)
+{
+    char dir[600], path[700];
+    saved(dir, sizeof dir, "x", 0);
+    snprintf(path, sizeof path, "%s/rank_00001.h5", dir);
+    ck_assert_int_eq(unlink(path), 0);
+    ModelDims d = dims(0);
+    expect_load_error(dir, &d, "rank_00001.h5");
+}
+END_TEST
+
+START_TEST(truncated_rank_file_is_named)
+{
+    char dir[600], path[700];
+    saved(dir, sizeof dir, "x", 0);
+    snprintf(path, sizeof path, "%s/rank_00002.h5", dir);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(truncate(path, st.st_size / 2), 0);
+    ModelDims d = dims(0);
+    expect_load_error(dir, &d, "rank_00002.h5");
+}
+END_TEST
+
+START_TEST(missing_meta_is_named)
+{
+    char dir[600], path[700];
+    saved(dir, sizeof dir, "x", 0);
+    snprintf(path, sizeof path, "%s/meta.h5", dir);
+    ck_assert_int_eq(unlink(path), 0);
+    ModelDims d = dims(0);
+    expect_load_error(dir, &d, "meta.h5 missing");
+}
+END_TEST
+
+START_TEST(wrong_format_version_is_refused)
+{
+    char dir[600];
+    saved(dir, sizeof dir, "x", 0);
+    Shape sh = {2, 1, 1, 2, 1};
+    CkptMeta *m = meta_for(sh, 1);
+    m->format_version = 99;
+    int ranks[4] = {0, 1, 2, 3};
+    Error err = {0};
+    ck_assert_int_eq(ckpt_write_meta(dir, m, ranks, 4, &err), 0);
+    ModelDims d = dims(0);
+    expect_load_error(dir, &d, "format_version 99");
+    ck_assert_int_eq(ckpt_read_meta(dir, m, &err), PT_EINPUT);
+    free(m);
+}
+END_TEST
+
+START_TEST(other_dimensions_name_tensor_and_shapes)
+{
+    char dir[600];
+    saved(dir, sizeof dir, "x", 0);
+    ModelDims d = dims(0);
+    d.vocab_size = 301;
+    expect_load_error(dir, &d, "model.embed_tokens.weight has shape [300, 64] but the model expects [301, 64]");
+    d = dims(0);
+    d.num_hidden_layers = 4;
+    expect_load_error(dir, &d, "model.layers.4.");
+    d = dims(1);   /* tied: the checkpoint's lm_head.weight is foreign */
+    expect_load_error(dir, &d, "lm_head.weight");
+    d = dims(0);
+    d.intermediate_size = 256;
+    expect_load_error(dir, &d, "mlp.gate_proj.weight");
+}
+END_TEST
+
+START_TEST(tensor_missing_from_checkpoint_is_named)
+{
+    char dir[600];
+    saved(dir, sizeof dir, "x", 1);   /* tied: no lm_head.weight stored */
+    ModelDims d = dims(0);
+    expect_load_error(dir, &d, "tensor lm_head.weight (weights) missing from checkpoint");
+}
+END_TEST
+
+/* ---- latest, keep_last, crash safety ---- */
+
+START_TEST(no_checkpoint_is_einput)
+{
+    char out[4096];
+    Error err = {0};
+    ck_assert_int_eq(ckpt_latest(tmpdir, out, sizeof out, &err), PT_EINPUT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "no checkpoint in"));
+    char path[600];
+    snprintf(path, sizeof path, "%s/latest", tmpdir);
+    FILE *f = fopen(path, "w");
+    fputs("step_00000042\n", f);
+    fclose(f);
+    Error e2 = {0};
+    ck_assert_int_eq(ckpt_latest(tmpdir, out, sizeof out, &e2), PT_EINPUT);
+    ck_assert_ptr_nonnull(strstr(e2.msg, "latest names"));
+    ck_assert_ptr_nonnull(strstr(e2.msg, "step_00000042"));
+}
+END_TEST
+
+START_TEST(keep_last_prunes_oldest)
+{
+    ModelDims d = dims(0);
+    char save[512], out[4096], path[700];
+    snprintf(save, sizeof save, "%s/k", tmpdir);
+    for (int s = 1; s <= 4; s++)
+        save_mesh(save, &d, single, s, 2);
+    Error err = {0};
+    ck_assert_int_eq(ckpt_latest(save, out, sizeof out, &err), 0);
+    ck_assert_ptr_nonnull(strstr(out, "step_00000004"));
+    for (int s = 1; s <= 4; s++) {
+        snprintf(path, sizeof path, "%s/step_%08d", save, s);
+        ck_assert_int_eq(access(path, F_OK) == 0, s >= 3);
+    }
+    /* re-saving an existing step replaces it and keeps it */
+    save_mesh(save, &d, meshes[0], 4, 2);
+    ck_assert_int_eq(ckpt_latest(save, out, sizeof out, &err), 0);
+    check_load(out, &d, single);
+    snprintf(path, sizeof path, "%s/step_00000004.old", save);
+    ck_assert_int_ne(access(path, F_OK), 0);
+}
+END_TEST
+
+/* A save killed after writing part of step_N.tmp/ leaves `latest` and the previous checkpoint
+ * as they were; the next save of that step clears the leftover. */
+START_TEST(killed_save_leaves_previous_checkpoint)
+{
+    ModelDims d = dims(0);
+    char save[512], out[4096], tmp[4096], path[4200];
+    snprintf(save, sizeof save, "%s/c", tmpdir);
+    save_mesh(save, &d, single, 2, 0);
+    Error err = {0};
+    ck_assert_int_eq(ckpt_begin(save, 3, tmp, sizeof tmp, &err), 0);
+    snprintf(path, sizeof path, "%s/rank_00000.h5", tmp);
+    FILE *f = fopen(path, "w");
+    fputs("\x89HDF\r\n half a file", f);
+    fclose(f);
+    ck_assert_int_eq(ckpt_latest(save, out, sizeof out, &err), 0);
+    ck_assert_ptr_nonnull(strstr(out, "step_00000002"));
+    check_load(out, &d, meshes[1]);
+    save_mesh(save, &d, single, 3, 0);
+    ck_assert_int_eq(ckpt_latest(save, out, sizeof out, &err), 0);
+    ck_assert_ptr_nonnull(strstr(out, "step_00000003"));
+    ck_assert_int_ne(access(tmp, F_OK), 0);
+    check_load(out, &d, single);
+}
+END_TEST
+
+/* The pieces: every logical element of every kind stored exactly once. */
+START_TEST(pieces_cover_each_element_once)
+{
+    ModelDims d = dims(1);
+    for (int a = 0; a < NMESH; a++) {
+        Shape sh = meshes[a];
+        ParamShard full_shard = params_shard_single(&d);
+        ParamTable full;
+        params_build(&full, &d, &full_shard);
+        int world = sh.dp * sh.pp * sh.cp * sh.tp;
+        int64_t stored[CKPT_KINDS] = {0};
+        for (int r = 0; r < world; r++) {
+            RankState s;
+            rank_state(&s, &d, sh, r, 0);
+            CkptPiece *pc;
+            int n = ckpt_pieces(&s.pt, &s.view, &pc);
+            for (int i = 0; i < n; i++)
+                stored[pc[i].kind] += pc[i].flat_hi - pc[i].flat_lo;
+            free(pc);
+            rank_free(&s);
+        }
+        int64_t logical = 0;
+        for (int i = 0; i < full.n; i++)
+            logical += full.t[i].shape[0] * full.t[i].shape[1];
+        for (int k = 0; k < CKPT_KINDS; k++)
+            ck_assert_int_eq(stored[k], logical);
+        params_free(&full);
+    }
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("ckpt");
+    TCase *tc = tcase_create("ckpt");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, load_under_another_mesh_is_bitwise_untied);
+    tcase_add_test(tc, load_under_another_mesh_is_bitwise_tied);
+    tcase_add_test(tc, single_rank_checkpoint_loads_everywhere);
+    tcase_add_test(tc, replicas_write_no_file);
+    tcase_add_test(tc, meta_round_trips);
+    tcase_add_test(tc, save_on_one_process_then_latest_and_load);
+    tcase_add_test(tc, missing_rank_file_is_named);
+    tcase_add_test(tc, truncated_rank_file_is_named);
+    tcase_add_test(tc, missing_meta_is_named);
+    tcase_add_test(tc, wrong_format_version_is_refused);
+    tcase_add_test(tc, other_dimensions_name_tensor_and_shapes);
+    tcase_add_test(tc, tensor_missing_from_checkpoint_is_named);
+    tcase_add_test(tc, no_checkpoint_is_einput);
+    tcase_add_test(tc, keep_last_prunes_oldest);
+    tcase_add_test(tc, killed_save_leaves_previous_checkpoint);
+    tcase_add_test(tc, pieces_cover_each_element_once);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

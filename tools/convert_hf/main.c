@@ -1,0 +1,404 @@
+/* picotron-convert-hf: Hugging Face Llama directories (config.json + safetensors) to picotron
+ * checkpoints and back, and a tensor-by-tensor comparison of two HF directories. */
+#include <dirent.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "atomicfile.h"
+#include "ckpt.h"
+#include "comm.h"
+#include "config.h"
+#include "hfconvert.h"
+#include "models.h"
+#include "params.h"
+#include "safetensors.h"
+
+static const char *prog = "picotron-convert-hf";
+
+static const char usage[] =
+    "usage: picotron-convert-hf import HF_DIR --out DIR [-q]\n"
+    "       picotron-convert-hf export CKPT --out HF_DIR [--dtype bf16|fp16|fp32]\n"
+    "                                  [--max-shard-size SIZE] [-q]\n"
+    "       picotron-convert-hf compare HF_DIR_A HF_DIR_B\n"
+    "\n"
+    "import  reads an HF LlamaForCausalLM directory (config.json, model.safetensors or\n"
+    "        model.safetensors.index.json + shards; F32, F16 or BF16, widened to fp32 exactly)\n"
+    "        and writes DIR/weights/step_00000000 (a consolidated picotron checkpoint, weights\n"
+    "        only, loadable under any mesh) and DIR/config.json (a run config with the model's\n"
+    "        dimensions and checkpoint.init_from pointing at the weights; set dataset.name).\n"
+    "        Prints the config's path on stdout.\n"
+    "export  writes HF_DIR/config.json and model.safetensors (or shards + index) from a\n"
+    "        checkpoint written under any mesh (a step_NNNNNNNN directory, or a save_dir: its\n"
+    "        latest). fp32 -> bf16 / fp16 rounds to nearest, ties to even. Prints HF_DIR.\n"
+    "compare checks that two HF directories describe the same model (config.json dimensions)\n"
+    "        with byte-identical tensors (names, dtypes, shapes, bytes); exit 1 when they differ.\n"
+    "\n"
+    "options:\n"
+    "  -o, --out DIR             output directory; must not exist or be empty\n"
+    "      --dtype D             export dtype: fp32 (default), bf16 or fp16\n"
+    "      --max-shard-size SIZE largest shard, e.g. 5GB (default), 500MB, 2GiB, 1000000 (bytes);\n"
+    "                            GB = 10^9 bytes as in transformers, GiB = 2^30\n"
+    "  -q, --quiet               no summary on stderr\n"
+    "  -h, --help                this help\n"
+    "\n"
+    "exit status: 0 done (compare: identical), 1 runtime failure (compare: different),\n"
+    "2 bad input (nothing written)\n"
+    "\n"
+    "examples:\n"
+    "  picotron-convert-hf import ~/models/SmolLM-135M --out runs/smollm\n"
+    "  picotron-train --config runs/smollm/config.json --set dataset.name='data/*.bin'\n"
+    "  picotron-convert-hf export ckpt --out hf/smollm --dtype bf16   # the run's save_dir\n";
+
+static void usage_error(const char *msg, const char *arg)
+{
+    fprintf(stderr, "%s: %s%s%s (try '%s --help')\n", prog, msg, arg ? " " : "", arg ? arg : "",
+            prog);
+    exit(PT_EINPUT);
+}
+
+/* ---- helpers ---- */
+
+/* "5GB", "500MB", "2GiB", "1000" → bytes; 0 when malformed. */
+static uint64_t parse_size(const char *s)
+{
+    static const struct { const char *unit; uint64_t mult; } units[] = {
+        {"", 1}, {"B", 1}, {"KB", 1000}, {"MB", 1000000}, {"GB", 1000000000ull},
+        {"TB", 1000000000000ull}, {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30},
+        {"TiB", 1ull << 40},
+    };
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || !(v > 0))
+        return 0;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (!strcasecmp(end, units[i].unit) && v * (double)units[i].mult < 1.8e19)
+            return (uint64_t)(v * (double)units[i].mult);
+    return 0;
+}
+
+/* The output directory must not exist or be empty: a refused or finished conversion never
+ * mixes with files already there. */
+static int check_out_dir(const char *dir, Error *err)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        struct stat st;
+        if (stat(dir, &st) == 0)
+            return err_set(err, PT_EINPUT, "%s: exists and is not a directory", dir);
+        return PT_OK;
+    }
+    struct dirent *e;
+    int empty = 1;
+    while (empty && (e = readdir(d)))
+        empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+    closedir(d);
+    return empty ? PT_OK
+                 : err_set(err, PT_EINPUT, "%s: exists and is not empty (remove it or choose "
+                           "another --out)", dir);
+}
+
+/* path made absolute against the working directory; error when it does not fit len (the
+ * config stores it in CFG_STR bytes). */
+static int absolute_path(const char *path, char *out, size_t len, Error *err)
+{
+    char cwd[PATH_MAX] = "";
+    if (path[0] != '/' && !getcwd(cwd, sizeof cwd))
+        cwd[0] = '\0';
+    size_t a = strlen(cwd), b = strlen(path);
+    if (a + b + 2 > len)
+        return err_set(err, PT_EINPUT, "%s: path too long", path);
+    memcpy(out, cwd, a);
+    out[a] = '/';
+    memcpy(out + (a ? a + 1 : 0), path, b + 1);
+    return PT_OK;
+}
+
+/* The whole model on one process: the consolidated view of a checkpoint. */
+static CkptView consolidated_view(size_t opt_hi)
+{
+    CkptView v = {.rank = 0, .world = 1, .dp = 1, .pp = 1, .cp = 1, .tp = 1, .zero_stage = 0,
+                  .opt_lo = 0, .opt_hi = opt_hi};
+    return v;
+}
+
+/* ---- import ---- */
+
+/* The run config written beside the weights: the model's dimensions, init_from, and defaults
+ * for the rest (synthetic data until the user names a dataset). */
+static int import_config(const ModelDims *d, const char *init_from, Config *cfg, Error *err)
+{
+    config_defaults(cfg);
+    cfg->model.name[0] = '\0';
+    cfg->model.dims = *d;
+    if (cfg->training.seq_length > d->max_position_embeddings)
+        cfg->training.seq_length = d->max_position_embeddings;
+    snprintf(cfg->dataset.name, sizeof cfg->dataset.name, "synthetic");
+    memcpy(cfg->checkpoint.init_from, init_from, strlen(init_from) + 1); /* fits: see cmd_import */
+    return config_validate(cfg, err);
+}
+
+static int cmd_import(const char *hf_dir, const char *out, int quiet, Error *err)
+{
+    ModelDims d;
+    if (hf_read_config(hf_dir, &d, err))
+        return err->code;
+    /* DIR/weights/step_00000000 must fit checkpoint.init_from */
+    char abs_out[CFG_STR - 32], save_dir[CFG_STR - 16], init_from[CFG_STR];
+    if (absolute_path(out, abs_out, sizeof abs_out, err))
+        return err->code;
+    snprintf(save_dir, sizeof save_dir, "%s/weights", abs_out);
+    snprintf(init_from, sizeof init_from, "%s/step_00000000", save_dir);
+    static Config cfg;
+    if (import_config(&d, init_from, &cfg, err))
+        return err_set(err, PT_EINPUT, "%s/config.json: the model is not one picotron trains: %s",
+                       hf_dir, err->msg);
+    ParamShard shard = params_shard_single(&d);
+    ParamTable pt;
+    params_build(&pt, &d, &shard);
+    float *params = xmalloc(pt.numel * sizeof *params);
+    StDtype src = ST_F32;
+    int rc = hf_load_weights(hf_dir, &pt, params, &src, err);
+    if (!rc)
+        rc = check_out_dir(out, err);
+    if (!rc)
+        rc = make_dirs(out, err);
+    static CkptMeta meta;
+    char *json = rc ? NULL : config_to_json(&cfg);
+    if (!rc) {
+        memset(&meta, 0, sizeof meta);
+        meta.format_version = CKPT_FORMAT_VERSION;
+        meta.global_batch = config_global_batch(&cfg);
+        meta.seed = cfg.training.seed;
+        meta.dp = meta.pp = meta.cp = meta.tp = 1;
+        snprintf(meta.config_json, sizeof meta.config_json, "%s", json);
+        /* weights only: an empty optimizer range stores no AdamW state */
+        CkptView view = consolidated_view(0);
+        Comm self = comm_self();
+        rc = ckpt_save(save_dir, &meta, &pt, &view, params, NULL, NULL, &self, 0, err);
+    }
+    char config_path[PATH_MAX + 16];
+    snprintf(config_path, sizeof config_path, "%s/config.json", abs_out);
+    if (!rc) {
+        size_t n = strlen(json);
+        char *text = xmalloc(n + 2);
+        memcpy(text, json, n);
+        memcpy(text + n, "\n", 2);
+        rc = atomic_write_file(config_path, text, n + 1, err);
+        free(text);
+    }
+    if (!rc) {
+        printf("%s\n", config_path);
+        if (!quiet)
+            fprintf(stderr, "%s: imported %s (%d tensors, %zu parameters, %s) into %s\n", prog,
+                    hf_dir, pt.n, (size_t)models_num_params(&d), st_dtype_name(src), init_from);
+    }
+    free(json);
+    free(params);
+    params_free(&pt);
+    return rc;
+}
+
+/* ---- export ---- */
+
+/* The model dimensions of a checkpoint, from the config stored in its metadata. model.name is
+ * dropped: the stored config has every dimension, and the name may be a directory that is gone. */
+static int ckpt_dims(const char *dir, const CkptMeta *meta, ModelDims *d, Error *err)
+{
+    json_error_t jerr;
+    json_t *root = json_loads(meta->config_json, 0, &jerr);
+    json_t *model = root ? json_object_get(root, "model") : NULL;
+    if (!json_is_object(model)) {
+        json_decref(root);
+        return err_set(err, PT_EINPUT, "%s/meta.h5: the stored config has no model section", dir);
+    }
+    json_object_del(model, "name");
+    char *text = json_dumps(root, 0);
+    json_decref(root);
+    static Config cfg;
+    char where[PATH_MAX + 16];
+    snprintf(where, sizeof where, "%s/meta.h5", dir);
+    config_warnings(0);
+    int rc = config_parse(&cfg, text, where, err);
+    free(text);
+    if (!rc)
+        *d = cfg.model.dims;
+    return rc;
+}
+
+static int cmd_export(const char *ckpt, const char *out, StDtype dtype, uint64_t max_shard,
+                      int quiet, Error *err)
+{
+    char dir[PATH_MAX];
+    Error probe = {0};
+    if (ckpt_latest(ckpt, dir, sizeof dir, &probe) != PT_OK) /* not a save_dir: a step directory */
+        snprintf(dir, sizeof dir, "%s", ckpt);
+    static CkptMeta meta;
+    ModelDims d;
+    if (ckpt_read_meta(dir, &meta, err) || ckpt_dims(dir, &meta, &d, err))
+        return err->code;
+    ParamShard shard = params_shard_single(&d);
+    ParamTable pt;
+    params_build(&pt, &d, &shard);
+    float *params = xmalloc(pt.numel * sizeof *params);
+    CkptView view = consolidated_view(pt.numel);
+    int rc = ckpt_load(dir, &pt, &view, params, NULL, NULL, err);
+    if (!rc)
+        rc = check_out_dir(out, err);
+    if (!rc)
+        rc = make_dirs(out, err);
+    if (!rc)
+        rc = hf_save(out, &pt, params, dtype, max_shard, err);
+    if (!rc) {
+        printf("%s\n", out);
+        if (!quiet)
+            fprintf(stderr, "%s: exported %s (step %lld, mesh dp=%d pp=%d cp=%d tp=%d, %zu "
+                    "parameters) to %s as %s\n", prog, dir, (long long)meta.step, meta.dp, meta.pp,
+                    meta.cp, meta.tp, (size_t)models_num_params(&d), out, st_dtype_name(dtype));
+    }
+    free(params);
+    params_free(&pt);
+    return rc;
+}
+
+/* ---- compare ---- */
+
+static int dims_differ(const ModelDims *a, const ModelDims *b, char *what, size_t n)
+{
+#define DIFF_INT(f) if (a->f != b->f) return snprintf(what, n, #f " %d vs %d", a->f, b->f), 1
+#define DIFF_DBL(f) if (a->f != b->f) return snprintf(what, n, #f " %.17g vs %.17g", a->f, b->f), 1
+    DIFF_INT(num_hidden_layers);
+    DIFF_INT(hidden_size);
+    DIFF_INT(num_attention_heads);
+    DIFF_INT(num_key_value_heads);
+    DIFF_INT(intermediate_size);
+    DIFF_INT(vocab_size);
+    DIFF_INT(max_position_embeddings);
+    DIFF_INT(tie_word_embeddings);
+    DIFF_DBL(rope_theta);
+    DIFF_DBL(rms_norm_eps);
+#undef DIFF_INT
+#undef DIFF_DBL
+    return 0;
+}
+
+/* Why tensor a (of A) and b (of B, may be NULL) differ, or "" when they are identical. */
+static void tensor_diff(const StTensor *a, const StTensor *b, char *why, size_t n)
+{
+    why[0] = '\0';
+    if (!b) {
+        snprintf(why, n, "missing from B");
+    } else if (a->dtype != b->dtype) {
+        snprintf(why, n, "dtype %s vs %s", st_dtype_name(a->dtype), st_dtype_name(b->dtype));
+    } else if (a->ndim != b->ndim || memcmp(a->shape, b->shape, sizeof a->shape)) {
+        snprintf(why, n, "shapes differ");
+    } else if (memcmp(a->data, b->data, (size_t)a->numel * st_dtype_size(a->dtype))) {
+        size_t es = st_dtype_size(a->dtype), i = 0;
+        while (!memcmp((const char *)a->data + i * es, (const char *)b->data + i * es, es))
+            i++;
+        snprintf(why, n, "bytes differ from element %zu on", i);
+    }
+}
+
+static int cmd_compare(const char *a_dir, const char *b_dir, Error *err)
+{
+    ModelDims da, db;
+    if (hf_read_config(a_dir, &da, err) || hf_read_config(b_dir, &db, err))
+        return err->code;
+    char what[256];
+    if (dims_differ(&da, &db, what, sizeof what)) {
+        printf("config.json differs: %s\n", what);
+        return PT_ERUNTIME;
+    }
+    StModel a, b;
+    if (st_model_open(&a, a_dir, err))
+        return err->code;
+    if (st_model_open(&b, b_dir, err)) {
+        st_model_close(&a);
+        return err->code;
+    }
+    int na = 0, nb = 0, ndiff = 0;
+    for (int k = 0; k < a.nfiles; k++)
+        for (int i = 0; i < a.files[k].n; i++, na++) {
+            const StTensor *ta = &a.files[k].t[i];
+            char why[128];
+            tensor_diff(ta, st_model_find(&b, ta->name, NULL), why, sizeof why);
+            if (why[0] && ndiff++ < 10)
+                printf("%s: %s\n", ta->name, why);
+        }
+    for (int k = 0; k < b.nfiles; k++)
+        for (int i = 0; i < b.files[k].n; i++, nb++)
+            if (!st_model_find(&a, b.files[k].t[i].name, NULL) && ndiff++ < 10)
+                printf("%s: missing from A\n", b.files[k].t[i].name);
+    if (!ndiff)
+        printf("identical: config.json dimensions and %d tensors\n", na);
+    else
+        printf("%d difference%s (A %d tensors, B %d)\n", ndiff, ndiff == 1 ? "" : "s", na, nb);
+    st_model_close(&a);
+    st_model_close(&b);
+    return ndiff ? PT_ERUNTIME : PT_OK;
+}
+
+/* ---- main ---- */
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"out", required_argument, 0, 'o'},   {"dtype", required_argument, 0, 'D'},
+        {"max-shard-size", required_argument, 0, 'M'}, {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0},
+    };
+    const char *out = NULL, *dtype_flag = NULL, *shard_flag = NULL;
+    int quiet = 0, c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":o:qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case 'D': dtype_flag = optarg; break;
+        case 'M': shard_flag = optarg; break;
+        case 'q': quiet = 1; break;
+        case 'h': fputs(usage, stdout); return 0;
+        case ':': usage_error("option needs a value:", argv[optind - 1]); break;
+        default: usage_error("unknown option", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        usage_error("missing command: import, export or compare", NULL);
+    const char *cmd = argv[optind];
+    int nargs = argc - optind - 1;
+    char **args = argv + optind + 1;
+    int is_import = !strcmp(cmd, "import"), is_export = !strcmp(cmd, "export");
+    int is_compare = !strcmp(cmd, "compare");
+    if (!is_import && !is_export && !is_compare)
+        usage_error("unknown command", cmd);
+    if (nargs != (is_compare ? 2 : 1))
+        usage_error(is_compare ? "compare takes two directories" : "expected one input path", NULL);
+    if (!is_compare && !out)
+        usage_error("missing --out", NULL);
+    if (is_compare && (out || dtype_flag || shard_flag))
+        usage_error("compare takes no options", NULL);
+    if (is_import && (dtype_flag || shard_flag))
+        usage_error("--dtype and --max-shard-size are export options", NULL);
+    StDtype dtype = ST_F32;
+    if (dtype_flag && (st_dtype_parse(dtype_flag, &dtype) || !strcmp(dtype_flag, "F32") ||
+                       !strcmp(dtype_flag, "F16") || !strcmp(dtype_flag, "BF16")))
+        usage_error("--dtype: expected bf16, fp16 or fp32, got", dtype_flag);
+    uint64_t max_shard = 5000000000ull;
+    if (shard_flag && !(max_shard = parse_size(shard_flag)))
+        usage_error("--max-shard-size: expected a size such as 5GB, 500MB or 2GiB, got",
+                    shard_flag);
+
+    Error err = {0};
+    int rc = is_import   ? cmd_import(args[0], out, quiet, &err)
+             : is_export ? cmd_export(args[0], out, dtype, max_shard, quiet, &err)
+                         : cmd_compare(args[0], args[1], &err);
+    if (rc && err.code)
+        err_die(prog, &err);
+    return rc;
+}

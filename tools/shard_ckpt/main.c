@@ -1,0 +1,458 @@
+/* picotron-shard-ckpt: rewrite a checkpoint for another mesh offline (optimizer states
+ * included, tensor piece by tensor piece), compare two checkpoints tensor by tensor, or list
+ * what one holds. One process, no MPI. Format: docs/checkpoint.md. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "atomicfile.h"
+#include "ckpt.h"
+#include "config.h"
+#include "mesh.h"
+#include "params.h"
+
+static const char *prog = "picotron-shard-ckpt";
+
+static const char usage[] =
+    "usage: picotron-shard-ckpt --in DIR --to dp=N,tp=N,pp=N,cp=N,zero=Z --out OUTDIR [options]\n"
+    "       picotron-shard-ckpt --verify --in A --out B\n"
+    "       picotron-shard-ckpt info DIR [--json]\n"
+    "\n"
+    "Rewrite checkpoint DIR (a step_NNNNNNNN directory) for another mesh: weights and AdamW m,\n"
+    "v, bit-identical, written piece by piece (memory stays near one tensor). Keys left out of\n"
+    "--to keep the source's value; dp=1,tp=1,pp=1,cp=1 is the consolidated layout. The global\n"
+    "batch is kept: gradient_accumulation_steps (else micro_batch_size) is adjusted to the new\n"
+    "dp. OUTDIR is written as OUTDIR.tmp and renamed into place. With --verify alone, compare\n"
+    "every tensor of A and B (exit 1 when any differs).\n"
+    "\n"
+    "options:\n"
+    "  -i, --in DIR        checkpoint to read\n"
+    "  -t, --to MESH       target mesh: dp=,tp=,pp=,cp=,zero= (comma-separated)\n"
+    "  -o, --out OUTDIR    checkpoint directory to write (compared with --in under --verify)\n"
+    "      --verify        after writing (or alone), compare every tensor of --in and --out\n"
+    "  -f, --force         replace an existing OUTDIR\n"
+    "  -q, --quiet         no progress on stderr\n"
+    "      --json          (info) one JSON object\n"
+    "  -h, --help          this help\n"
+    "\n"
+    "examples:\n"
+    "  picotron-shard-ckpt --in runs/a/ckpt/step_00001000 --to dp=4,tp=1,pp=2,cp=1 --out ckpt_b\n"
+    "  picotron-shard-ckpt --in ckpt_b --to dp=1,tp=1,pp=1,cp=1,zero=0 --out ckpt_one --verify\n"
+    "  picotron-shard-ckpt info runs/a/ckpt/step_00001000\n";
+
+static void usage_error(const char *msg, const char *arg) __attribute__((noreturn));
+static void usage_error(const char *msg, const char *arg)
+{
+    fprintf(stderr, "%s: %s%s%s (try '%s --help')\n", prog, msg, arg ? " " : "", arg ? arg : "",
+            prog);
+    exit(PT_EINPUT);
+}
+
+static void die(int code, const Error *err)
+{
+    fprintf(stderr, "%s: %s\n", prog, err->msg);
+    exit(code ? code : err->code);
+}
+
+/* ---- the target mesh ---- */
+
+typedef struct {
+    int dp, pp, cp, tp, zero;
+} Target;
+
+static void parse_to(const char *text, Target *t)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", text);
+    for (char *save, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '='), *end;
+        if (!eq)
+            usage_error("--to: expected key=value, got", kv);
+        *eq = '\0';
+        long v = strtol(eq + 1, &end, 10);
+        if (*end || eq[1] == '\0' || v < 0 || v > 65536)
+            usage_error("--to: expected a non-negative integer for", kv);
+        int *slot = !strcmp(kv, "dp") ? &t->dp : !strcmp(kv, "pp") ? &t->pp
+                  : !strcmp(kv, "cp") ? &t->cp : !strcmp(kv, "tp") ? &t->tp
+                  : !strcmp(kv, "zero") ? &t->zero : NULL;
+        if (!slot)
+            usage_error("--to: unknown key (dp, tp, pp, cp, zero):", kv);
+        *slot = (int)v;
+    }
+}
+
+/* The stored config with the target mesh substituted and validated; the global batch kept. */
+static int target_config(const CkptMeta *meta, const char *dir, const Target *t, Config *cfg,
+                         Error *err)
+{
+    char where[4200];
+    snprintf(where, sizeof where, "%s/meta.h5 config", dir);
+    config_warnings(0);
+    if (config_parse(cfg, meta->config_json, where, err))
+        return err->code;
+    cfg->distributed.dp_size = t->dp;
+    cfg->distributed.pp_size = t->pp;
+    cfg->distributed.cp_size = t->cp;
+    cfg->distributed.tp_size = t->tp;
+    cfg->distributed.zero_stage = t->zero;
+    if (t->dp < 1 || t->pp < 1 || t->cp < 1 || t->tp < 1 || t->zero > 1)
+        return err_set(err, PT_EINPUT, "--to: dp, tp, pp, cp must be >= 1 and zero 0 or 1");
+    int64_t G = meta->global_batch, mbs = cfg->training.micro_batch_size;
+    if (G > 0 && G % ((int64_t)mbs * t->dp) == 0)
+        cfg->training.gradient_accumulation_steps = (int)(G / (mbs * t->dp));
+    else if (G > 0 && G % t->dp == 0) {
+        cfg->training.micro_batch_size = (int)(G / t->dp);
+        cfg->training.gradient_accumulation_steps = 1;
+    } else if (G > 0)
+        return err_set(err, PT_EINPUT,
+                       "--to: dp=%d does not divide the checkpoint's global batch %lld", t->dp,
+                       (long long)G);
+    if (config_validate(cfg, err))
+        return err->code;
+    const ModelDims *d = &cfg->model.dims;
+    if (d->intermediate_size % t->tp)
+        return err_set(err, PT_EINPUT,
+                       "distributed.tp_size: %d does not divide model.intermediate_size %d",
+                       t->tp, d->intermediate_size);
+    return PT_OK;
+}
+
+/* The table and view of rank r of the target mesh. */
+static void target_rank(const ModelDims *d, const Target *t, int r, ParamTable *pt, CkptView *v)
+{
+    int tp_r = r % t->tp, cp_r = r / t->tp % t->cp;
+    int pp_r = r / (t->tp * t->cp) % t->pp, dp_r = r / (t->tp * t->cp * t->pp);
+    ParamShard shard = {tp_r, t->tp, 0, 0, pp_r == 0, pp_r == t->pp - 1};
+    mesh_stage_layers(d->num_hidden_layers, t->pp, pp_r, &shard.layer_begin, &shard.layer_end);
+    params_build(pt, d, &shard);
+    CkptView view = {r, t->dp * t->pp * t->cp * t->tp, dp_r, pp_r, cp_r, tp_r,
+                     t->dp, t->pp, t->cp, t->tp, t->zero, 0, 0};
+    ckpt_opt_range(pt->numel, t->dp, dp_r, t->zero, &view.opt_lo, &view.opt_hi);
+    *v = view;
+}
+
+/* Write rank r's file into dir, piece by piece from the source index. */
+static int write_rank(CkptIndex *src, const char *dir, const ModelDims *d, const Target *t,
+                      int r, int *wrote, Error *err)
+{
+    ParamTable pt;
+    CkptView view;
+    target_rank(d, t, r, &pt, &view);
+    CkptPiece *pc;
+    int n = ckpt_pieces(&pt, &view, &pc);
+    *wrote = n > 0;
+    int rc = PT_OK;
+    if (n > 0) {
+        char path[4300];
+        snprintf(path, sizeof path, "%s/rank_%05d.h5", dir, r);
+        CkptWriter *w = NULL;
+        rc = ckpt_writer_open(path, &w, err);
+        for (int i = 0; !rc && i < n; i++) {
+            const ParamInfo *p = &pt.t[pc[i].tensor];
+            float *buf = xmalloc((size_t)(pc[i].flat_hi - pc[i].flat_lo) * sizeof *buf);
+            rc = ckpt_index_read(src, pc[i].kind, p->name, p->shape, pc[i].block_offset,
+                                 pc[i].block_shape, pc[i].flat_lo, pc[i].flat_hi, buf, err);
+            if (!rc)
+                rc = ckpt_writer_put(w, p, &pc[i], buf, err);
+            free(buf);
+        }
+        if (w && ckpt_writer_close(w, err))
+            rc = err->code;
+    }
+    free(pc);
+    params_free(&pt);
+    return rc;
+}
+
+static int cmd_reshard(const char *in, const char *out, const Target *want, int force, int quiet,
+                       Error *err)
+{
+    CkptIndex *src;
+    if (ckpt_index_open(in, &src, err))
+        return err->code;
+    const CkptMeta *meta = ckpt_index_meta(src);
+    Target t = *want;
+    int *fields[5] = {&t.dp, &t.pp, &t.cp, &t.tp, &t.zero};
+    int from[5] = {meta->dp, meta->pp, meta->cp, meta->tp, meta->zero_stage};
+    for (int i = 0; i < 5; i++)
+        if (*fields[i] < 0)
+            *fields[i] = from[i];
+    Config *cfg = xmalloc(sizeof *cfg);
+    CkptMeta *m = xmalloc(sizeof *m);
+    char tmp[4200], aside[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", out);
+    snprintf(aside, sizeof aside, "%s.old", out);
+    struct stat st;
+    int exists = stat(out, &st) == 0;
+    int rc = target_config(meta, in, &t, cfg, err);
+    if (!rc && exists && !force)
+        rc = err_set(err, PT_EINPUT, "%s exists (use --force to replace it)", out);
+    if (!rc)
+        rc = ckpt_remove_dir(tmp, err);
+    if (!rc)
+        rc = make_dirs(tmp, err);
+    int world = t.dp * t.pp * t.cp * t.tp, nfiles = 0, progress = !rc && !quiet && isatty(2);
+    int *ranks = xmalloc((size_t)world * sizeof *ranks);
+    for (int r = 0; !rc && r < world; r++) {
+        int wrote;
+        rc = write_rank(src, tmp, &cfg->model.dims, &t, r, &wrote, err);
+        if (wrote)
+            ranks[nfiles++] = r;
+        if (progress)
+            fprintf(stderr, "\rrank file %d/%d", r + 1, world);
+    }
+    if (progress)
+        fputc('\n', stderr);
+    if (!rc) {
+        *m = *meta;
+        m->dp = t.dp, m->pp = t.pp, m->cp = t.cp, m->tp = t.tp, m->zero_stage = t.zero;
+        char *json = config_to_json(cfg);
+        if (strlen(json) >= sizeof m->config_json)
+            rc = err_set(err, PT_ERUNTIME, "the config is too long for meta.h5");
+        else
+            snprintf(m->config_json, sizeof m->config_json, "%s", json);
+        free(json);
+    }
+    if (!rc)
+        rc = ckpt_write_meta(tmp, m, ranks, nfiles, err);
+    char meta_path[4300];
+    snprintf(meta_path, sizeof meta_path, "%s/meta.h5", tmp);
+    if (!rc)   /* the directory's entries, then the directory's own entry */
+        rc = fsync_parent_dir(meta_path, err) || fsync_parent_dir(tmp, err) ? err->code : PT_OK;
+    if (!rc && exists && (ckpt_remove_dir(aside, err) || rename(out, aside) != 0))
+        rc = err_set(err, PT_ERUNTIME, "%s: cannot move aside: %s", out, strerror(errno));
+    if (!rc && rename(tmp, out) != 0)
+        rc = err_set(err, PT_ERUNTIME, "%s: cannot rename to %s: %s", tmp, out, strerror(errno));
+    if (!rc)
+        rc = fsync_parent_dir(out, err);
+    if (!rc && exists)
+        rc = ckpt_remove_dir(aside, err);
+    if (rc) {
+        Error ignore = {0};
+        if (!exists || force)
+            ckpt_remove_dir(tmp, &ignore);
+    } else {
+        printf("%s: step %lld, dp=%d pp=%d cp=%d tp=%d zero=%d, %d rank files\n", out,
+               (long long)m->step, t.dp, t.pp, t.cp, t.tp, t.zero, nfiles);
+    }
+    free(ranks);
+    free(cfg);
+    free(m);
+    ckpt_index_close(src);
+    return rc;
+}
+
+/* ---- --verify ---- */
+
+static int cmd_verify(const char *a_dir, const char *b_dir, Error *err)
+{
+    CkptIndex *a, *b;
+    if (ckpt_index_open(a_dir, &a, err))
+        return err->code;
+    if (ckpt_index_open(b_dir, &b, err)) {
+        ckpt_index_close(a);
+        return err->code;
+    }
+    int compared = 0, differ = 0, rc = PT_OK;
+    for (int k = 0; !rc && k < CKPT_KINDS; k++) {
+        const char *kind = ckpt_kind_name((CkptKind)k);
+        for (int i = 0; !rc && i < ckpt_index_count(a, (CkptKind)k); i++) {
+            int64_t shape[2], zero[2] = {0, 0};
+            const char *name = ckpt_index_tensor(a, (CkptKind)k, i, shape);
+            int64_t n = shape[0] * shape[1];
+            float *x = xmalloc((size_t)n * sizeof *x), *y = xmalloc((size_t)n * sizeof *y);
+            rc = ckpt_index_read(a, (CkptKind)k, name, shape, zero, shape, 0, n, x, err);
+            Error eb = {0};
+            compared++;
+            if (!rc && ckpt_index_read(b, (CkptKind)k, name, shape, zero, shape, 0, n, y, &eb)) {
+                printf("mismatch: %s %s: %s\n", kind, name, eb.msg);
+                differ++;
+            } else if (!rc && memcmp(x, y, (size_t)n * sizeof *x) != 0) {
+                int64_t bad = 0;
+                for (int64_t e = 0; e < n; e++)
+                    bad += memcmp(&x[e], &y[e], sizeof *x) != 0;
+                printf("mismatch: %s %s [%lld, %lld]: %lld of %lld elements differ\n", kind, name,
+                       (long long)shape[0], (long long)shape[1], (long long)bad, (long long)n);
+                differ++;
+            }
+            free(x);
+            free(y);
+        }
+        /* tensors only B has */
+        for (int i = 0; !rc && i < ckpt_index_count(b, (CkptKind)k); i++) {
+            int64_t shape[2], sa[2];
+            const char *name = ckpt_index_tensor(b, (CkptKind)k, i, shape);
+            int found = 0;
+            for (int j = 0; !found && j < ckpt_index_count(a, (CkptKind)k); j++)
+                found = strcmp(ckpt_index_tensor(a, (CkptKind)k, j, sa), name) == 0;
+            if (!found) {
+                printf("mismatch: %s %s: only in %s\n", kind, name, b_dir);
+                differ++;
+            }
+        }
+    }
+    const CkptMeta *ma = ckpt_index_meta(a), *mb = ckpt_index_meta(b);
+    if (!rc && (ma->step != mb->step || ma->consumed_samples != mb->consumed_samples ||
+                ma->global_batch != mb->global_batch || ma->tokens != mb->tokens ||
+                ma->adam_t != mb->adam_t || ma->seed != mb->seed)) {
+        printf("mismatch: meta: step, consumed_samples, global_batch, tokens, adam_t or seed differ\n");
+        differ++;
+    }
+    if (!rc)
+        printf("verify: %d tensors compared, %d differ%s\n", compared, differ,
+               differ ? "" : " (identical)");
+    ckpt_index_close(a);
+    ckpt_index_close(b);
+    return rc ? rc : differ ? PT_ERUNTIME : PT_OK;
+}
+
+/* ---- info ---- */
+
+static int cmd_info(const char *dir, int json, Error *err)
+{
+    CkptIndex *x;
+    if (ckpt_index_open(dir, &x, err))
+        return err->code;
+    const CkptMeta *m = ckpt_index_meta(x);
+    /* 1-D tensors are stored as [n, 1]: the model's table says which are vectors */
+    Config *cfg = xmalloc(sizeof *cfg);
+    Error ignore = {0};
+    ParamTable full = {0};
+    config_warnings(0);
+    if (config_parse(cfg, m->config_json, dir, &ignore) == PT_OK) {
+        ParamShard all = params_shard_single(&cfg->model.dims);
+        params_build(&full, &cfg->model.dims, &all);
+    }
+    free(cfg);
+    int n = ckpt_index_count(x, CKPT_WEIGHTS);
+    if (json)
+        printf("{\"dir\": \"%s\", \"format_version\": %d, \"step\": %lld, \"consumed_samples\": %lld, "
+               "\"global_batch\": %lld, \"tokens\": %lld, \"adam_t\": %lld, \"seed\": %llu, "
+               "\"mesh\": {\"dp\": %d, \"pp\": %d, \"cp\": %d, \"tp\": %d, \"zero_stage\": %d}, "
+               "\"tensors\": [",
+               dir, m->format_version, (long long)m->step, (long long)m->consumed_samples,
+               (long long)m->global_batch, (long long)m->tokens, (long long)m->adam_t,
+               (unsigned long long)m->seed, m->dp, m->pp, m->cp, m->tp, m->zero_stage);
+    else
+        printf("checkpoint %s\nformat_version %d\nstep %lld\nconsumed_samples %lld\n"
+               "global_batch %lld\ntokens %lld\nadam_t %lld\nseed %llu\n"
+               "mesh dp=%d pp=%d cp=%d tp=%d zero=%d\ntensors %d\n",
+               dir, m->format_version, (long long)m->step, (long long)m->consumed_samples,
+               (long long)m->global_batch, (long long)m->tokens, (long long)m->adam_t,
+               (unsigned long long)m->seed, m->dp, m->pp, m->cp, m->tp, m->zero_stage, n);
+    /* in the model's order when the stored config gives the table, else as stored */
+    int *order = xmalloc((size_t)(n ? n : 1) * sizeof *order), m_ = 0;
+    for (int t = 0; t < full.n; t++)
+        for (int i = 0; i < n; i++) {
+            int64_t s[2];
+            if (!strcmp(ckpt_index_tensor(x, CKPT_WEIGHTS, i, s), full.t[t].name))
+                order[m_++] = i;
+        }
+    for (int i = 0; i < n; i++) {
+        int64_t s[2];
+        if (params_find(&full, ckpt_index_tensor(x, CKPT_WEIGHTS, i, s)) < 0)
+            order[m_++] = i;
+    }
+    for (int o = 0; o < n; o++) {
+        int64_t shape[2], s2[2];
+        int i = order[o];
+        const char *name = ckpt_index_tensor(x, CKPT_WEIGHTS, i, shape);
+        int t = params_find(&full, name);
+        int ndim = t >= 0 ? full.t[t].ndim : 2;
+        char dims[64], kinds[64] = "weights";
+        if (ndim == 1)
+            snprintf(dims, sizeof dims, "%lld", (long long)shape[0]);
+        else
+            snprintf(dims, sizeof dims, "%lld, %lld", (long long)shape[0], (long long)shape[1]);
+        for (int k = CKPT_ADAM_M; k <= CKPT_ADAM_V; k++)
+            for (int j = 0; j < ckpt_index_count(x, (CkptKind)k); j++)
+                if (!strcmp(ckpt_index_tensor(x, (CkptKind)k, j, s2), name)) {
+                    strcat(kinds, json ? "\", \"" : " ");
+                    strcat(kinds, ckpt_kind_name((CkptKind)k));
+                    break;
+                }
+        if (json)
+            printf("%s{\"name\": \"%s\", \"shape\": [%s], \"dtype\": \"float32\", \"kinds\": [\"%s\"]}",
+                   o ? ", " : "", name, dims, kinds);
+        else
+            printf("  %-48s [%s]  float32  %s\n", name, dims, kinds);
+    }
+    if (json)
+        printf("]}\n");
+    free(order);
+    params_free(&full);
+    ckpt_index_close(x);
+    return PT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    Error err = {0};
+    if (argc >= 2 && strcmp(argv[1], "info") == 0) {
+        const char *dir = NULL;
+        int json = 0;
+        for (int i = 2; i < argc; i++) {
+            if (!strcmp(argv[i], "--json"))
+                json = 1;
+            else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+                fputs(usage, stdout);
+                return 0;
+            } else if (argv[i][0] == '-')
+                usage_error("unknown option", argv[i]);
+            else if (dir)
+                usage_error("unexpected argument", argv[i]);
+            else
+                dir = argv[i];
+        }
+        if (!dir)
+            usage_error("info: missing DIR", NULL);
+        if (cmd_info(dir, json, &err))
+            die(0, &err);
+        return 0;
+    }
+    static const struct option longopts[] = {
+        {"in", required_argument, 0, 'i'},   {"to", required_argument, 0, 't'},
+        {"out", required_argument, 0, 'o'},  {"verify", no_argument, 0, 'V'},
+        {"force", no_argument, 0, 'f'},      {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0},
+    };
+    const char *in = NULL, *out = NULL;
+    Target t = {-1, -1, -1, -1, -1};
+    int verify = 0, force = 0, quiet = 0, have_to = 0, c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":i:t:o:fqh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'i': in = optarg; break;
+        case 't': parse_to(optarg, &t); have_to = 1; break;
+        case 'o': out = optarg; break;
+        case 'V': verify = 1; break;
+        case 'f': force = 1; break;
+        case 'q': quiet = 1; break;
+        case 'h': fputs(usage, stdout); return 0;
+        case ':': usage_error("option needs a value:", argv[optind - 1]);
+        default: usage_error("unknown option", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        usage_error("unexpected argument", argv[optind]);
+    if (!in)
+        usage_error("missing --in DIR", NULL);
+    if (!out)
+        usage_error("missing --out OUTDIR", NULL);
+    if (!have_to && !verify)
+        usage_error("missing --to MESH (or --verify to compare --in with --out)", NULL);
+    if (have_to && cmd_reshard(in, out, &t, force, quiet, &err))
+        die(0, &err);
+    if (verify) {
+        int rc = cmd_verify(in, out, &err);
+        if (rc == PT_ERUNTIME && !err.code)
+            return 1;
+        if (rc)
+            die(0, &err);
+    }
+    return 0;
+}
