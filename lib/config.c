@@ -636,6 +636,10 @@ static int check_mesh(const Config *cfg, Error *err)
         return err_set(err, PT_EINPUT,
                        "distributed.tp_size: %d does not divide model.num_key_value_heads %d", tp,
                        d->num_key_value_heads);
+    if (d->intermediate_size % tp)
+        return err_set(err, PT_EINPUT,
+                       "distributed.tp_size: %d does not divide model.intermediate_size %d", tp,
+                       d->intermediate_size);
     if (d->num_hidden_layers < pp)
         return err_set(err, PT_EINPUT,
                        "distributed.pp_size: %d stages but model.num_hidden_layers is %d", pp,
