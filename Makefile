@@ -92,11 +92,11 @@ check-e2e: all $(B)/tests/launch_probe
 	@scripts/run-e2e
 
 check: deps
-	@timeout 300 $(MAKE) --no-print-directory all $(UNIT_BINS) $(MPI_BINS)
+	@timeout 300 $(MAKE) -j2 --no-print-directory all $(UNIT_BINS) $(MPI_BINS)
 	@timeout 120 $(MAKE) --no-print-directory check-unit
 	@timeout 240 $(MAKE) --no-print-directory check-asan
 	@timeout 180 $(MAKE) --no-print-directory check-mpi
-	@timeout 180 $(MAKE) --no-print-directory check-e2e
+	@timeout 420 $(MAKE) --no-print-directory check-e2e
 	@echo "make check: all passed"
 
 demo: deps all
