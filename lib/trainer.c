@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "atomicfile.h"
 #include "ckpt.h"
@@ -236,11 +237,16 @@ static int checkpoint_source(const Trainer *t, char *dir, size_t len, int *weigh
         return PT_OK;
     }
     if (!strcmp(cfg->checkpoint.resume, "auto")) {
-        Error none = {0};
-        if (ckpt_latest(cfg->checkpoint.save_dir, dir, len, &none) != PT_OK)
-            dir[0] = '\0'; /* nothing saved yet: start fresh */
+        /* no `latest` yet: a fresh start; a `latest` that leads nowhere must not silently
+         * restart a requeued job from scratch */
+        char latest[4096];
+        snprintf(latest, sizeof latest, "%s/latest", cfg->checkpoint.save_dir);
+        Error e = {0};
+        if (access(latest, F_OK) != 0)
+            dir[0] = '\0';
+        else if (ckpt_latest(cfg->checkpoint.save_dir, dir, len, &e) != PT_OK)
+            return err_set(err, PT_EINPUT, "checkpoint.resume: %s", e.msg);
     }
-    (void)err;
     return PT_OK;
 }
 
