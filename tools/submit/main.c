@@ -606,8 +606,9 @@ static void iso_now(char *out, size_t len)
     strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* sbatch SCRIPT (after job `after` when given): the job id, or exit 1 with sbatch's words. */
-static void sbatch(const char *script, const char *after, char *id, size_t len)
+/* sbatch SCRIPT (after job `after` when given): 0 with the job id, or -1 after one line with
+ * sbatch's words. */
+static int sbatch(const char *script, const char *after, char *id, size_t len)
 {
     char dep[96];
     char *argv[6] = {"sbatch", "--parsable", NULL, NULL, NULL, NULL};
@@ -625,10 +626,12 @@ static void sbatch(const char *script, const char *after, char *id, size_t len)
     if (rc != 0 || k == 0 || k >= len) {
         fprintf(stderr, "%s: sbatch %s failed (exit %d): %s\n", prog, script, rc,
                 errs[0] ? first_line(errs) : first_line(out));
-        exit(PT_ERUNTIME);
+        free(out), free(errs);
+        return -1;
     }
     snprintf(id, len, "%.*s", (int)k, out);
     free(out), free(errs);
+    return 0;
 }
 
 /* Render, write and submit one group of runs (one run: a job; several: an array). */
@@ -682,9 +685,13 @@ static void submit_group(SubmitOpts *o, Run **g, int n, const char *workdir)
             subs[i] = json_pack("{s:s, s:s, s:i, s:[]}", "submitted", when, "script",
                                 "submit.sbatch", "chain", o->chain, "jobs");
         char prev[64] = "";
-        for (int k = 0; k < o->chain; k++) {
+        int failed = 0;
+        for (int k = 0; k < o->chain && !failed; k++) {
             char id[64];
-            sbatch(path, k ? prev : NULL, id, sizeof id);
+            if (sbatch(path, k ? prev : NULL, id, sizeof id)) {
+                failed = 1; /* the jobs already in the queue are still recorded below */
+                break;
+            }
             snprintf(prev, sizeof prev, "%s", id);
             for (int i = 0; i < n; i++) {
                 char jid[96];
@@ -699,6 +706,10 @@ static void submit_group(SubmitOpts *o, Run **g, int n, const char *workdir)
         }
         for (int i = 0; i < n; i++) {
             Run *r = g[i];
+            if (json_array_size(json_object_get(subs[i], "jobs")) == 0) {
+                json_decref(subs[i]);
+                continue;
+            }
             json_array_append_new(json_object_get(r->record, "submissions"), subs[i]);
             r->status = RUN_PENDING;
             run_save(r);
@@ -709,6 +720,8 @@ static void submit_group(SubmitOpts *o, Run **g, int n, const char *workdir)
             printf("\n");
         }
         free(subs);
+        if (failed)
+            exit(PT_ERUNTIME);
     }
     free(script);
     free(dirs);
@@ -844,6 +857,13 @@ static int cmd_submit(int argc, char **argv)
         r->record = json_pack("{s:[]}", "submissions");
         r->ntasks = ntasks;
     }
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++)
+            if (!strcmp(runs[i].dir, runs[j].dir)) {
+                fprintf(stderr, "%s: %s and %s are the same run directory: give each run once\n",
+                        prog, runs[j].arg, runs[i].arg);
+                return PT_EINPUT;
+            }
     if (nstdin == 0 && o.run_dir_for_stdin)
         usage_error("--run-dir only goes with '-' (a config on stdin)", NULL);
 
