@@ -232,6 +232,12 @@ static void block_forward(Llama *m, Activations *a, int l)
         xo[i] += h[i];
 }
 
+static void progress(Llama *m)
+{
+    if (m->progress)
+        m->progress(m->grads_ready_ctx);
+}
+
 /* Backward of block l: sc->dres holds dL/dx[l+1] on entry and dL/dx[l] on return. */
 static void block_backward(Llama *m, const Activations *a, int l)
 {
@@ -252,18 +258,24 @@ static void block_backward(Llama *m, const Activations *a, int l)
     /* out = h + fm·Wdᵀ: the residual passes dres through to h unchanged; the row-parallel
      * down_proj takes dres as it is, the column-parallel gate/up all-reduce their dx */
     matmul_backward(sc->dfm, g->wd, sc->dres, fm, w->wd, N, F, C, 0);
+    progress(m);
     swiglu_backward(sc->dfa, sc->dfb, sc->dfm, fa, fb, (int64_t)N * F);
     matmul_backward(sc->dn, g->wg, sc->dfa, n2, w->wg, N, C, F, 0);
+    progress(m);
     matmul_backward(sc->dn, g->wu, sc->dfb, n2, w->wu, N, C, F, 1);
+    progress(m);
     comm_allreduce_sum(m->c.tp, sc->dn, (int64_t)N * C);
     rmsnorm_backward(sc->dres, g->ln2, sc->dn, h, w->ln2, r2, N, C);
 
     /* h = x + att·Woᵀ */
     matmul_backward(sc->datt, g->wo, sc->dres, att, w->wo, N, HD, C, 0);
+    progress(m);
     attention_grad(m, q, k, v, att, lse);
+    progress(m);
     rope_backward(sc->dq, s->B, s->T, s->H, s->D, s->pos0, s->theta);
     rope_backward(sc->dk, s->B, s->T, s->K, s->D, s->pos0, s->theta);
     matmul_backward(sc->dn, g->wq, sc->dq, n1, w->wq, N, C, HD, 0);
+    progress(m);
     matmul_backward(sc->dn, g->wk, sc->dk, n1, w->wk, N, C, KD, 1);
     matmul_backward(sc->dn, g->wv, sc->dv, n1, w->wv, N, C, KD, 1);
     comm_allreduce_sum(m->c.tp, sc->dn, (int64_t)N * C);

@@ -100,6 +100,9 @@ typedef struct Llama {
      * index, nl for the final norm + lm head, −1 for the embedding. The trainer starts their
      * data-parallel reduction there, while backward goes on. */
     void (*grads_ready)(void *ctx, int part);
+    /* Called between the GEMMs of backward (often, cheaply): lets the trainer drive the
+     * reductions in flight, since Open MPI only progresses inside MPI calls. */
+    void (*progress)(void *ctx);
     void *grads_ready_ctx;
     size_t act_bytes;   /* bytes of activations and scratch */
 } Llama;

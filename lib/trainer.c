@@ -151,9 +151,16 @@ static int tensor_part(const Trainer *t, const ParamInfo *p)
 
 static void progress(Trainer *t)
 {
+    if (!t->reducing)
+        return;
     for (int i = 0; i < t->pt.n; i++)
         if (t->bucket_on[i] && comm_test(&t->bucket_req[i]))
             t->bucket_on[i] = 0;
+}
+
+static void on_progress(void *ctx)
+{
+    progress(ctx);
 }
 
 /* llama's callback: start the reduction of every tensor this part finished, then let MPI
@@ -376,6 +383,7 @@ static void build_model(Trainer *t)
     LlamaComms comms = {&t->mesh.tp_comm, &t->mesh.cp_comm};
     llama_init(&t->model, &t->pt, &s, t->params, t->grads, nslots, &comms);
     t->model.grads_ready = on_grads_ready;
+    t->model.progress = on_progress;
     t->model.grads_ready_ctx = t;
 
     if (cfg->distributed.zero_stage == 1) {

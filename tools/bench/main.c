@@ -7,6 +7,8 @@
 
 #include "comm.h"
 #include "config.h"
+#include "kernels/kernels.h"
+#include "launch.h"
 #include "metrics.h"
 #include "toolrun.h"
 #include "trainer.h"
@@ -85,6 +87,7 @@ int main(int argc, char **argv)
     TrainReport rep;
     /* The peak is taken before and after the run and the better figure kept: a neighbour
      * stealing the CPU during one measurement must not inflate the ratio. */
+    kernels_set_threads(trainer_threads(&cfg, run.under_launcher ? launch_local_ranks() : 1));
     double peak_before = run.speaker ? metrics_sgemm_gflops(1024, 5) : 0.0;
     if (trainer_run(&cfg, toolrun_comm(&run), &opt, &rep, &err))
         toolrun_fail(&run, &err);
