@@ -9,11 +9,8 @@
 
 #include "atomicfile.h"
 
-int fsync_parent_dir(const char *path, Error *err)
+int fsync_dir(const char *dir, Error *err)
 {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    const char *dir = dirname(buf);
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0 || fsync(fd) != 0) {
         int e = errno;
@@ -23,6 +20,13 @@ int fsync_parent_dir(const char *path, Error *err)
     }
     close(fd);
     return PT_OK;
+}
+
+int fsync_parent_dir(const char *path, Error *err)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    return fsync_dir(dirname(buf), err);
 }
 
 int atomic_write_file(const char *path, const void *data, size_t len, Error *err)

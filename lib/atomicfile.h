@@ -9,7 +9,10 @@
 
 int atomic_write_file(const char *path, const void *data, size_t len, Error *err);
 
-/* fsync the directory holding path (makes a rename durable). */
+/* fsync a directory: makes the renames and creations inside it durable. */
+int fsync_dir(const char *dir, Error *err);
+
+/* fsync the directory holding path (makes a rename of path durable). */
 int fsync_parent_dir(const char *path, Error *err);
 
 /* mkdir -p; an existing directory is fine. */

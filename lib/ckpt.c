@@ -280,19 +280,6 @@ int ckpt_remove_dir(const char *dir, Error *err)
     return PT_OK;
 }
 
-static int sync_dir(const char *dir, Error *err)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0 || fsync(fd) != 0) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        return err_set(err, PT_ERUNTIME, "%s: cannot sync directory: %s", dir, strerror(e));
-    }
-    close(fd);
-    return PT_OK;
-}
-
 int ckpt_begin(const char *save_dir, int64_t step, char *tmpdir, size_t len, Error *err)
 {
     if (make_dirs(save_dir, err))
@@ -353,7 +340,7 @@ static int prune(const char *save_dir, int keep_last, long long keep, Error *err
         rc = ckpt_remove_dir(path, err);
     }
     free(steps);
-    return rc ? rc : sync_dir(save_dir, err);
+    return rc ? rc : fsync_dir(save_dir, err);
 }
 
 int ckpt_commit(const char *save_dir, const CkptMeta *meta, const int *ranks, int nranks,
@@ -364,7 +351,7 @@ int ckpt_commit(const char *save_dir, const CkptMeta *meta, const int *ranks, in
     snprintf(tmp, sizeof tmp, "%s/%s.tmp", save_dir, name);
     snprintf(final, sizeof final, "%s/%s", save_dir, name);
     snprintf(aside, sizeof aside, "%s.old", final);
-    if (ckpt_write_meta(tmp, meta, ranks, nranks, err) || sync_dir(tmp, err))
+    if (ckpt_write_meta(tmp, meta, ranks, nranks, err) || fsync_dir(tmp, err))
         return err->code;
     /* Re-saving a step (after a resume): the old directory goes aside until the new one is
      * in place; ckpt_latest falls back to it in between. */
@@ -374,7 +361,7 @@ int ckpt_commit(const char *save_dir, const CkptMeta *meta, const int *ranks, in
         return err_set(err, PT_ERUNTIME, "%s: cannot move aside: %s", final, strerror(errno));
     if (rename(tmp, final) != 0)
         return err_set(err, PT_ERUNTIME, "%s: cannot rename to %s: %s", tmp, final, strerror(errno));
-    if (sync_dir(save_dir, err))
+    if (fsync_dir(save_dir, err))
         return err->code;
     char line[40];
     snprintf(line, sizeof line, "%s\n", name);

@@ -12,7 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "data.h"
+#include "mapfile.h"
 #include "rng.h"
 
 #define SHARD_HEADER_BYTES (SHARD_HEADER_INTS * 4)
@@ -102,33 +104,14 @@ static int shard_open(Shard *s, const char *path, Error *err)
     if (snprintf(s->path, sizeof s->path, "%s", path) >= (int)sizeof s->path)
         return err_set(err, PT_EINPUT, "%s: path longer than %zu bytes", path,
                        sizeof s->path - 1);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return err_set(err, PT_EINPUT, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return err_set(err, PT_EINPUT, "%s: not a regular file", path);
-    }
-    s->map_len = (size_t)st.st_size;
-    if (s->map_len >= SHARD_HEADER_BYTES) {
-        void *m = mmap(NULL, s->map_len, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m == MAP_FAILED) {
-            int e = errno;
-            close(fd);
-            s->map_len = 0;
-            return err_set(err, PT_ERUNTIME, "%s: mmap failed: %s", path, strerror(e));
-        }
-        s->map = m;
-    }
-    close(fd);
+    if (mapfile_open(path, &s->map, &s->map_len, err))
+        return err->code;
     return shard_check_header(s, err);
 }
 
 static void shard_close(Shard *s)
 {
-    if (s->map)
-        munmap((void *)s->map, s->map_len);
+    mapfile_close(s->map, s->map_len);
     s->map = NULL;
     s->map_len = 0;
 }
@@ -383,19 +366,6 @@ static int write_body(FILE *f, const int32_t *tokens, int64_t n, int u32)
     return 0;
 }
 
-/* The rename is only durable once the directory entry itself is on disk. */
-static int fsync_dir_of(const char *path)
-{
-    char copy[1024];
-    snprintf(copy, sizeof copy, "%s", path);
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 int data_write_shard(const char *path, const int32_t *tokens, int64_t n, int force_u32, Error *err)
 {
     int u32 = force_u32;
@@ -426,8 +396,5 @@ int data_write_shard(const char *path, const int32_t *tokens, int64_t n, int for
         unlink(tmp);
         return err_set(err, PT_ERUNTIME, "%s: write failed: %s", path, strerror(e));
     }
-    if (fsync_dir_of(path) != 0)
-        return err_set(err, PT_ERUNTIME, "%s: fsync of its directory failed: %s", path,
-                       strerror(errno));
-    return PT_OK;
+    return fsync_parent_dir(path, err);
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "atomicfile.h"
+#include "mapfile.h"
 #include "safetensors.h"
 
 /* The reference implementation refuses headers above 100 MB; so do we. */
@@ -132,8 +133,7 @@ static void tensors_free(StTensor *t, int n)
 
 void st_close(StFile *f)
 {
-    if (f->map)
-        munmap(f->map, f->size);
+    mapfile_close(f->map, f->size);
     tensors_free(f->t, f->n);
     free(f->metadata);
     memset(f, 0, sizeof *f);
@@ -297,25 +297,13 @@ int st_open(StFile *f, const char *path, Error *err)
 {
     memset(f, 0, sizeof *f);
     snprintf(f->path, sizeof f->path, "%s", path);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return err_set(err, PT_EINPUT, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return err_set(err, PT_EINPUT, "%s: not a regular file", path);
-    }
-    f->size = (size_t)st.st_size;
+    if (mapfile_open(path, &f->map, &f->size, err))
+        return err->code;
     if (f->size < 8) {
-        close(fd);
-        return err_set(err, PT_EINPUT, "%s: %zu bytes, too short for the 8-byte header length "
-                       "at byte offset 0", path, f->size);
-    }
-    f->map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (f->map == MAP_FAILED) {
-        f->map = NULL;
-        return err_set(err, PT_ERUNTIME, "%s: cannot map: %s", path, strerror(errno));
+        int rc = err_set(err, PT_EINPUT, "%s: %zu bytes, too short for the 8-byte header "
+                         "length at byte offset 0", path, f->size);
+        st_close(f);
+        return rc;
     }
     const unsigned char *b = f->map;
     uint64_t n = 0;

@@ -39,7 +39,7 @@ typedef struct {
 
 typedef struct {
     char path[4096];
-    void *map;
+    const unsigned char *map;
     size_t size;
     StTensor *t;                 /* (n) in header order */
     int n;
