@@ -412,6 +412,19 @@ int ckpt_save(const char *save_dir, const CkptMeta *meta, const ParamTable *pt,
     return PT_OK;
 }
 
+int ckpt_resolve(const char *path, char *out, size_t len, Error *err)
+{
+    char probe[4200];
+    struct stat st;
+    snprintf(probe, sizeof probe, "%s/meta.h5", path);
+    int is_step = stat(probe, &st) == 0;
+    snprintf(probe, sizeof probe, "%s/latest", path);
+    if (!is_step && stat(probe, &st) == 0)
+        return ckpt_latest(path, out, len, err);
+    snprintf(out, len, "%s", path); /* a step directory, or an error for the reader to name */
+    return PT_OK;
+}
+
 int ckpt_latest(const char *save_dir, char *out, size_t len, Error *err)
 {
     char path[4096], line[256] = "";

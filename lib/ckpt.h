@@ -60,6 +60,11 @@ int ckpt_read_meta(const char *dir, CkptMeta *meta, Error *err);
 int ckpt_load(const char *dir, const ParamTable *pt, const CkptView *view, float *params,
               float *adam_m, float *adam_v, Error *err);
 
+/* A checkpoint directory from what a user names: a step directory as it is, or a save_dir
+ * (one holding `latest`) resolved to the checkpoint `latest` names. Every reader below
+ * (ckpt_read_meta, ckpt_load, ckpt_index_open) resolves its dir this way. */
+int ckpt_resolve(const char *path, char *out, size_t len, Error *err);
+
 /* save_dir/latest resolved to the checkpoint directory it names: PT_OK and out filled, or
  * PT_EINPUT when there is none (a fresh run). */
 int ckpt_latest(const char *save_dir, char *out, size_t len, Error *err);

@@ -161,7 +161,10 @@ static int read_meta_file(const char *dir, CkptMeta *m, int **ranks, int *nranks
 
 int ckpt_read_meta(const char *dir, CkptMeta *meta, Error *err)
 {
-    return read_meta_file(dir, meta, NULL, NULL, err);
+    char resolved[4096];
+    if (ckpt_resolve(dir, resolved, sizeof resolved, err))
+        return err->code;
+    return read_meta_file(resolved, meta, NULL, NULL, err);
 }
 
 /* ---- the index ---- */
@@ -269,9 +272,14 @@ static int index_file(CkptIndex *x, int file, Error *err)
 
 int ckpt_index_open(const char *dir, CkptIndex **out, Error *err)
 {
+    char resolved[4096];
+    if (ckpt_resolve(dir, resolved, sizeof resolved, err)) {
+        *out = NULL;
+        return err->code;
+    }
     CkptIndex *x = xcalloc(1, sizeof *x);
-    snprintf(x->dir, sizeof x->dir, "%s", dir);
-    int rc = read_meta_file(dir, &x->meta, &x->ranks, &x->nfiles, err);
+    snprintf(x->dir, sizeof x->dir, "%s", resolved);
+    int rc = read_meta_file(resolved, &x->meta, &x->ranks, &x->nfiles, err);
     if (!rc) {
         x->fid = xmalloc((size_t)(x->nfiles ? x->nfiles : 1) * sizeof *x->fid);
         for (int i = 0; i < x->nfiles; i++)

@@ -232,9 +232,9 @@ static int checkpoint_source(const Trainer *t, char *dir, size_t len, int *weigh
     if (path[0]) {
         *weights_only = !cfg->checkpoint.load_path[0];
         const char *key = *weights_only ? "checkpoint.init_from" : "checkpoint.load_path";
-        Error probe = {0};
-        if (ckpt_latest(path, dir, len, &probe) != PT_OK) /* not a save_dir: a step directory */
-            snprintf(dir, len, "%s", path);
+        Error e0 = {0};
+        if (ckpt_resolve(path, dir, len, &e0))
+            return err_set(err, PT_EINPUT, "%s: %s", key, e0.msg);
         CkptMeta *meta = xmalloc(sizeof *meta);
         Error e = {0};
         int rc = ckpt_read_meta(dir, meta, &e);
