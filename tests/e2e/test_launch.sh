@@ -71,7 +71,7 @@ check "every rank got SIGTERM" [ "$(grep -c 'got SIGTERM' term.out)" -eq 4 ] ||
     sed 's/^/    | /' term.out term.err
 # The ranks handle SIGTERM and exit 143 themselves; their code comes back, not mpirun's 1.
 check "exit $rc is the ranks' 143" [ "$rc" -eq 143 ]
-check "parent exited ${dt} ms after SIGTERM (< 5000)" [ "$dt" -lt 5000 ]
+check "parent exited ${dt} ms after SIGTERM (< 10000: no hang)" [ "$dt" -lt 10000 ]
 
 begin "SIGTERM: a rank's graceful exit code comes back"
 # A rank that saves a checkpoint for 1.5 s after SIGTERM is not killed by mpirun's 1 s grace
