@@ -30,6 +30,7 @@ LlamaShape llama_shape(const ParamTable *pt, int B, int T)
         .first_stage = pt->shard.has_embed,
         .last_stage = pt->shard.has_head,
         .pos0 = 0,
+        .pos1 = -1,
         .eps = (float)d->rms_norm_eps,
         .theta = d->rope_theta,
     };
@@ -169,6 +170,23 @@ float *llama_stage_output(Llama *m, int slot)
     return m->act[slot].x + (int64_t)m->s.nl * m->s.B * m->s.T * m->s.C;
 }
 
+/* RoPE (sign +1) or its backward (−1) on x (B, T, nh, D) at the tokens' global positions:
+ * one contiguous run, or two halves under context parallelism. */
+static void rope(const LlamaShape *s, float *x, int nh, int backward)
+{
+    void (*f)(float *, int, int, int, int, int, double) = backward ? rope_backward : rope_forward;
+    if (s->pos1 < 0) {
+        f(x, s->B, s->T, nh, s->D, s->pos0, s->theta);
+        return;
+    }
+    int half = s->T / 2;
+    for (int b = 0; b < s->B; b++) {
+        float *row = x + (int64_t)b * s->T * nh * s->D;
+        f(row, 1, half, nh, s->D, s->pos0, s->theta);
+        f(row + (int64_t)half * nh * s->D, 1, half, nh, s->D, s->pos1, s->theta);
+    }
+}
+
 /* Attention of this rank's tokens: one chunk, or the ring when the sequence is split. */
 static void attention(Llama *m, float *att, float *lse, const float *q, const float *k,
                       const float *v)
@@ -213,8 +231,8 @@ static void block_forward(Llama *m, Activations *a, int l)
     matmul_forward(q, n1, w->wq, N, C, HD);
     matmul_forward(k, n1, w->wk, N, C, KD);
     matmul_forward(v, n1, w->wv, N, C, KD);
-    rope_forward(q, s->B, s->T, s->H, s->D, s->pos0, s->theta);
-    rope_forward(k, s->B, s->T, s->K, s->D, s->pos0, s->theta);
+    rope(s, q, s->H, 0);
+    rope(s, k, s->K, 0);
     attention(m, att, lse, q, k, v);
     matmul_forward(h, att, w->wo, N, HD, C);
     comm_allreduce_sum(m->c.tp, h, (int64_t)N * C);
@@ -272,8 +290,8 @@ static void block_backward(Llama *m, const Activations *a, int l)
     progress(m);
     attention_grad(m, q, k, v, att, lse);
     progress(m);
-    rope_backward(sc->dq, s->B, s->T, s->H, s->D, s->pos0, s->theta);
-    rope_backward(sc->dk, s->B, s->T, s->K, s->D, s->pos0, s->theta);
+    rope(s, sc->dq, s->H, 1);
+    rope(s, sc->dk, s->K, 1);
     matmul_backward(sc->dn, g->wq, sc->dq, n1, w->wq, N, C, HD, 0);
     progress(m);
     matmul_backward(sc->dn, g->wk, sc->dk, n1, w->wk, N, C, KD, 1);

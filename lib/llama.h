@@ -44,7 +44,9 @@ typedef struct {
     int nl;               /* layers held here */
     int first_stage;      /* holds the embedding: input is token ids */
     int last_stage;       /* holds final norm + head: output is the loss */
-    int pos0;             /* global position of the first token held here (cp_rank · T) */
+    int pos0;             /* global position of the first token held here */
+    int pos1;             /* −1: the T tokens are contiguous from pos0; else (context
+                             parallelism) tokens [T/2, T) start at global position pos1 */
     float eps;
     double theta;
 } LlamaShape;

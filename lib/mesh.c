@@ -43,12 +43,12 @@ static int mesh_check(const Config *cfg, int world, Error *err)
         return err_set(err, PT_EINPUT,
                        "distributed.pp_size: %d stages but model.num_hidden_layers is %d", pp,
                        d->num_hidden_layers);
-    /* Plain contiguous sequence split: each cp rank holds seq_length / cp tokens. */
-    if (cfg->training.seq_length % cp != 0)
+    /* The load-balanced split cuts the sequence into 2·cp chunks (mesh_cp_chunks). */
+    if (cp > 1 && cfg->training.seq_length % (2 * cp) != 0)
         return err_set(err, PT_EINPUT,
                        "distributed.cp_size: training.seq_length %d is not divisible by "
-                       "cp_size %d",
-                       cfg->training.seq_length, cp);
+                       "2·cp_size = %d",
+                       cfg->training.seq_length, 2 * cp);
     return PT_OK;
 }
 
@@ -132,4 +132,10 @@ void mesh_describe(const Mesh *m, char *buf, int len)
 {
     snprintf(buf, (size_t)len, "dp=%d pp=%d cp=%d tp=%d (%d rank%s)", m->dp, m->pp, m->cp, m->tp,
              m->world, m->world == 1 ? "" : "s");
+}
+
+void mesh_cp_chunks(int cp, int cp_rank, int chunk[2])
+{
+    chunk[0] = cp_rank;
+    chunk[1] = 2 * cp - 1 - cp_rank;
 }

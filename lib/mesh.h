@@ -32,6 +32,12 @@ void mesh_free(Mesh *m);
  * first L % pp stages get one more. */
 void mesh_stage_layers(int L, int pp, int s, int *begin, int *end);
 
+/* Context parallelism's load-balanced causal split: the sequence is cut into 2·cp chunks and
+ * cp rank r holds chunks r and 2·cp − 1 − r (an early and a late one, so every rank does the
+ * same attention work under the causal mask). Its local tokens are chunk[0]'s, then
+ * chunk[1]'s. */
+void mesh_cp_chunks(int cp, int cp_rank, int chunk[2]);
+
 /* Human-readable one-line description, e.g. "dp=2 pp=1 cp=1 tp=2 (4 ranks)". */
 void mesh_describe(const Mesh *m, char *buf, int len);
 

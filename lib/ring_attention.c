@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "mesh.h"
 #include "ring_attention.h"
 
 #define TAG_RING 7001
@@ -38,7 +39,8 @@ void ring_attention_forward(float *out, float *lse, const float *q, const float 
     memcpy(buf[0], k, (size_t)kd * sizeof(float));
     memcpy(buf[0] + kd, v, (size_t)kd * sizeof(float));
     float scale = 1.0f / sqrtf((float)D);
-    int group = H / K, r = cp->rank;
+    int group = H / K, r = cp->rank, Tc = T / 2, mine[2];
+    mesh_cp_chunks(cp->size, r, mine);
     for (int step = 0; step < cp->size; step++) {
         float *cur = buf[step % 2], *nxt = buf[(step + 1) % 2];
         int src = (r - step + cp->size) % cp->size;
@@ -46,16 +48,21 @@ void ring_attention_forward(float *out, float *lse, const float *q, const float 
         int passing = step < cp->size - 1;
         if (passing) /* overlap: the next block arrives while this one is computed */
             ring_pass(cp, cur, nxt, 2 * kd, req);
-        if (src <= r) { /* blocks of later ranks are entirely in the causal future */
-            #pragma omp parallel for schedule(static)
-            for (int bh = 0; bh < B * H; bh++) {
-                int b = bh / H, h = bh % H, g = h / group;
-                int64_t st = (int64_t)bh * T;
-                attention_block_forward(m + st, l + st, acc + st * D,
-                                        q + ((int64_t)b * T * H + h) * D, H * D, T, r * T,
-                                        cur + ((int64_t)b * T * K + g) * D,
-                                        cur + kd + ((int64_t)b * T * K + g) * D, K * D, T,
-                                        src * T, D, scale);
+        int cs[2];
+        mesh_cp_chunks(cp->size, src, cs);
+        /* every (query chunk, key chunk) pair; pairs wholly in the causal future cost nothing */
+        #pragma omp parallel for schedule(static)
+        for (int bh = 0; bh < B * H; bh++) {
+            int b = bh / H, h = bh % H, g = h / group;
+            for (int i = 0; i < 2; i++) {
+                int64_t st = (int64_t)bh * T + i * Tc;
+                for (int j = 0; j < 2; j++)
+                    attention_block_forward(m + st, l + st, acc + st * D,
+                                            q + (((int64_t)b * T + i * Tc) * H + h) * D, H * D,
+                                            Tc, mine[i] * Tc,
+                                            cur + (((int64_t)b * T + j * Tc) * K + g) * D,
+                                            cur + kd + (((int64_t)b * T + j * Tc) * K + g) * D,
+                                            K * D, Tc, cs[j] * Tc, D, scale);
             }
         }
         if (passing)
@@ -83,7 +90,8 @@ void ring_attention_backward(float *dq, float *dk, float *dv, const float *dout,
     float *buf[2] = {scratch, scratch + 4 * kd};
     float *delta = scratch + 8 * kd + 2 * (int64_t)B * H * T; /* (B, H, T) */
     float scale = 1.0f / sqrtf((float)D);
-    int group = H / K, r = cp->rank;
+    int group = H / K, r = cp->rank, Tc = T / 2, mine[2];
+    mesh_cp_chunks(cp->size, r, mine);
     /* Δ_i = Σ_d dO_id · O_id */
     #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * H; bh++) {
@@ -104,20 +112,25 @@ void ring_attention_backward(float *dq, float *dk, float *dv, const float *dout,
     for (int step = 0; step < cp->size; step++) {
         float *cur = buf[step % 2], *nxt = buf[(step + 1) % 2];
         int src = (r - step + cp->size) % cp->size;
-        if (src <= r) {
-            /* one thread per (batch, kv-head): the group's heads add into its dK/dV in order */
-            #pragma omp parallel for schedule(static)
-            for (int bg = 0; bg < B * K; bg++) {
-                int b = bg / K, g = bg % K;
-                int64_t ko = ((int64_t)b * T * K + g) * D;
-                for (int h = g * group; h < (g + 1) * group; h++) {
-                    int64_t qo = ((int64_t)b * T * H + h) * D, st = ((int64_t)b * H + h) * T;
-                    attention_block_backward(dq + qo, H * D, cur + 2 * kd + ko, cur + 3 * kd + ko,
-                                             K * D, q + qo, H * D, dout + qo, delta + st, lse + st,
-                                             T, r * T, cur + ko, cur + kd + ko, K * D, T, src * T,
-                                             D, scale);
+        int cs[2];
+        mesh_cp_chunks(cp->size, src, cs);
+        /* one thread per (batch, kv-head): the group's heads add into its dK/dV in order */
+        #pragma omp parallel for schedule(static)
+        for (int bg = 0; bg < B * K; bg++) {
+            int b = bg / K, g = bg % K;
+            for (int h = g * group; h < (g + 1) * group; h++)
+                for (int i = 0; i < 2; i++) {
+                    int64_t qo = (((int64_t)b * T + i * Tc) * H + h) * D;
+                    int64_t st = ((int64_t)b * H + h) * T + i * Tc;
+                    for (int j = 0; j < 2; j++) {
+                        int64_t ko = (((int64_t)b * T + j * Tc) * K + g) * D;
+                        attention_block_backward(dq + qo, H * D, cur + 2 * kd + ko,
+                                                 cur + 3 * kd + ko, K * D, q + qo, H * D,
+                                                 dout + qo, delta + st, lse + st, Tc, mine[i] * Tc,
+                                                 cur + ko, cur + kd + ko, K * D, Tc, cs[j] * Tc,
+                                                 D, scale);
+                    }
                 }
-            }
         }
         /* the block moves on with its partial dK/dV; after cp hops it is home again */
         CommRequest req[2];

@@ -1,5 +1,6 @@
-/* ring_attention: causal attention over a sequence split across the cp ranks (contiguous
- * chunks of T tokens, rank r holding positions [r·T, r·T + T)). K/V blocks travel around the
+/* ring_attention: causal attention over a sequence split across the cp ranks with the
+ * load-balanced causal split (mesh_cp_chunks: rank r holds chunks r and 2·cp−1−r of T/2 tokens
+ * each, so all ranks do the same work under the causal mask). K/V blocks travel around the
  * ring with their kv-heads unexpanded; each rank folds every visiting block into its queries'
  * online-softmax state. In backward the block travels with its partial dK/dV, which every rank
  * adds to, and arrives back at its owner after cp hops. MATH.md "Online softmax". */

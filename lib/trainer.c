@@ -100,9 +100,26 @@ static int check_single_mesh(const Config *cfg, Error *err)
 
 /* ---- data ---- */
 
+/* This rank's tokens of one sample (T + 1 tokens): inputs and targets of T_loc tokens each,
+ * the whole sequence, or under context parallelism its two chunks (mesh_cp_chunks). */
+static void slice_sample(const Trainer *t, const int32_t *sample, int32_t *ids, int32_t *targets)
+{
+    const Mesh *me = &t->mesh;
+    if (me->cp == 1) {
+        memcpy(ids, sample, (size_t)t->T_loc * sizeof(int32_t));
+        memcpy(targets, sample + 1, (size_t)t->T_loc * sizeof(int32_t));
+        return;
+    }
+    int chunk[2], Tc = t->T_loc / 2;
+    mesh_cp_chunks(me->cp, me->cp_rank, chunk);
+    for (int i = 0; i < 2; i++) {
+        memcpy(ids + i * Tc, sample + chunk[i] * Tc, (size_t)Tc * sizeof(int32_t));
+        memcpy(targets + i * Tc, sample + chunk[i] * Tc + 1, (size_t)Tc * sizeof(int32_t));
+    }
+}
+
 /* Micro-batch a of step s on this rank: samples s·G + (a·dp + dp_rank)·B + b of the global
- * order; inputs are tokens [0, T) of a sample, targets [1, T + 1); context parallelism keeps
- * the cp_rank-th chunk of T_loc of each. */
+ * order; inputs are tokens [0, T) of a sample, targets [1, T + 1) (slice_sample). */
 static int load_step(Trainer *t, Dataset *ds, int64_t first, int m, Error *err)
 {
     const Mesh *me = &t->mesh;
@@ -113,8 +130,7 @@ static int load_step(Trainer *t, Dataset *ds, int64_t first, int m, Error *err)
             if (data_sample(ds, g, t->sample, err))
                 return err->code;
             int64_t o = ((int64_t)a * B + b) * Tl;
-            memcpy(t->ids + o, t->sample + me->cp_rank * Tl, (size_t)Tl * sizeof(int32_t));
-            memcpy(t->targets + o, t->sample + me->cp_rank * Tl + 1, (size_t)Tl * sizeof(int32_t));
+            slice_sample(t, t->sample, t->ids + o, t->targets + o);
         }
     }
     return PT_OK;
@@ -379,7 +395,12 @@ static void build_model(Trainer *t)
     schedule_build(&t->sched, cfg->distributed.pp_engine, me->pp, me->pp_rank, t->m);
     int nslots = t->sched.max_in_flight;
     LlamaShape s = llama_shape(&t->pt, t->B, t->T_loc);
-    s.pos0 = me->cp_rank * t->T_loc;
+    if (me->cp > 1) { /* two chunks of the load-balanced split (mesh_cp_chunks) */
+        int chunk[2];
+        mesh_cp_chunks(me->cp, me->cp_rank, chunk);
+        s.pos0 = chunk[0] * (t->T_loc / 2);
+        s.pos1 = chunk[1] * (t->T_loc / 2);
+    }
     LlamaComms comms = {&t->mesh.tp_comm, &t->mesh.cp_comm};
     llama_init(&t->model, &t->pt, &s, t->params, t->grads, nslots, &comms);
     t->model.grads_ready = on_grads_ready;
@@ -717,10 +738,8 @@ static int evaluate(Trainer *t, double *val_loss, Error *err)
         int64_t first = (int64_t)i * B;
         for (int b = 0; b < B && !rc; b++) {
             rc = data_sample(&t->val, first + b, t->sample, err);
-            memcpy(t->ids + (int64_t)b * t->T_loc, t->sample + me->cp_rank * t->T_loc,
-                   (size_t)t->T_loc * sizeof(int32_t));
-            memcpy(t->targets + (int64_t)b * t->T_loc, t->sample + me->cp_rank * t->T_loc + 1,
-                   (size_t)t->T_loc * sizeof(int32_t));
+            slice_sample(t, t->sample, t->ids + (int64_t)b * t->T_loc,
+                         t->targets + (int64_t)b * t->T_loc);
         }
         if (t->mpi)
             rc = comm_agree(&me->all, err);
