@@ -606,9 +606,32 @@ static int check_value(const Config *cfg, const Key *k, Error *err)
     return check_range(k, load_num(cfg, k), err);
 }
 
+/* Upper bounds far above any published Llama (Llama-3-405B: L 126, C 16384, F 53248,
+ * V 128256) that keep every size product of the library inside int64 and memory sizes
+ * sane: a typo such as hidden_size 1073741824 is refused here, not by a crash. */
+static const struct { const char *key; size_t off; int max; } dim_limits[] = {
+    {"model.num_hidden_layers", offsetof(ModelDims, num_hidden_layers), 4096},
+    {"model.hidden_size", offsetof(ModelDims, hidden_size), 1 << 17},
+    {"model.intermediate_size", offsetof(ModelDims, intermediate_size), 1 << 19},
+    {"model.num_attention_heads", offsetof(ModelDims, num_attention_heads), 1 << 12},
+    {"model.num_key_value_heads", offsetof(ModelDims, num_key_value_heads), 1 << 12},
+    {"model.vocab_size", offsetof(ModelDims, vocab_size), 1 << 24},
+    {"model.max_position_embeddings", offsetof(ModelDims, max_position_embeddings), 1 << 24},
+};
+
 static int check_model(const ModelDims *d, Error *err)
 {
+    for (size_t i = 0; i < sizeof dim_limits / sizeof dim_limits[0]; i++) {
+        int v = *(const int *)((const char *)d + dim_limits[i].off);
+        if (v > dim_limits[i].max)
+            return err_set(err, PT_EINPUT, "%s: %d is larger than the supported %d",
+                           dim_limits[i].key, v, dim_limits[i].max);
+    }
     int C = d->hidden_size, H = d->num_attention_heads, K = d->num_key_value_heads;
+    if (C / H > 1024)
+        return err_set(err, PT_EINPUT,
+                       "model.hidden_size: head dim %d / %d = %d is larger than the supported 1024",
+                       C, H, C / H);
     if (C % H)
         return err_set(err, PT_EINPUT,
                        "model.hidden_size: %d is not divisible by num_attention_heads %d", C, H);

@@ -97,12 +97,16 @@ int hf_read_config(const char *dir, ModelDims *dims, Error *err)
     return rc;
 }
 
+/* "[a, b, ...]", cut short with "..." when it does not fit (shapes come from files). */
 static void shape_str(char *buf, size_t n, int ndim, const int64_t *shape)
 {
-    int len = snprintf(buf, n, "[");
-    for (int i = 0; i < ndim; i++)
-        len += snprintf(buf + len, n - (size_t)len, "%s%lld", i ? ", " : "", (long long)shape[i]);
-    snprintf(buf + len, n - (size_t)len, "]");
+    size_t len = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < ndim && len < n; i++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (len + 2 <= n)
+        snprintf(buf + len, n - len, "]");
+    else if (n >= 4)
+        snprintf(buf + n - 4, 4, "...");
 }
 
 static int ends_with(const char *s, const char *suffix)

@@ -70,11 +70,12 @@ int mesh_init(Mesh *m, MPI_Comm world, const Config *cfg, Error *err)
     m->all = m->tp_comm = m->cp_comm = m->pp_comm = m->dp_comm = comm_self();
     m->dpcp_comm = m->embed_comm = comm_self();
 
-    /* Without MPI_Init there is one process, and it needs no communicator. */
+    /* Without MPI_Init, or given MPI_COMM_NULL, there is one process and it needs no
+     * communicator. */
     int init = 0, fini = 0;
     MPI_Initialized(&init);
     MPI_Finalized(&fini);
-    int mpi = init && !fini;
+    int mpi = init && !fini && world != MPI_COMM_NULL;
     int rank = 0, W = 1;
     if (mpi) {
         MPI_Comm_rank(world, &rank);

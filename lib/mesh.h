@@ -22,7 +22,8 @@ typedef struct {
     int layer_begin, layer_end;      /* this stage's blocks */
 } Mesh;
 
-/* Split `world` into the mesh the config describes. Its size must equal dp·pp·cp·tp, else
+/* Split `world` into the mesh the config describes (MPI_COMM_NULL, or no MPI_Init: one
+ * process, every group of size 1, no MPI call). Its size must equal dp·pp·cp·tp, else
  * PT_EINPUT naming both numbers. Also checks the model against the mesh (heads, kv-heads %
  * tp; layers ≥ pp; seq % cp). Collective over world. */
 int mesh_init(Mesh *m, MPI_Comm world, const Config *cfg, Error *err);

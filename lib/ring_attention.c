@@ -7,6 +7,8 @@
 #include "ring_attention.h"
 
 #define TAG_RING 7001
+#define Q_TILE 64    /* query rows per block step */
+#define K_BLOCK 256  /* keys per block step */
 
 size_t ring_attention_scratch_floats(int B, int T, int H, int K, int D)
 {
@@ -50,20 +52,27 @@ void ring_attention_forward(float *out, float *lse, const float *q, const float 
             ring_pass(cp, cur, nxt, 2 * kd, req);
         int cs[2];
         mesh_cp_chunks(cp->size, src, cs);
-        /* every (query chunk, key chunk) pair; pairs wholly in the causal future cost nothing */
+        /* every (query chunk, key chunk) pair, in tiles so score buffers stay small; tiles
+         * wholly in the causal future cost nothing */
         #pragma omp parallel for schedule(static)
         for (int bh = 0; bh < B * H; bh++) {
             int b = bh / H, h = bh % H, g = h / group;
-            for (int i = 0; i < 2; i++) {
-                int64_t st = (int64_t)bh * T + i * Tc;
-                for (int j = 0; j < 2; j++)
-                    attention_block_forward(m + st, l + st, acc + st * D,
-                                            q + (((int64_t)b * T + i * Tc) * H + h) * D, H * D,
-                                            Tc, mine[i] * Tc,
-                                            cur + (((int64_t)b * T + j * Tc) * K + g) * D,
-                                            cur + kd + (((int64_t)b * T + j * Tc) * K + g) * D,
-                                            K * D, Tc, cs[j] * Tc, D, scale);
-            }
+            for (int i = 0; i < 2; i++)
+                for (int q0 = 0; q0 < Tc; q0 += Q_TILE) {
+                    int qn = Tc - q0 < Q_TILE ? Tc - q0 : Q_TILE, row = i * Tc + q0;
+                    int64_t st = (int64_t)bh * T + row;
+                    for (int j = 0; j < 2; j++)
+                        for (int k0 = 0; k0 < Tc; k0 += K_BLOCK) {
+                            int kn = Tc - k0 < K_BLOCK ? Tc - k0 : K_BLOCK, col = j * Tc + k0;
+                            attention_block_forward(
+                                m + st, l + st, acc + st * D,
+                                q + (((int64_t)b * T + row) * H + h) * D, H * D, qn,
+                                mine[i] * Tc + q0,
+                                cur + (((int64_t)b * T + col) * K + g) * D,
+                                cur + kd + (((int64_t)b * T + col) * K + g) * D, K * D, kn,
+                                cs[j] * Tc + k0, D, scale);
+                        }
+                }
         }
         if (passing)
             comm_waitall(req, 2);
@@ -119,18 +128,22 @@ void ring_attention_backward(float *dq, float *dk, float *dv, const float *dout,
         for (int bg = 0; bg < B * K; bg++) {
             int b = bg / K, g = bg % K;
             for (int h = g * group; h < (g + 1) * group; h++)
-                for (int i = 0; i < 2; i++) {
-                    int64_t qo = (((int64_t)b * T + i * Tc) * H + h) * D;
-                    int64_t st = ((int64_t)b * H + h) * T + i * Tc;
-                    for (int j = 0; j < 2; j++) {
-                        int64_t ko = (((int64_t)b * T + j * Tc) * K + g) * D;
-                        attention_block_backward(dq + qo, H * D, cur + 2 * kd + ko,
-                                                 cur + 3 * kd + ko, K * D, q + qo, H * D,
-                                                 dout + qo, delta + st, lse + st, Tc, mine[i] * Tc,
-                                                 cur + ko, cur + kd + ko, K * D, Tc, cs[j] * Tc,
-                                                 D, scale);
+                for (int i = 0; i < 2; i++)
+                    for (int q0 = 0; q0 < Tc; q0 += Q_TILE) {
+                        int qn = Tc - q0 < Q_TILE ? Tc - q0 : Q_TILE, row = i * Tc + q0;
+                        int64_t qo = (((int64_t)b * T + row) * H + h) * D;
+                        int64_t st = ((int64_t)b * H + h) * T + row;
+                        for (int j = 0; j < 2; j++)
+                            for (int k0 = 0; k0 < Tc; k0 += K_BLOCK) {
+                                int kn = Tc - k0 < K_BLOCK ? Tc - k0 : K_BLOCK, col = j * Tc + k0;
+                                int64_t ko = (((int64_t)b * T + col) * K + g) * D;
+                                attention_block_backward(
+                                    dq + qo, H * D, cur + 2 * kd + ko, cur + 3 * kd + ko, K * D,
+                                    q + qo, H * D, dout + qo, delta + st, lse + st, qn,
+                                    mine[i] * Tc + q0, cur + ko, cur + kd + ko, K * D, kn,
+                                    cs[j] * Tc + k0, D, scale);
+                            }
                     }
-                }
         }
         /* the block moves on with its partial dK/dV; after cp hops it is home again */
         CommRequest req[2];

@@ -1,4 +1,5 @@
 /* trainer: one rank's training loop over the library's modules. */
+#include <errno.h>
 #include <math.h>
 #include <sched.h>
 #include <signal.h>
@@ -72,30 +73,6 @@ int trainer_threads(const Config *cfg, int local_ranks)
 static int is_root(const Trainer *t)
 {
     return t->mesh.rank == 0;
-}
-
-/* ---- mesh without MPI ---- */
-
-static void mesh_single(Mesh *m, const Config *cfg)
-{
-    memset(m, 0, sizeof *m);
-    m->dp = m->pp = m->cp = m->tp = 1;
-    m->world = 1;
-    m->all = m->tp_comm = m->cp_comm = m->pp_comm = m->dp_comm = comm_self();
-    m->dpcp_comm = m->embed_comm = comm_self();
-    m->layer_begin = 0;
-    m->layer_end = cfg->model.dims.num_hidden_layers;
-}
-
-static int check_single_mesh(const Config *cfg, Error *err)
-{
-    int dp = cfg->distributed.dp_size, tp = cfg->distributed.tp_size;
-    int pp = cfg->distributed.pp_size, cp = cfg->distributed.cp_size;
-    if (dp * tp * pp * cp != 1)
-        return err_set(err, PT_EINPUT,
-                       "distributed: world size 1 does not match dp_size·pp_size·cp_size·tp_size "
-                       "= %d·%d·%d·%d = %d", dp, pp, cp, tp, dp * pp * cp * tp);
-    return PT_OK;
 }
 
 /* ---- data ---- */
@@ -346,14 +323,23 @@ static void on_stop_signal(int sig)
     stop_requested = 1;
 }
 
-static void catch_stop_signals(void)
+/* Installed for the whole run, setup included (loading a large checkpoint takes minutes);
+ * the previous handlers come back when the run ends. */
+static void catch_stop_signals(struct sigaction old[2])
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
+    stop_requested = 0;
+    sigaction(SIGTERM, &sa, &old[0]);
+    sigaction(SIGUSR1, &sa, &old[1]);
+}
+
+static void restore_signals(const struct sigaction old[2])
+{
+    sigaction(SIGTERM, &old[0], NULL);
+    sigaction(SIGUSR1, &old[1], NULL);
 }
 
 /* Every rank must agree, or some would save while others train on. */
@@ -368,11 +354,7 @@ static int stop_agreed(Trainer *t)
 
 static int open_mesh(Trainer *t, MPI_Comm world, Error *err)
 {
-    if (world == MPI_COMM_NULL) {
-        mesh_single(&t->mesh, t->cfg);
-        return check_single_mesh(t->cfg, err);
-    }
-    t->mpi = 1;
+    t->mpi = world != MPI_COMM_NULL;
     return mesh_init(&t->mesh, world, t->cfg, err);
 }
 
@@ -434,6 +416,40 @@ static void build_model(Trainer *t)
     t->grad_pending = xcalloc((size_t)nslots, 1);
 }
 
+/* A run that died after logging steps past its last checkpoint logs them again when resumed:
+ * drop the log lines after the checkpoint's step first (atomically), so every step appears
+ * once. */
+static int trim_metrics(const char *path, int64_t step, Error *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return PT_OK; /* no log yet */
+    size_t cap = 1 << 16, len = 0;
+    char *keep = xmalloc(cap), line[4096];
+    while (fgets(line, sizeof line, f)) {
+        long long s = -1;
+        if (sscanf(line, "{\"step\": %lld", &s) == 1 && s > step)
+            continue;
+        size_t n = strlen(line);
+        if (len + n + 1 > cap) {
+            cap = 2 * (len + n + 1);
+            char *grown = realloc(keep, cap);
+            if (!grown) {
+                fclose(f);
+                free(keep);
+                return err_set(err, PT_ERUNTIME, "%s: out of memory trimming the log", path);
+            }
+            keep = grown;
+        }
+        memcpy(keep + len, line, n);
+        len += n;
+    }
+    fclose(f);
+    int rc = atomic_write_file(path, keep, len, err);
+    free(keep);
+    return rc;
+}
+
 static int open_outputs(Trainer *t, Error *err)
 {
     const Config *cfg = t->cfg;
@@ -449,9 +465,11 @@ static int open_outputs(Trainer *t, Error *err)
     if (rc)
         return rc;
     snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->logging.run_dir);
+    if (t->resumed && trim_metrics(path, t->step, err))
+        return err->code;
     t->metrics = fopen(path, t->resumed ? "a" : "w"); /* a resumed run continues its log */
     if (!t->metrics)
-        return err_set(err, PT_ERUNTIME, "%s: cannot open for writing", path);
+        return err_set(err, PT_ERUNTIME, "%s: cannot open for writing: %s", path, strerror(errno));
     return PT_OK;
 }
 
@@ -525,7 +543,7 @@ int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOp
         return rc;
     build_model(t);
     t->saved_step = -1;
-    rc = load_checkpoint(t, err);
+    rc = opt->checkpoints ? load_checkpoint(t, err) : PT_OK;
     if (t->mpi)
         rc = comm_agree(&t->mesh.all, err);
     if (rc)
@@ -571,8 +589,7 @@ void trainer_close(Trainer *t)
     params_free(&t->pt);
     data_close(&t->train);
     data_close(&t->val);
-    if (t->mpi)
-        mesh_free(&t->mesh);
+    mesh_free(&t->mesh);
     free(t);
 }
 
@@ -776,7 +793,7 @@ static void log_step(Trainer *t, const StepStats *st, int64_t tokens, double val
                 "\"comm_time_s\": %.6f",
                 s, st->loss, st->lr, st->grad_norm, (long long)tokens, tps,
                 tps_dev * t->fc.flops_per_token / 1e12, mfu, metrics_rss_mib(),
-                (long long)data_epoch(&t->train, (int64_t)s * G - 1), st->seconds, st->comm_seconds);
+                (long long)data_epoch(&t->train, t->consumed - 1), st->seconds, st->comm_seconds);
         if (evaluated)
             fprintf(t->metrics, ", \"val_loss\": %.8g", val);
         fputs("}\n", t->metrics);
@@ -789,22 +806,35 @@ int trainer_run(const Config *cfg, MPI_Comm world, const TrainOptions *opt, Trai
 {
     memset(rep, 0, sizeof *rep);
     rep->last_val_loss = NAN;
+    struct sigaction old[2];
+    if (opt->checkpoints)
+        catch_stop_signals(old);
     Trainer *t = NULL;
     int rc = trainer_open(&t, cfg, world, opt, err);
+    if (!rc && opt->checkpoints && stop_agreed(t)) /* stopped while starting: nothing to save */
+        rc = err_set(err, PT_EREQUEUE, "stopped by a signal before the first step; exit %d "
+                     "asks to be requeued", PT_EREQUEUE);
     if (rc) {
         trainer_close(t);
+        if (opt->checkpoints)
+            restore_signals(old);
         return rc;
     }
     rep->flops_per_token = t->fc.flops_per_token;
     rep->peak_gflops = t->peak;
     rep->threads = t->threads;
     int64_t G = config_global_batch(cfg), tokens_per_step = G * cfg->training.seq_length;
+    /* this invocation's last step: the schedule's end, --steps, and max_tokens */
     int64_t first = t->step, last = cfg->training.total_train_steps;
     if (opt->max_steps > 0 && first + opt->max_steps < last)
         last = first + opt->max_steps;
-    int nsteps = (int)(last - first);
-    int save_every = cfg->checkpoint.save_frequency;
-    catch_stop_signals();
+    if (cfg->training.max_tokens > 0) {
+        int64_t left = (cfg->training.max_tokens - t->tokens + tokens_per_step - 1) / tokens_per_step;
+        if (first + (left > 0 ? left : 0) < last)
+            last = first + (left > 0 ? left : 0);
+    }
+    int nsteps = last > first ? (int)(last - first) : 0;
+    int save_every = opt->checkpoints ? cfg->checkpoint.save_frequency : 0;
     int64_t timed_tokens = 0;
     double timed = 0.0, comm = 0.0, by_kind[COMM_KINDS] = {0};
     for (int s = 0; s < nsteps; s++) {
@@ -833,7 +863,7 @@ int trainer_run(const Config *cfg, MPI_Comm world, const TrainOptions *opt, Trai
         log_step(t, &st, t->tokens, val, evaluated);
         if (save_every > 0 && t->step % save_every == 0 && (rc = save_checkpoint(t, err)))
             break;
-        if (stop_agreed(t)) {
+        if (opt->checkpoints && stop_agreed(t)) {
             if (t->saved_step != t->step && (rc = save_checkpoint(t, err)))
                 break;
             rc = err_set(err, PT_EREQUEUE, "stopped by a signal at step %lld: checkpoint saved "
@@ -841,16 +871,16 @@ int trainer_run(const Config *cfg, MPI_Comm world, const TrainOptions *opt, Trai
                          cfg->checkpoint.save_dir, PT_EREQUEUE);
             break;
         }
-        if (cfg->training.max_tokens > 0 && t->tokens >= cfg->training.max_tokens)
-            break;
     }
-    /* the end of a run is saved too, when the run saves at all */
-    if (!rc && save_every > 0 && t->saved_step != t->step)
-        rc = save_checkpoint(t, err);
     rep->tokens_per_s = timed > 0.0 ? (double)timed_tokens / timed : 0.0;
     rep->comm_fraction = timed > 0.0 ? comm / timed : 0.0;
     for (int k = 0; k < COMM_KINDS; k++)
         rep->comm_fraction_by_kind[k] = timed > 0.0 ? by_kind[k] / timed : 0.0;
+    /* the end of a run is saved too, when the run saves at all */
+    if (!rc && save_every > 0 && t->saved_step != t->step)
+        rc = save_checkpoint(t, err);
     trainer_close(t);
+    if (opt->checkpoints)
+        restore_signals(old);
     return rc;
 }

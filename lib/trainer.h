@@ -20,6 +20,8 @@ typedef struct {
     int max_steps;        /* stop after this many steps (0: total_train_steps); LR unchanged */
     int quiet;            /* no step lines, no banner */
     int write_metrics;    /* 1: metrics.jsonl and config.resolved.json in the run dir (rank 0) */
+    int checkpoints;      /* 1: load, save and preempt as the config's checkpoint section says;
+                             0: never touch checkpoints (benchmarks) */
     FILE *out;            /* step lines (stdout) */
 } TrainOptions;
 

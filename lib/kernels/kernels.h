@@ -10,7 +10,6 @@
 
 /* Threads the kernels (OpenMP and OpenBLAS) may use. */
 void kernels_set_threads(int n);
-int kernels_threads(void);
 
 /* Linear y = x·Wᵀ.  out (N, Cout), x (N, Cin), W (Cout, Cin). */
 void matmul_forward(float *out, const float *x, const float *W, int N, int Cin, int Cout);

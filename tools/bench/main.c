@@ -1,6 +1,7 @@
 /* picotron-bench: throughput and MFU of a config on this machine, against the best OpenBLAS
  * sgemm rate measured in the same run (the CPU's attainable peak). */
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,7 +84,9 @@ int main(int argc, char **argv)
     if (toolrun_maybe_launch(&run, &cfg, config_path, argv, &code, &err))
         return code;
 
-    TrainOptions opt = {.max_steps = steps, .quiet = 1, .write_metrics = 0, .out = stdout};
+    /* a benchmark writes nothing: no metrics, no checkpoints read or written */
+    TrainOptions opt = {.max_steps = steps, .quiet = 1, .write_metrics = 0, .checkpoints = 0,
+                        .out = stdout};
     TrainReport rep;
     /* The peak is taken before and after the run and the better figure kept: a neighbour
      * stealing the CPU during one measurement must not inflate the ratio. */
@@ -112,13 +115,17 @@ int main(int argc, char **argv)
     if (!label)
         label = config_path;
     if (json) {
-        printf("{\"label\": \"%s\", \"ranks\": %d, \"params\": %lld, \"params_no_embed\": %lld, "
+        json_t *js = json_string(label);
+        char *quoted = json_dumps(js, JSON_ENCODE_ANY); /* escaped, with its quotes */
+        json_decref(js);
+        printf("{\"label\": %s, \"ranks\": %d, \"params\": %lld, \"params_no_embed\": %lld, "
                "\"threads\": %d, \"steps\": %d, \"tokens_per_s\": %.2f, \"flops_per_token\": %.6g, "
                "\"gflops\": %.3f, \"gflops_causal\": %.3f, \"sgemm_peak_gflops\": %.3f, "
                "\"fraction_of_sgemm\": %.4f, \"comm_fraction\": %.4f, \"final_loss\": %.6f}\n",
-               label, ranks, (long long)fc.n_params, (long long)fc.n_params_no_embed, rep.threads,
+               quoted, ranks, (long long)fc.n_params, (long long)fc.n_params_no_embed, rep.threads,
                rep.steps, rep.tokens_per_s, fc.flops_per_token, gflops, gflops_causal, peak, ratio,
                rep.comm_fraction, rep.last_loss);
+        free(quoted);
     } else {
         printf("%-26s %d rank%s x %d thr  tok/s %8.0f  GFLOP/s %7.2f (causal %7.2f)  sgemm %7.2f/rank"
                "  ratio %.3f  comm wait: %s\n",

@@ -44,7 +44,8 @@ int main(int argc, char **argv)
     const char *config_path = NULL;
     char **sets = calloc((size_t)argc, sizeof *sets);
     int nsets = 0;
-    TrainOptions opt = {.max_steps = 0, .quiet = 0, .write_metrics = 1, .out = stdout};
+    TrainOptions opt = {.max_steps = 0, .quiet = 0, .write_metrics = 1, .checkpoints = 1,
+                        .out = stdout};
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":c:s:qh", longopts, NULL)) != -1) {

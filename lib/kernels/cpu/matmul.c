@@ -4,18 +4,11 @@
 
 #include "kernels/kernels.h"
 
-static int n_threads = 1;
-
 void kernels_set_threads(int n)
 {
-    n_threads = n < 1 ? 1 : n;
-    omp_set_num_threads(n_threads);
-    openblas_set_num_threads(n_threads);
-}
-
-int kernels_threads(void)
-{
-    return n_threads;
+    n = n < 1 ? 1 : n;
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
 }
 
 void matmul_forward(float *out, const float *x, const float *W, int N, int Cin, int Cout)
