@@ -304,10 +304,18 @@ int ckpt_begin(const char *save_dir, int64_t step, char *tmpdir, size_t len, Err
     return PT_OK;
 }
 
+/* Exactly the names step_%08lld writes: "step_" and 8 digits, or more digits without a
+ * leading zero once the step passes 99,999,999. */
 static int is_step_name(const char *name, long long *step)
 {
-    int end = 0;
-    return sscanf(name, "step_%8lld%n", step, &end) == 1 && end == 13 && name[end] == '\0';
+    if (strncmp(name, "step_", 5) != 0)
+        return 0;
+    const char *d = name + 5;
+    size_t n = strspn(d, "0123456789");
+    if (d[n] != '\0' || n < 8 || n > 18 || (n > 8 && d[0] == '0'))
+        return 0;
+    *step = strtoll(d, NULL, 10);
+    return 1;
 }
 
 static int cmp_ll(const void *a, const void *b)

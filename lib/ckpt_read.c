@@ -104,19 +104,35 @@ static int read_meta_file(const char *dir, CkptMeta *m, int **ranks, int *nranks
         if (m->dp < 1 || m->pp < 1 || m->cp < 1 || m->tp < 1 || v[11] != (int64_t)m->dp * m->pp * m->cp * m->tp)
             rc = err_set(err, PT_EINPUT, "%s: inconsistent mesh attributes", path);
     }
-    hid_t a = rc ? -1 : H5Aopen(f, "seed", H5P_DEFAULT);
-    if (!rc && (a < 0 || H5Aread(a, H5T_NATIVE_UINT64, &m->seed) < 0))
-        rc = err_set(err, PT_EINPUT, "%s: attribute seed missing or malformed", path);
+    /* seed: one uint64 (an N-element attribute would be read past &m->seed) */
+    hid_t a = rc || H5Aexists(f, "seed") <= 0 ? -1 : H5Aopen(f, "seed", H5P_DEFAULT);
+    hid_t asp = a < 0 ? -1 : H5Aget_space(a);
+    hssize_t an = asp < 0 ? -1 : H5Sget_simple_extent_npoints(asp);
+    if (!rc && (a < 0 || an != 1 || H5Aread(a, H5T_NATIVE_UINT64, &m->seed) < 0))
+        rc = err_set(err, PT_EINPUT, "%s: attribute seed missing or malformed (%lld elements, "
+                     "one uint64 expected)", path, (long long)an);
+    if (asp >= 0)
+        H5Sclose(asp);
     if (a >= 0)
         H5Aclose(a);
-    /* config: a fixed-length string dataset */
+    /* config: one fixed-length string (H5S_ALL reads every element: N of them would overflow
+     * config_json) */
     if (!rc) {
         hid_t d = H5Dopen2(f, "config", H5P_DEFAULT);
         hid_t t = d < 0 ? -1 : H5Dget_type(d);
+        hid_t dsp = d < 0 ? -1 : H5Dget_space(d);
+        hssize_t dn = dsp < 0 ? -1 : H5Sget_simple_extent_npoints(dsp);
         size_t sz = t < 0 ? 0 : H5Tget_size(t);
-        if (d < 0 || t < 0 || H5Tget_class(t) != H5T_STRING || H5Tis_variable_str(t) ||
-            sz >= sizeof m->config_json)
+        if (dsp >= 0)
+            H5Sclose(dsp);
+        if (d < 0 || t < 0 || H5Tget_class(t) != H5T_STRING || H5Tis_variable_str(t))
             rc = err_set(err, PT_EINPUT, "%s: dataset config missing or malformed", path);
+        else if (dn != 1)
+            rc = err_set(err, PT_EINPUT, "%s: dataset config holds %lld strings, one expected",
+                         path, (long long)dn);
+        else if (sz >= sizeof m->config_json)
+            rc = err_set(err, PT_EINPUT, "%s: dataset config is %zu bytes, at most %zu fit", path,
+                         sz, sizeof m->config_json - 1);
         else {
             hid_t mt = H5Tcopy(H5T_C_S1);
             H5Tset_size(mt, sz);
@@ -214,7 +230,7 @@ static int index_dataset(CkptIndex *x, hid_t g, CkptKind k, int file, const char
         return err_set(err, PT_EINPUT, "%s: cannot open /%s/%s (corrupt?)", path,
                        ckpt_kind_name(k), name);
     Stored s = {.file = file};
-    int64_t range[2];
+    int64_t range[2] = {0, 0};
     int bad = get_i64_attr(d, "global_shape", s.gshape, 2) | get_i64_attr(d, "block_offset", s.off, 2) |
               get_i64_attr(d, "block_shape", s.shape, 2) | get_i64_attr(d, "flat_range", range, 2);
     hid_t sp = H5Dget_space(d);
@@ -223,10 +239,24 @@ static int index_dataset(CkptIndex *x, hid_t g, CkptKind k, int file, const char
         H5Sclose(sp);
     H5Dclose(d);
     s.lo = range[0], s.hi = range[1];
-    if (bad || s.gshape[0] < 1 || s.gshape[1] < 1 || s.off[0] < 0 || s.off[1] < 0 ||
-        s.shape[0] < 0 || s.shape[1] < 0 || s.off[0] + s.shape[0] > s.gshape[0] ||
-        s.off[1] + s.shape[1] > s.gshape[1] || s.lo < 0 || s.lo > s.hi ||
-        s.hi > s.shape[0] * s.shape[1] || n != s.hi - s.lo)
+    /* the attributes come from the file: sums and products that would overflow int64 are
+     * refused, not wrapped (the global product bounds every block's, and readers size buffers
+     * from it) */
+    int64_t end0 = 0, end1 = 0, gnumel = 0, numel = 0;
+    if (!bad && (s.off[0] < 0 || s.off[1] < 0 || s.shape[0] < 0 || s.shape[1] < 0 ||
+                 __builtin_add_overflow(s.off[0], s.shape[0], &end0) ||
+                 __builtin_add_overflow(s.off[1], s.shape[1], &end1) ||
+                 __builtin_mul_overflow(s.gshape[0], s.gshape[1], &gnumel) ||
+                 __builtin_mul_overflow(s.shape[0], s.shape[1], &numel) ||
+                 gnumel > INT64_MAX / (int64_t)sizeof(double)))
+        return err_set(err, PT_EINPUT,
+                       "%s: /%s/%s: global_shape [%lld, %lld], block_offset [%lld, %lld] or "
+                       "block_shape [%lld, %lld] negative or out of int64 range",
+                       path, ckpt_kind_name(k), name, (long long)s.gshape[0],
+                       (long long)s.gshape[1], (long long)s.off[0], (long long)s.off[1],
+                       (long long)s.shape[0], (long long)s.shape[1]);
+    if (bad || s.gshape[0] < 1 || s.gshape[1] < 1 || end0 > s.gshape[0] || end1 > s.gshape[1] ||
+        s.lo < 0 || s.lo > s.hi || s.hi > numel || n != s.hi - s.lo)
         return err_set(err, PT_EINPUT,
                        "%s: /%s/%s: attributes global_shape, block_offset, block_shape, "
                        "flat_range missing or inconsistent with the dataset",

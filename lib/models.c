@@ -83,7 +83,9 @@ int models_resolve(const char *name, ModelDims *dims, Error *err)
                    name, list);
 }
 
-/* HF config.json fields: an integer field, or a number (rope_theta is 10000.0 in some files). */
+/* HF config.json integer fields. A JSON integer or, as lib/config accepts for its integer keys,
+ * a real with no fractional part (4096.0 is the number 4096); anything else (32.5, "32", true)
+ * is refused rather than read as something else or skipped. */
 static int hf_int(const json_t *root, const char *file, const char *key, int def, int *out,
                   Error *err)
 {
@@ -94,9 +96,24 @@ static int hf_int(const json_t *root, const char *file, const char *key, int def
         *out = def;
         return PT_OK;
     }
-    if (!json_is_integer(v) || json_integer_value(v) <= 0 || json_integer_value(v) > 1 << 30)
+    double x = json_is_integer(v) ? (double)json_integer_value(v)
+             : json_is_real(v)    ? json_real_value(v)
+                                  : 0;
+    /* the range first: (int)x of a double outside int is undefined */
+    if (!(x > 0 && x <= 1 << 30) || x != (int)x)
         return err_set(err, PT_EINPUT, "%s: %s: expected a positive integer", file, key);
-    *out = (int)json_integer_value(v);
+    *out = (int)x;
+    return PT_OK;
+}
+
+/* HF config.json boolean fields: true, false, or absent/null (false). A string "true" is not a
+ * boolean in transformers either. */
+static int hf_bool(const json_t *root, const char *file, const char *key, int *out, Error *err)
+{
+    const json_t *v = json_object_get(root, key);
+    if (v && !json_is_null(v) && !json_is_boolean(v))
+        return err_set(err, PT_EINPUT, "%s: %s: expected true or false", file, key);
+    *out = json_is_true(v);
     return PT_OK;
 }
 
@@ -123,12 +140,17 @@ static int hf_check_supported(const json_t *root, const char *file, const ModelD
     const json_t *scaling = json_object_get(root, "rope_scaling");
     if (scaling && !json_is_null(scaling))
         return err_set(err, PT_EINPUT, "%s: rope_scaling: not supported (plain RoPE only)", file);
-    if (json_is_true(json_object_get(root, "attention_bias")) ||
-        json_is_true(json_object_get(root, "mlp_bias")))
+    int attention_bias = 0, mlp_bias = 0, head_dim = 0;
+    if (hf_bool(root, file, "attention_bias", &attention_bias, err) ||
+        hf_bool(root, file, "mlp_bias", &mlp_bias, err))
+        return err->code;
+    if (attention_bias || mlp_bias)
         return err_set(err, PT_EINPUT, "%s: attention_bias/mlp_bias: biases are not supported",
                        file);
-    const json_t *hd = json_object_get(root, "head_dim");
-    if (json_is_integer(hd) && json_integer_value(hd) * d->num_attention_heads != d->hidden_size)
+    /* optional: 0 (absent) skips the check */
+    if (hf_int(root, file, "head_dim", 0, &head_dim, err))
+        return err->code;
+    if (head_dim && (int64_t)head_dim * d->num_attention_heads != d->hidden_size)
         return err_set(err, PT_EINPUT, "%s: head_dim: must be hidden_size / num_attention_heads",
                        file);
     return PT_OK;
@@ -137,7 +159,6 @@ static int hf_check_supported(const json_t *root, const char *file, const ModelD
 /* Missing optional fields take HF LlamaConfig's defaults. */
 static int hf_dims(const json_t *root, const char *file, ModelDims *d, Error *err)
 {
-    const json_t *tie = json_object_get(root, "tie_word_embeddings");
     if (hf_int(root, file, "hidden_size", -1, &d->hidden_size, err) ||
         hf_int(root, file, "intermediate_size", -1, &d->intermediate_size, err) ||
         hf_int(root, file, "num_hidden_layers", -1, &d->num_hidden_layers, err) ||
@@ -147,11 +168,9 @@ static int hf_dims(const json_t *root, const char *file, ModelDims *d, Error *er
                &d->num_key_value_heads, err) ||
         hf_int(root, file, "max_position_embeddings", 2048, &d->max_position_embeddings, err) ||
         hf_real(root, file, "rope_theta", 10000.0, &d->rope_theta, err) ||
-        hf_real(root, file, "rms_norm_eps", 1e-6, &d->rms_norm_eps, err))
+        hf_real(root, file, "rms_norm_eps", 1e-6, &d->rms_norm_eps, err) ||
+        hf_bool(root, file, "tie_word_embeddings", &d->tie_word_embeddings, err))
         return err->code;
-    if (tie && !json_is_boolean(tie))
-        return err_set(err, PT_EINPUT, "%s: tie_word_embeddings: expected true or false", file);
-    d->tie_word_embeddings = json_is_true(tie);
     return hf_check_supported(root, file, d, err);
 }
 

@@ -178,12 +178,38 @@ int slurm_sacct_find(const char *text, const char *job_id, char *state, size_t s
 
 int slurm_check_path(const char *path, const char *what, Error *err)
 {
-    for (const char *p = path; *p; p++)
-        if (isspace((unsigned char)*p) || strchr("'\"\\$`%", *p))
+    for (const char *p = path; *p; p++) {
+        if (isspace((unsigned char)*p))
             return err_set(err, PT_EINPUT,
-                           "%s: %s holds '%c', which an sbatch script cannot carry unquoted; "
-                           "use a path without whitespace, quotes, '$', '`', '\\' or '%%'",
-                           path, what, *p);
+                           "%s: %s holds whitespace, which an #SBATCH line cannot carry; use a "
+                           "path without whitespace, '\"', '\\' or '%%'", path, what);
+        if (strchr("\"\\%", *p))
+            return err_set(err, PT_EINPUT,
+                           "%s: %s holds '%c', which an #SBATCH line cannot carry; use a path "
+                           "without whitespace, '\"', '\\' or '%%'", path, what, *p);
+    }
+    return PT_OK;
+}
+
+/* s as one single-quoted shell word ("a'b" -> 'a'\''b'): the batch shell expands nothing in it.
+ * Every value the shell part of a script holds goes through here. */
+static void put_quoted(FILE *f, const char *s)
+{
+    fputc('\'', f);
+    for (; *s; s++)
+        if (*s == '\'')
+            fputs("'\\''", f);
+        else
+            fputc(*s, f);
+    fputc('\'', f);
+}
+
+/* A value written after "#SBATCH --option=" must stay on its line. */
+static int check_one_line(const char *value, const char *option, Error *err)
+{
+    if (value && strpbrk(value, "\n\r"))
+        return err_set(err, PT_EINPUT, "%s: the value holds a line break, which would end its "
+                       "#SBATCH line", option);
     return PT_OK;
 }
 
@@ -220,15 +246,22 @@ int slurm_render_script(const SlurmSpec *s, const char *const *run_dirs,
 {
     if (nruns < 1)
         return err_set(err, PT_EINPUT, "no run to render");
+    /* what goes into #SBATCH lines, where Slurm (not the shell) reads it; a run directory may
+     * (one run) and the config and picotron-train paths never do: the shell part quotes them */
     const char *checks[][2] = {{s->workdir, "the working directory"},
-                               {s->train, "the picotron-train path"},
+                               {s->job_name, "the job name"},
                                {s->log_dir ? s->log_dir : "", "the sweep's log directory"}};
     for (size_t i = 0; i < sizeof checks / sizeof *checks; i++)
         if (slurm_check_path(checks[i][0], checks[i][1], err))
             return err->code;
     for (int i = 0; i < nruns; i++)
-        if (slurm_check_path(run_dirs[i], "the run directory", err) ||
-            slurm_check_path(configs[i], "the config path", err))
+        if (slurm_check_path(run_dirs[i], "the run directory", err))
+            return err->code;
+    if (check_one_line(s->time, "--time", err) || check_one_line(s->partition, "--partition", err) ||
+        check_one_line(s->qos, "--qos", err) || check_one_line(s->account, "--account", err))
+        return err->code;
+    for (int i = 0; i < s->nsbatch_args; i++)
+        if (check_one_line(s->sbatch_args[i], "--sbatch-arg", err))
             return err->code;
 
     char *text = NULL;
@@ -254,11 +287,20 @@ int slurm_render_script(const SlurmSpec *s, const char *const *run_dirs,
         fprintf(f, "#SBATCH %s\n", s->sbatch_args[i]);
     fprintf(f, "\n");
     if (nruns == 1) {
-        fprintf(f, "RUN=%s\nCONFIG=%s\n", run_dirs[0], configs[0]);
+        fputs("RUN=", f);
+        put_quoted(f, run_dirs[0]);
+        fputs("\nCONFIG=", f);
+        put_quoted(f, configs[0]);
+        fputc('\n', f);
     } else {
         fprintf(f, "case \"$SLURM_ARRAY_TASK_ID\" in\n");
-        for (int i = 0; i < nruns; i++)
-            fprintf(f, "%d) RUN=%s CONFIG=%s ;;\n", i, run_dirs[i], configs[i]);
+        for (int i = 0; i < nruns; i++) {
+            fprintf(f, "%d) RUN=", i);
+            put_quoted(f, run_dirs[i]);
+            fputs(" CONFIG=", f);
+            put_quoted(f, configs[i]);
+            fputs(" ;;\n", f);
+        }
         fprintf(f, "*) echo \"picotron-submit: no run for array task $SLURM_ARRAY_TASK_ID\" >&2; "
                    "exit 2 ;;\nesac\n");
         fprintf(f, "# each run's log lives in its own directory, named by its job id A_a\n");
@@ -275,8 +317,9 @@ int slurm_render_script(const SlurmSpec *s, const char *const *run_dirs,
     else
         fprintf(f, "\n# A rank stopped by SIGTERM/SIGUSR1 saves a checkpoint and exits 75; resume\n"
                    "# \"auto\" continues from it in the requeued or next job.\n");
-    fprintf(f, "srun --mpi=pmix --kill-on-bad-exit=1 %s --config \"$CONFIG\" "
-               "--set checkpoint.resume=auto", s->train);
+    fputs("srun --mpi=pmix --kill-on-bad-exit=1 ", f);
+    put_quoted(f, s->train);
+    fputs(" --config \"$CONFIG\" --set checkpoint.resume=auto", f);
     if (s->steps > 0)
         fprintf(f, " --steps %d", s->steps);
     fprintf(f, "\nrc=$?\n");

@@ -46,8 +46,9 @@ int slurm_scontrol_field(const char *text, const char *key, char *out, size_t le
 int slurm_sacct_find(const char *text, const char *job_id, char *state, size_t state_len,
                      char *exit_code, size_t exit_len);
 
-/* A path that goes into an sbatch script unquoted (#SBATCH lines, filename patterns): no
- * whitespace, quotes, backslash, '$', '`' or '%'. PT_EINPUT naming the path otherwise. */
+/* A path that goes into an #SBATCH line, which Slurm reads with its own syntax (no shell
+ * quoting; '"' and '\' are Slurm's quotes there, '%' a filename pattern): no whitespace, '"',
+ * '\' or '%'. PT_EINPUT naming the path otherwise. */
 int slurm_check_path(const char *path, const char *what, Error *err);
 
 /* Resources and behaviour shared by every run of one script. */
@@ -70,7 +71,10 @@ typedef struct {
 } SlurmSpec;
 
 /* The sbatch script for nruns runs (run_dirs[i] absolute, configs[i] the config file): one
- * run gives a plain job, several a job array (task i = run i). *script is malloc'ed. */
+ * run gives a plain job, several a job array (task i = run i). *script is malloc'ed. Values in
+ * the shell part are single-quoted; the workdir, job name, log_dir and run directories must
+ * pass slurm_check_path, and time, partition, qos, account and sbatch_args hold no line break
+ * (PT_EINPUT naming the option). */
 int slurm_render_script(const SlurmSpec *spec, const char *const *run_dirs,
                         const char *const *configs, int nruns, char **script, Error *err);
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # test_shard_ckpt: picotron-shard-ckpt on a checkpoint that picotron-train writes under
 # dp=2·tp=2 ZeRO-1: A → B → A is identical in every tensor (weights, AdamW m, v), the
-# consolidated 1×1×1×1 layout, info, h5dump reading a rank file without picotron, and bad
+# consolidated 1×1×1×1 layout, info (its --json escaping names), --in/--out with trailing
+# slashes, h5dump reading a rank file without picotron, and bad
 # inputs (missing or truncated rank file, impossible target mesh, existing OUTDIR) → exit 2 with
 # one line. (A wrong format_version is tested in tests/unit/test_ckpt.c, which can write one.)
 # shellcheck source=tests/e2e/lib.sh
@@ -43,6 +44,17 @@ expect_exit 0 "$SHARD" info "$A" --json
 assert_contains "$OUT" '"mesh": {"dp": 2, "pp": 1, "cp": 1, "tp": 2, "zero_stage": 1}'
 assert_contains "$OUT" '{"name": "lm_head.weight", "shape": [300, 64], "dtype": "float32"'
 
+begin "info --json escapes a directory name holding a quote and a backslash"
+cp -r "$A" 'q"x\y'
+expect_exit 0 "$SHARD" info 'q"x\y' --json
+assert_contains "$OUT" '"dir": "q\"x\\y"'
+assert_contains "$OUT" '"mesh": {"dp": 2, "pp": 1, "cp": 1, "tp": 2, "zero_stage": 1}'
+assert_contains "$OUT" '"kinds": ["weights", "adam_m", "adam_v"]}'
+check "one line of output" [ "$(wc -l <"$OUT")" -eq 1 ]
+if command -v python3 >/dev/null 2>&1; then
+    check "python3 parses it" python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$OUT"
+fi
+
 # ---- h5dump reads the files without picotron ------------------------------------------------
 if command -v h5dump >/dev/null 2>&1; then
     begin "h5dump"
@@ -77,6 +89,15 @@ begin "--verify finds a difference"
 expect_exit 1 "$SHARD" --verify --in "$A" --out "$TMP/other/step_00000004"
 check "one line per mismatch" grep -q '^mismatch: weights model.embed_tokens.weight' "$OUT"
 assert_contains "$OUT" "differ"
+
+begin "--in and --out with trailing slashes"
+expect_exit 0 "$SHARD" --in "$A/" --to dp=1 --out o1/ -q
+check "o1 holds the checkpoint, no temp dir left inside or beside it" \
+    [ -f o1/meta.h5 ] && [ ! -e o1/.tmp ] && [ ! -e o1.tmp ] && [ ! -e o1/.old ]
+expect_exit 0 "$SHARD" --in "$A//" --to dp=1 --out o1// --force -q
+check "replaced, nothing left beside it" [ -f o1/meta.h5 ] && [ ! -e o1.tmp ] && [ ! -e o1.old ]
+expect_exit 0 "$SHARD" --verify --in "$A/" --out o1/
+assert_contains "$OUT" "0 differ"
 
 # ---- bad input: exit 2, one line -----------------------------------------------------------
 begin "existing OUTDIR"

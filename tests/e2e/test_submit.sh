@@ -107,8 +107,8 @@ for line in '#!/bin/bash' '#SBATCH --job-name=ok' '#SBATCH --nodes=1' \
     '#SBATCH --requeue' "#SBATCH --output=$TMP/runs/ok/slurm-%j.out" \
     "#SBATCH --error=$TMP/runs/ok/slurm-%j.err" "#SBATCH --chdir=$TMP" \
     'export OMP_NUM_THREADS=1' \
-    "srun --mpi=pmix --kill-on-bad-exit=1 $BIN/picotron-train --config \"\$CONFIG\" --set checkpoint.resume=auto" \
-    "CONFIG=$TMP/runs/ok/config.json" 'if [ "$rc" -eq 75 ]; then' \
+    "srun --mpi=pmix --kill-on-bad-exit=1 '$BIN/picotron-train' --config \"\$CONFIG\" --set checkpoint.resume=auto" \
+    "CONFIG='$TMP/runs/ok/config.json'" 'if [ "$rc" -eq 75 ]; then' \
     'scontrol requeue "$SLURM_JOB_ID"' 'exit "$rc"'; do
     assert_contains "$OUT" "$line"
 done
@@ -126,16 +126,43 @@ assert_not_contains "$OUT" '#SBATCH --signal'
 # two runs with the same resources: one job array; a chain says how it is linked
 expect_exit 0 "$SUBMIT" --dry-run --chain 2 runs/ok runs/chain/config.json
 assert_contains "$OUT" '#SBATCH --array=0-1'
-assert_contains "$OUT" "0) RUN=$TMP/runs/ok CONFIG=$TMP/runs/ok/config.json ;;"
-assert_contains "$OUT" "1) RUN=$TMP/runs/chain CONFIG=$TMP/runs/chain/config.json ;;"
+assert_contains "$OUT" "0) RUN='$TMP/runs/ok' CONFIG='$TMP/runs/ok/config.json' ;;"
+assert_contains "$OUT" "1) RUN='$TMP/runs/chain' CONFIG='$TMP/runs/chain/config.json' ;;"
 assert_contains "$OUT" '--dependency=afterany'
 check "one script" test "$(count_in "$OUT" '#!/bin/bash')" -eq 1
 expect_exit 0 "$SUBMIT" --dry-run --no-array runs/ok runs/chain
 check "--no-array: two scripts" test "$(count_in "$OUT" '#!/bin/bash')" -eq 2
 # a config on stdin names the directory it would be written to; a dry run writes nothing
 expect_exit 0 "$SUBMIT" --dry-run --run-dir runs/piped - <runs/ok/config.json
-assert_contains "$OUT" "CONFIG=$TMP/runs/piped/config.json"
+assert_contains "$OUT" "CONFIG='$TMP/runs/piped/config.json'"
 check "nothing written" test ! -e runs/piped
+
+begin dry_run_quotes_shell_metacharacters
+run_config "$TMP/sw/a(1)" 6
+run_config "$TMP/sw/b;id" 6
+expect_exit 0 "$SUBMIT" --dry-run 'sw/a(1)'
+assert_contains "$OUT" "RUN='$TMP/sw/a(1)'"
+assert_contains "$OUT" "CONFIG='$TMP/sw/a(1)/config.json'"
+check "the script is valid shell" bash -n "$OUT"
+expect_exit 0 "$SUBMIT" --dry-run 'sw/a(1)' 'sw/b;id'
+assert_contains "$OUT" "1) RUN='$TMP/sw/b;id' CONFIG='$TMP/sw/b;id/config.json' ;;"
+check "the array script is valid shell" bash -n "$OUT"
+# run task 1 with stand-ins for srun and id: srun gets the config path whole, id never runs
+mkdir -p fakebin
+printf '#!/bin/sh\nprintf "%%s\\n" "$@" >"%s/srun.args"\n' "$TMP" >fakebin/srun
+printf '#!/bin/sh\ntouch "%s/id.ran"\n' "$TMP" >fakebin/id
+chmod +x fakebin/srun fakebin/id
+cp "$OUT" sw.sbatch
+expect_exit 0 env PATH="$TMP/fakebin:$PATH" SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_JOB_ID=9 \
+    bash sw.sbatch
+check "id did not run" test ! -e id.ran
+assert_contains srun.args "$TMP/sw/b;id/config.json"
+expect_exit 2 "$SUBMIT" --dry-run --partition "$(printf 'gpu\nid')" runs/ok &&
+    assert_one_line "$ERR"
+assert_contains "$ERR" "--partition"
+expect_exit 2 "$SUBMIT" --dry-run --sbatch-arg "$(printf -- '--mem=0\nid')" runs/ok &&
+    assert_one_line "$ERR"
+assert_contains "$ERR" "--sbatch-arg"
 
 # ------------------------------------------------------------------ a real cluster ----
 

@@ -4,6 +4,8 @@
  * and v from a pattern of the global element index). Also: bad input → PT_EINPUT naming the
  * file or tensor, `latest`, keep_last, and a killed save leaving the previous checkpoint. */
 #include <check.h>
+#include <hdf5.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -392,6 +394,118 @@ START_TEST(tensor_missing_from_checkpoint_is_named)
 }
 END_TEST
 
+/* Replace attribute name of obj by an n-element int64 (or uint64) attribute holding v. */
+static void put_attr(hid_t obj, const char *name, hid_t type, const void *v, hsize_t n)
+{
+    if (H5Aexists(obj, name) > 0)
+        ck_assert_int_ge(H5Adelete(obj, name), 0);
+    hid_t sp = H5Screate_simple(1, &n, NULL);
+    hid_t a = H5Acreate2(obj, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
+    ck_assert_int_ge(a, 0);
+    ck_assert_int_ge(H5Awrite(a, type, v), 0);
+    H5Aclose(a);
+    H5Sclose(sp);
+}
+
+static hid_t open_rw(const char *dir, const char *file)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    ck_assert_int_ge(f, 0);
+    return f;
+}
+
+START_TEST(seed_attribute_must_hold_one_element)
+{
+    char dir[600];
+    saved(dir, sizeof dir, "x", 0);
+    hid_t f = open_rw(dir, "meta.h5");
+    uint64_t seeds[3] = {1, 2, 3};
+    put_attr(f, "seed", H5T_NATIVE_UINT64, seeds, 3);
+    H5Fclose(f);
+    CkptMeta *m = calloc(1, sizeof *m);
+    Error err = {0};
+    ck_assert_int_eq(ckpt_read_meta(dir, m, &err), PT_EINPUT);
+    ck_assert_msg(strstr(err.msg, "meta.h5: attribute seed") != NULL, "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "3 elements") != NULL, "%s", err.msg);
+    free(m);
+}
+END_TEST
+
+START_TEST(config_dataset_must_hold_one_string)
+{
+    char dir[600];
+    saved(dir, sizeof dir, "x", 0);
+    hid_t f = open_rw(dir, "meta.h5");
+    ck_assert_int_ge(H5Ldelete(f, "config", H5P_DEFAULT), 0);
+    /* 4 strings of 40000 bytes: 160000 bytes through H5S_ALL, config_json holds 65536 */
+    size_t len = 40000;
+    hsize_t n = 4;
+    char *text = malloc(n * len);
+    memset(text, '{', n * len);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, len);
+    hid_t sp = H5Screate_simple(1, &n, NULL);
+    hid_t d = H5Dcreate2(f, "config", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    ck_assert_int_ge(d, 0);
+    ck_assert_int_ge(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, text), 0);
+    H5Dclose(d);
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Fclose(f);
+    free(text);
+    CkptMeta *m = calloc(1, sizeof *m);
+    Error err = {0};
+    ck_assert_int_eq(ckpt_read_meta(dir, m, &err), PT_EINPUT);
+    ck_assert_msg(strstr(err.msg, "meta.h5: dataset config holds 4 strings, one expected") != NULL,
+                  "%s", err.msg);
+    free(m);
+}
+END_TEST
+
+/* Set one attribute of the first weights dataset of rank_00000.h5; its name in *name. */
+static void corrupt_piece(const char *dir, const char *attr, const int64_t v[2], char *name,
+                          size_t len)
+{
+    hid_t f = open_rw(dir, "rank_00000.h5");
+    hid_t g = H5Gopen2(f, "weights", H5P_DEFAULT);
+    ck_assert_int_ge(g, 0);
+    ck_assert_int_gt(H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, 0, name, len,
+                                        H5P_DEFAULT), 0);
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+    put_attr(d, attr, H5T_NATIVE_INT64, v, 2);
+    H5Dclose(d);
+    H5Gclose(g);
+    H5Fclose(f);
+}
+
+START_TEST(block_attributes_overflowing_int64_are_refused_naming_the_tensor)
+{
+    static const struct {
+        const char *attr;
+        int64_t v[2];
+    } cases[] = {
+        {"block_offset", {INT64_MAX, 0}},               /* off + shape wraps negative */
+        {"block_offset", {-1, 0}},
+        {"block_shape", {INT64_MAX / 2, 5}},            /* shape[0] * shape[1] wraps */
+        {"global_shape", {INT64_MAX / 2, 4}},           /* the global element count wraps */
+        {"global_shape", {INT64_MAX / 8, 2}},           /* no buffer of floats that big */
+    };
+    ModelDims d = dims(0);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char dir[600], name[96], want[200];
+        char sub[16];
+        snprintf(sub, sizeof sub, "x%zu", i);
+        saved(dir, sizeof dir, sub, 0);
+        corrupt_piece(dir, cases[i].attr, cases[i].v, name, sizeof name);
+        snprintf(want, sizeof want, "rank_00000.h5: /weights/%s: ", name);
+        expect_load_error(dir, &d, want);
+        expect_load_error(dir, &d, "negative or out of int64 range");
+    }
+}
+END_TEST
+
 /* ---- latest, keep_last, crash safety ---- */
 
 START_TEST(no_checkpoint_is_einput)
@@ -409,6 +523,31 @@ START_TEST(no_checkpoint_is_einput)
     ck_assert_int_eq(ckpt_latest(tmpdir, out, sizeof out, &e2), PT_EINPUT);
     ck_assert_ptr_nonnull(strstr(e2.msg, "latest names"));
     ck_assert_ptr_nonnull(strstr(e2.msg, "step_00000042"));
+}
+END_TEST
+
+/* step_%08lld grows past 8 digits at step 100,000,000; `latest` must still resolve, and names
+ * no writer produces (a leading zero beyond 8 digits, a suffix) are refused. */
+static int latest_resolves(const char *name)
+{
+    char path[600], out[4096];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/latest", tmpdir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "%s\n", name);
+    fclose(f);
+    Error err = {0};
+    return ckpt_latest(tmpdir, out, sizeof out, &err) == PT_OK;
+}
+
+START_TEST(step_names_past_eight_digits_resolve)
+{
+    ck_assert(latest_resolves("step_00000007"));
+    ck_assert(latest_resolves("step_100000000"));
+    ck_assert(!latest_resolves("step_0100000000"));
+    ck_assert(!latest_resolves("step_0000007"));
+    ck_assert(!latest_resolves("step_00000007.tmp"));
 }
 END_TEST
 
@@ -509,7 +648,11 @@ static Suite *suite(void)
     tcase_add_test(tc, wrong_format_version_is_refused);
     tcase_add_test(tc, other_dimensions_name_tensor_and_shapes);
     tcase_add_test(tc, tensor_missing_from_checkpoint_is_named);
+    tcase_add_test(tc, seed_attribute_must_hold_one_element);
+    tcase_add_test(tc, config_dataset_must_hold_one_string);
+    tcase_add_test(tc, block_attributes_overflowing_int64_are_refused_naming_the_tensor);
     tcase_add_test(tc, no_checkpoint_is_einput);
+    tcase_add_test(tc, step_names_past_eight_digits_resolve);
     tcase_add_test(tc, keep_last_prunes_oldest);
     tcase_add_test(tc, killed_save_leaves_previous_checkpoint);
     tcase_add_test(tc, pieces_cover_each_element_once);

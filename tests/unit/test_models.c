@@ -220,6 +220,43 @@ START_TEST(hf_config_invalid_json_names_line_and_column)
 }
 END_TEST
 
+#define HF_BASE "{\"hidden_size\": 64, \"intermediate_size\": 128, \"num_hidden_layers\": 2," \
+                " \"num_attention_heads\": 4, \"vocab_size\": 256, "
+
+START_TEST(hf_boolean_keys_take_only_json_booleans)
+{
+    expect_hf_error(HF_BASE "\"attention_bias\": \"true\"}", "attention_bias: expected true or false");
+    expect_hf_error(HF_BASE "\"mlp_bias\": 1}", "mlp_bias: expected true or false");
+    expect_hf_error(HF_BASE "\"tie_word_embeddings\": \"false\"}",
+                    "tie_word_embeddings: expected true or false");
+    expect_hf_error(HF_BASE "\"attention_bias\": true}", "biases are not supported");
+    write_hf_config(HF_BASE "\"attention_bias\": false, \"mlp_bias\": null}");
+    ModelDims d;
+    Error err = {0};
+    ck_assert_msg(read_hf(&d, &err) == PT_OK, "%s", err.msg);
+}
+END_TEST
+
+/* integers: a JSON integer, or a real with no fraction (as lib/config reads its own keys) */
+START_TEST(hf_integer_keys_take_integers_and_whole_reals_only)
+{
+    expect_hf_error(HF_BASE "\"head_dim\": \"16\"}", "head_dim: expected a positive integer");
+    expect_hf_error(HF_BASE "\"head_dim\": 16.5}", "head_dim: expected a positive integer");
+    expect_hf_error(HF_BASE "\"head_dim\": 32.0}", "head_dim: must be hidden_size / num_attention_heads");
+    expect_hf_error(HF_BASE "\"head_dim\": true}", "head_dim: expected a positive integer");
+    expect_hf_error(HF_BASE "\"num_key_value_heads\": \"2\"}",
+                    "num_key_value_heads: expected a positive integer");
+    expect_hf_error("{\"hidden_size\": 64.25, \"intermediate_size\": 128, \"num_hidden_layers\": 2,"
+                    " \"num_attention_heads\": 4, \"vocab_size\": 256}",
+                    "hidden_size: expected a positive integer");
+    write_hf_config(HF_BASE "\"head_dim\": 16.0, \"num_key_value_heads\": 2.0}");
+    ModelDims d;
+    Error err = {0};
+    ck_assert_msg(read_hf(&d, &err) == PT_OK, "%s", err.msg);
+    ck_assert_int_eq(d.num_key_value_heads, 2);
+}
+END_TEST
+
 START_TEST(directory_without_config_json_is_refused)
 {
     ModelDims d;
@@ -250,6 +287,8 @@ static Suite *models_suite(void)
     tcase_add_test(hf, hf_config_with_rope_scaling_is_refused);
     tcase_add_test(hf, hf_config_invalid_json_names_line_and_column);
     tcase_add_test(hf, directory_without_config_json_is_refused);
+    tcase_add_test(hf, hf_boolean_keys_take_only_json_booleans);
+    tcase_add_test(hf, hf_integer_keys_take_integers_and_whole_reals_only);
     suite_add_tcase(s, hf);
     return s;
 }

@@ -1,9 +1,12 @@
 /* test_slurm: Slurm job states map to picotron's run statuses; time limits parse in every Slurm
  * format; scontrol and sacct output is read as Slurm prints it; the rendered sbatch script holds
- * the resources, the signal, srun --mpi=pmix and the requeue on exit 75. */
+ * the resources, the signal, srun --mpi=pmix and the requeue on exit 75, with every path in its
+ * shell part single-quoted. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "slurm.h"
 
@@ -181,9 +184,9 @@ START_TEST(script_holds_every_resource_line)
     HAS(t, "\n#SBATCH --error=/runs/a/slurm-%j.err\n");
     HAS(t, "\n#SBATCH --mem=0\n");
     HAS(t, "\nexport OMP_NUM_THREADS=16\n");
-    HAS(t, "\nsrun --mpi=pmix --kill-on-bad-exit=1 /opt/bin/picotron-train --config \"$CONFIG\" "
+    HAS(t, "\nsrun --mpi=pmix --kill-on-bad-exit=1 '/opt/bin/picotron-train' --config \"$CONFIG\" "
            "--set checkpoint.resume=auto\n");
-    HAS(t, "CONFIG=/runs/a/config.json\n");
+    HAS(t, "\nRUN='/runs/a'\nCONFIG='/runs/a/config.json'\n");
     HAS(t, "if [ \"$rc\" -eq 75 ]; then\n");
     HAS(t, "    scontrol requeue \"$SLURM_JOB_ID\"\n");
     HAS(t, "exit \"$rc\"\n");
@@ -229,8 +232,8 @@ START_TEST(several_runs_are_one_job_array_with_a_task_per_run)
     char *t = render(&s, 3);
     HAS(t, "\n#SBATCH --array=0-2\n");
     HAS(t, "\n#SBATCH --output=/runs/slurm-%A_%a.out\n");
-    HAS(t, "\n0) RUN=/runs/a CONFIG=/runs/a/config.json ;;\n");
-    HAS(t, "\n2) RUN=/runs/c CONFIG=/runs/c/c.json ;;\n");
+    HAS(t, "\n0) RUN='/runs/a' CONFIG='/runs/a/config.json' ;;\n");
+    HAS(t, "\n2) RUN='/runs/c' CONFIG='/runs/c/c.json' ;;\n");
     HAS(t, "exec >>\"$LOG.out\" 2>>\"$LOG.err\"\n");
     free(t);
 }
@@ -250,6 +253,74 @@ START_TEST(paths_a_script_cannot_carry_are_refused)
     ck_assert_int_eq(slurm_check_path("/runs/100%", "the run directory", &e2), PT_EINPUT);
     Error e3 = {0};
     ck_assert_int_eq(slurm_check_path("/runs/a-b_c.d/e", "the run directory", &e3), PT_OK);
+}
+END_TEST
+
+/* bash -n on a script: 0 when it parses */
+static int bash_parses(const char *script)
+{
+    char path[] = "/tmp/test_slurm.XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    fputs(script, f);
+    fclose(f);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "bash -n %s 2>/dev/null", path);
+    int rc = system(cmd);
+    unlink(path);
+    return rc;
+}
+
+START_TEST(shell_metacharacters_in_paths_are_single_quoted)
+{
+    SlurmSpec s = spec();
+    s.train = "/opt/it's/picotron-train";
+    s.log_dir = "/sw";
+    const char *dirs[] = {"/sw/a(1)", "/sw/b;id", "/sw/c'$(id)`id`"};
+    const char *configs[] = {"/sw/a(1)/config.json", "/sw/b;id/my config.json", "/sw/c'/c&.json"};
+    char *t = NULL;
+    Error err = {0};
+    ck_assert_msg(slurm_render_script(&s, dirs, configs, 1, &t, &err) == PT_OK, "%s", err.msg);
+    HAS(t, "\nRUN='/sw/a(1)'\nCONFIG='/sw/a(1)/config.json'\n");
+    HAS(t, "\nsrun --mpi=pmix --kill-on-bad-exit=1 '/opt/it'\\''s/picotron-train' --config");
+    HAS(t, "\n#SBATCH --output=/sw/a(1)/slurm-%j.out\n");
+    ck_assert_int_eq(bash_parses(t), 0);
+    free(t);
+    ck_assert_msg(slurm_render_script(&s, dirs, configs, 3, &t, &err) == PT_OK, "%s", err.msg);
+    HAS(t, "\n0) RUN='/sw/a(1)' CONFIG='/sw/a(1)/config.json' ;;\n");
+    HAS(t, "\n1) RUN='/sw/b;id' CONFIG='/sw/b;id/my config.json' ;;\n");
+    HAS(t, "\n2) RUN='/sw/c'\\''$(id)`id`' CONFIG='/sw/c'\\''/c&.json' ;;\n");
+    ck_assert_int_eq(bash_parses(t), 0);
+    free(t);
+}
+END_TEST
+
+START_TEST(a_line_break_in_an_sbatch_option_is_refused_naming_the_option)
+{
+    const char *dirs[] = {"/runs/a"}, *configs[] = {"/runs/a/config.json"};
+    static const char *extra[] = {"--mem=0", "--mem=0\nid"};
+    const char *opts[] = {"--partition", "--qos", "--account", "--time", "--sbatch-arg"};
+    for (int i = 0; i < 5; i++) {
+        SlurmSpec s = spec();
+        const char *bad = "gpu\n#SBATCH --x";
+        if (i == 0)
+            s.partition = bad;
+        else if (i == 1)
+            s.qos = bad;
+        else if (i == 2)
+            s.account = bad;
+        else if (i == 3)
+            s.time = "1:00\r";
+        else
+            s.sbatch_args = extra, s.nsbatch_args = 2;
+        char *t = NULL;
+        Error err = {0};
+        ck_assert_int_eq(slurm_render_script(&s, dirs, configs, 1, &t, &err), PT_EINPUT);
+        ck_assert_ptr_null(t);
+        ck_assert_msg(!strncmp(err.msg, opts[i], strlen(opts[i])), "%s: %s", opts[i], err.msg);
+        ck_assert_ptr_null(strchr(err.msg, '\n'));
+    }
 }
 END_TEST
 
@@ -274,6 +345,8 @@ int main(void)
     tcase_add_test(tr, optional_lines_are_left_out_when_not_asked_for);
     tcase_add_test(tr, several_runs_are_one_job_array_with_a_task_per_run);
     tcase_add_test(tr, paths_a_script_cannot_carry_are_refused);
+    tcase_add_test(tr, shell_metacharacters_in_paths_are_single_quoted);
+    tcase_add_test(tr, a_line_break_in_an_sbatch_option_is_refused_naming_the_option);
     suite_add_tcase(s, tr);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

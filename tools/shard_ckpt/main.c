@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "atomicfile.h"
 #include "ckpt.h"
 #include "config.h"
@@ -56,6 +58,18 @@ static void die(int code, const Error *err)
 {
     fprintf(stderr, "%s: %s\n", prog, err->msg);
     exit(code ? code : err->code);
+}
+
+/* A copy of a directory argument without trailing slashes ("o1/" -> "o1", "/" stays), so that
+ * the OUTDIR.tmp and OUTDIR.old names built from it are siblings, not children. */
+static char *dir_arg(const char *arg)
+{
+    size_t len = strlen(arg);
+    char *s = xmalloc(len + 1);
+    memcpy(s, arg, len + 1);
+    for (size_t n = strlen(s); n > 1 && s[n - 1] == '/'; n--)
+        s[n - 1] = '\0';
+    return s;
 }
 
 /* ---- the target mesh ---- */
@@ -328,16 +342,35 @@ static int cmd_info(const char *dir, int json, Error *err)
         params_build(&full, &cfg->model.dims, &all);
     }
     free(cfg);
-    int n = ckpt_index_count(x, CKPT_WEIGHTS);
-    if (json)
-        printf("{\"dir\": \"%s\", \"format_version\": %d, \"step\": %lld, \"consumed_samples\": %lld, "
-               "\"global_batch\": %lld, \"tokens\": %lld, \"adam_t\": %lld, \"seed\": %llu, "
-               "\"mesh\": {\"dp\": %d, \"pp\": %d, \"cp\": %d, \"tp\": %d, \"zero_stage\": %d}, "
-               "\"tensors\": [",
-               dir, m->format_version, (long long)m->step, (long long)m->consumed_samples,
-               (long long)m->global_batch, (long long)m->tokens, (long long)m->adam_t,
-               (unsigned long long)m->seed, m->dp, m->pp, m->cp, m->tp, m->zero_stage);
-    else
+    int n = ckpt_index_count(x, CKPT_WEIGHTS), rc = PT_OK;
+    /* built with jansson, not printf: a directory or tensor name may hold '"' or '\\' */
+    json_t *root = NULL, *tensors = NULL;
+    if (json) {
+        root = json_object();
+        json_t *mesh = json_object();
+        json_object_set_new(mesh, "dp", json_integer(m->dp));
+        json_object_set_new(mesh, "pp", json_integer(m->pp));
+        json_object_set_new(mesh, "cp", json_integer(m->cp));
+        json_object_set_new(mesh, "tp", json_integer(m->tp));
+        json_object_set_new(mesh, "zero_stage", json_integer(m->zero_stage));
+        tensors = json_array();
+        json_t *jdir = json_string(dir);
+        if (!jdir)
+            rc = err_set(err, PT_EINPUT, "%s: the directory name is not valid UTF-8, which --json "
+                         "cannot carry", dir);
+        json_object_set_new(root, "dir", jdir ? jdir : json_null());
+        json_object_set_new(root, "format_version", json_integer(m->format_version));
+        json_object_set_new(root, "step", json_integer(m->step));
+        json_object_set_new(root, "consumed_samples", json_integer(m->consumed_samples));
+        json_object_set_new(root, "global_batch", json_integer(m->global_batch));
+        json_object_set_new(root, "tokens", json_integer(m->tokens));
+        json_object_set_new(root, "adam_t", json_integer(m->adam_t));
+        /* json_int_t is signed 64-bit: a seed above INT64_MAX would read back negative */
+        json_object_set_new(root, "seed", m->seed > INT64_MAX ? json_real((double)m->seed)
+                                                              : json_integer((json_int_t)m->seed));
+        json_object_set_new(root, "mesh", mesh);
+        json_object_set_new(root, "tensors", tensors);
+    } else
         printf("checkpoint %s\nformat_version %d\nstep %lld\nconsumed_samples %lld\n"
                "global_batch %lld\ntokens %lld\nadam_t %lld\nseed %llu\n"
                "mesh dp=%d pp=%d cp=%d tp=%d zero=%d\ntensors %d\n",
@@ -357,36 +390,54 @@ static int cmd_info(const char *dir, int json, Error *err)
         if (params_find(&full, ckpt_index_tensor(x, CKPT_WEIGHTS, i, s)) < 0)
             order[m_++] = i;
     }
-    for (int o = 0; o < n; o++) {
+    for (int o = 0; !rc && o < n; o++) {
         int64_t shape[2], s2[2];
         int i = order[o];
         const char *name = ckpt_index_tensor(x, CKPT_WEIGHTS, i, shape);
         int t = params_find(&full, name);
         int ndim = t >= 0 ? full.t[t].ndim : 2;
         char dims[64], kinds[64] = "weights";
+        json_t *jshape = json ? json_array() : NULL, *jkinds = json ? json_array() : NULL;
         if (ndim == 1)
             snprintf(dims, sizeof dims, "%lld", (long long)shape[0]);
         else
             snprintf(dims, sizeof dims, "%lld, %lld", (long long)shape[0], (long long)shape[1]);
+        for (int d = 0; json && d < ndim; d++)
+            json_array_append_new(jshape, json_integer(shape[d]));
+        if (json)
+            json_array_append_new(jkinds, json_string("weights"));
         for (int k = CKPT_ADAM_M; k <= CKPT_ADAM_V; k++)
             for (int j = 0; j < ckpt_index_count(x, (CkptKind)k); j++)
                 if (!strcmp(ckpt_index_tensor(x, (CkptKind)k, j, s2), name)) {
-                    strcat(kinds, json ? "\", \"" : " ");
+                    if (json)
+                        json_array_append_new(jkinds, json_string(ckpt_kind_name((CkptKind)k)));
+                    strcat(kinds, " ");
                     strcat(kinds, ckpt_kind_name((CkptKind)k));
                     break;
                 }
-        if (json)
-            printf("%s{\"name\": \"%s\", \"shape\": [%s], \"dtype\": \"float32\", \"kinds\": [\"%s\"]}",
-                   o ? ", " : "", name, dims, kinds);
-        else
+        if (json) {
+            json_t *e = json_object(), *jname = json_string(name);
+            if (!jname)
+                rc = err_set(err, PT_EINPUT, "%s: tensor name %s is not valid UTF-8, which --json "
+                             "cannot carry", dir, name);
+            json_object_set_new(e, "name", jname ? jname : json_null());
+            json_object_set_new(e, "shape", jshape);
+            json_object_set_new(e, "dtype", json_string("float32"));
+            json_object_set_new(e, "kinds", jkinds);
+            json_array_append_new(tensors, e);
+        } else
             printf("  %-48s [%s]  float32  %s\n", name, dims, kinds);
     }
-    if (json)
-        printf("]}\n");
+    if (json && !rc) {
+        char *text = json_dumps(root, JSON_PRESERVE_ORDER);
+        printf("%s\n", text);
+        free(text);
+    }
+    json_decref(root);
     free(order);
     params_free(&full);
     ckpt_index_close(x);
-    return PT_OK;
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -420,15 +471,15 @@ int main(int argc, char **argv)
         {"force", no_argument, 0, 'f'},      {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},       {0, 0, 0, 0},
     };
-    const char *in = NULL, *out = NULL;
+    char *in = NULL, *out = NULL;
     Target t = {-1, -1, -1, -1, -1};
     int verify = 0, force = 0, quiet = 0, have_to = 0, c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":i:t:o:fqh", longopts, NULL)) != -1) {
         switch (c) {
-        case 'i': in = optarg; break;
+        case 'i': free(in); in = dir_arg(optarg); break;
         case 't': parse_to(optarg, &t); have_to = 1; break;
-        case 'o': out = optarg; break;
+        case 'o': free(out); out = dir_arg(optarg); break;
         case 'V': verify = 1; break;
         case 'f': force = 1; break;
         case 'q': quiet = 1; break;

@@ -645,8 +645,6 @@ static void submit_group(SubmitOpts *o, Run **g, int n, const char *workdir)
     s.log_dir = n > 1 ? log_dir : NULL;
     if (!s.job_name)
         s.job_name = n > 1 ? base_name(log_dir) : base_name(g[0]->dir);
-    if (slurm_check_path(s.job_name, "the job name", &err))
-        die_err(&err);
     int nodes = s.nodes;
     if (g[0]->ntasks % nodes != 0) {
         fprintf(stderr, "%s: %s: %d ranks (dp*pp*cp*tp) do not divide evenly over %d nodes\n",
