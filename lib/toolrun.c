@@ -111,3 +111,16 @@ MPI_Comm toolrun_comm(const ToolRun *r)
 {
     return r->under_launcher ? MPI_COMM_WORLD : MPI_COMM_NULL;
 }
+
+int toolrun_prepare(ToolRun *r, Config *cfg, int argc, char **argv, int first_arg,
+                    const char *config_path, char **sets, int nsets, int *exit_code)
+{
+    if (first_arg < argc)
+        toolrun_usage_error(r, "unexpected argument", argv[first_arg]);
+    if (!config_path)
+        toolrun_usage_error(r, "missing --config FILE", NULL);
+    Error err = {0};
+    if (toolrun_config(r, cfg, config_path, sets, nsets, &err))
+        toolrun_fail(r, &err);
+    return toolrun_maybe_launch(r, cfg, config_path, argv, exit_code, &err);
+}

@@ -33,6 +33,13 @@ int toolrun_world(const Config *cfg);
 int toolrun_maybe_launch(ToolRun *r, const Config *cfg, const char *config_path, char **argv,
                          int *exit_code, Error *err);
 
+/* Everything after option parsing that train and bench share: refuse arguments left after the
+ * options (argv[first_arg] on) and a missing --config, read and validate the config on every
+ * rank, start the local ranks when no launcher did. Usage and config errors exit (2). Returns 1
+ * with *exit_code set when this process only launched the ranks, 0 when it should run. */
+int toolrun_prepare(ToolRun *r, Config *cfg, int argc, char **argv, int first_arg,
+                    const char *config_path, char **sets, int nsets, int *exit_code);
+
 /* The communicator to train on: MPI_COMM_WORLD under a launcher, else MPI_COMM_NULL. */
 MPI_Comm toolrun_comm(const ToolRun *r);
 

@@ -70,19 +70,13 @@ int main(int argc, char **argv)
         default: toolrun_usage_error(&run, "unknown option", argv[optind - 1]);
         }
     }
-    if (optind < argc)
-        toolrun_usage_error(&run, "unexpected argument", argv[optind]);
-    if (!config_path)
-        toolrun_usage_error(&run, "missing --config FILE", NULL);
 
     Config cfg;
     Error err = {0};
-    if (toolrun_config(&run, &cfg, config_path, sets, nsets, &err))
-        toolrun_fail(&run, &err);
-    free(sets);
     int code;
-    if (toolrun_maybe_launch(&run, &cfg, config_path, argv, &code, &err))
+    if (toolrun_prepare(&run, &cfg, argc, argv, optind, config_path, sets, nsets, &code))
         return code;
+    free(sets);
 
     /* a benchmark writes nothing: no metrics, no checkpoints read or written */
     TrainOptions opt = {.max_steps = steps, .quiet = 1, .write_metrics = 0, .checkpoints = 0,
