@@ -28,7 +28,7 @@ void toolrun_begin(ToolRun *r, const char *prog, int *argc, char ***argv)
     }
 }
 
-void toolrun_exit(int code)
+static void finalize(void)
 {
     int init = 0, done = 0;
     MPI_Initialized(&init);
@@ -37,6 +37,11 @@ void toolrun_exit(int code)
         if (!done)
             MPI_Finalize();
     }
+}
+
+void toolrun_exit(int code)
+{
+    finalize();
     exit(code);
 }
 
@@ -49,10 +54,10 @@ void toolrun_fail(const ToolRun *r, const Error *err)
 
 void toolrun_usage_error(const ToolRun *r, const char *msg, const char *arg)
 {
+    finalize();
     if (r->speaker)
-        fprintf(stderr, "%s: %s%s%s (try '%s --help')\n", r->prog, msg, arg ? " " : "",
-                arg ? arg : "", r->prog);
-    toolrun_exit(PT_EINPUT);
+        err_usage(r->prog, msg, arg);
+    exit(PT_EINPUT);
 }
 
 /* Rank 0 reads; everyone gets the text (or rank 0's error). */

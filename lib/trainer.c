@@ -32,7 +32,8 @@ struct Trainer {
     ParamTable pt;
     size_t padded;            /* flat buffer floats, padded to a multiple of dp (ZeRO shards) */
     float *params, *grads;    /* (padded) */
-    float *shard_tmp;         /* (padded / dp) reduce-scatter landing buffer (ZeRO-1) */
+    float *shard_tmp;         /* (optim.hi − optim.lo) reduce-scatter landing buffer (ZeRO-1) */
+    int embed;                /* index of the embedding in pt, −1 when this stage has none */
     unsigned char *counted;   /* [pt.n] tensor counted in the global norm on this rank */
     int *ready_part;          /* [pt.n] backward part after which tensor i's gradient is final */
     CommRequest *bucket_req;  /* [pt.n] its data-parallel reduction */
@@ -394,14 +395,16 @@ static void build_model(Trainer *t)
     t->model.grads_ready_ctx = t;
 
     if (cfg->distributed.zero_stage == 1) {
-        size_t S = t->padded / (size_t)me->dp;
-        optim_init_shard(&t->optim, &t->pt, cfg, (size_t)me->dp_rank * S, (size_t)(me->dp_rank + 1) * S);
-        t->shard_tmp = xcalloc(S, sizeof(float));
+        size_t lo, hi; /* the same shard the checkpoint layout assumes */
+        ckpt_opt_range(t->pt.numel, me->dp, me->dp_rank, 1, &lo, &hi);
+        optim_init_shard(&t->optim, &t->pt, cfg, lo, hi);
+        t->shard_tmp = xcalloc(hi - lo, sizeof(float));
         t->bucket_comm = &t->mesh.cp_comm;
     } else {
         optim_init(&t->optim, &t->pt, cfg);
         t->bucket_comm = &t->mesh.dpcp_comm;
     }
+    t->embed = params_find(&t->pt, "model.embed_tokens.weight");
     t->counted = xcalloc((size_t)t->pt.n, 1);
     t->ready_part = xcalloc((size_t)t->pt.n, sizeof(int));
     t->bucket_req = xcalloc((size_t)t->pt.n, sizeof(CommRequest));
@@ -689,11 +692,11 @@ static void reduce_grads(Trainer *t)
 {
     const Mesh *me = &t->mesh;
     wait_buckets(t);
-    int e = params_find(&t->pt, "model.embed_tokens.weight");
-    if (e >= 0 && me->embed_comm.size > 1)
-        comm_allreduce_sum(&me->embed_comm, t->grads + t->pt.t[e].offset, (int64_t)t->pt.t[e].numel);
+    if (t->embed >= 0 && me->embed_comm.size > 1)
+        comm_allreduce_sum(&me->embed_comm, t->grads + t->pt.t[t->embed].offset,
+                           (int64_t)t->pt.t[t->embed].numel);
     if (t->cfg->distributed.zero_stage == 1 && me->dp > 1) {
-        size_t S = t->padded / (size_t)me->dp;
+        size_t S = t->optim.hi - t->optim.lo;
         comm_reduce_scatter(&me->dp_comm, t->grads, t->shard_tmp, (int64_t)S);
         memcpy(t->grads + t->optim.lo, t->shard_tmp, S * sizeof(float));
     }
@@ -728,7 +731,7 @@ int trainer_step(Trainer *t, StepStats *st, Error *err)
     double lr = optim_lr(cfg, t->step);
     optim_step(&t->optim, t->params, t->grads, norm, lr);
     if (cfg->distributed.zero_stage == 1 && me->dp > 1)
-        comm_allgather_inplace(&me->dp_comm, t->params, (int64_t)(t->padded / (size_t)me->dp));
+        comm_allgather_inplace(&me->dp_comm, t->params, (int64_t)(t->optim.hi - t->optim.lo));
     t->step++;
     t->consumed += G;
     t->tokens += G * cfg->training.seq_length;

@@ -56,13 +56,6 @@ static const char usage[] =
     "  picotron-train --config runs/smollm/config.json --set dataset.name='data/*.bin'\n"
     "  picotron-convert-hf export ckpt --out hf/smollm --dtype bf16   # the run's save_dir\n";
 
-static void usage_error(const char *msg, const char *arg)
-{
-    fprintf(stderr, "%s: %s%s%s (try '%s --help')\n", prog, msg, arg ? " " : "", arg ? arg : "",
-            prog);
-    exit(PT_EINPUT);
-}
-
 /* ---- helpers ---- */
 
 /* "5GB", "500MB", "2GiB", "1000" → bytes; 0 when malformed. */
@@ -364,34 +357,34 @@ int main(int argc, char **argv)
         case 'M': shard_flag = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': fputs(usage, stdout); return 0;
-        case ':': usage_error("option needs a value:", argv[optind - 1]); break;
-        default: usage_error("unknown option", argv[optind - 1]);
+        case ':': err_usage(prog, "option needs a value:", argv[optind - 1]); break;
+        default: err_usage(prog, "unknown option", argv[optind - 1]);
         }
     }
     if (optind >= argc)
-        usage_error("missing command: import, export or compare", NULL);
+        err_usage(prog, "missing command: import, export or compare", NULL);
     const char *cmd = argv[optind];
     int nargs = argc - optind - 1;
     char **args = argv + optind + 1;
     int is_import = !strcmp(cmd, "import"), is_export = !strcmp(cmd, "export");
     int is_compare = !strcmp(cmd, "compare");
     if (!is_import && !is_export && !is_compare)
-        usage_error("unknown command", cmd);
+        err_usage(prog, "unknown command", cmd);
     if (nargs != (is_compare ? 2 : 1))
-        usage_error(is_compare ? "compare takes two directories" : "expected one input path", NULL);
+        err_usage(prog, is_compare ? "compare takes two directories" : "expected one input path", NULL);
     if (!is_compare && !out)
-        usage_error("missing --out", NULL);
+        err_usage(prog, "missing --out", NULL);
     if (is_compare && (out || dtype_flag || shard_flag))
-        usage_error("compare takes no options", NULL);
+        err_usage(prog, "compare takes no options", NULL);
     if (is_import && (dtype_flag || shard_flag))
-        usage_error("--dtype and --max-shard-size are export options", NULL);
+        err_usage(prog, "--dtype and --max-shard-size are export options", NULL);
     StDtype dtype = ST_F32;
     if (dtype_flag && (st_dtype_parse(dtype_flag, &dtype) || !strcmp(dtype_flag, "F32") ||
                        !strcmp(dtype_flag, "F16") || !strcmp(dtype_flag, "BF16")))
-        usage_error("--dtype: expected bf16, fp16 or fp32, got", dtype_flag);
+        err_usage(prog, "--dtype: expected bf16, fp16 or fp32, got", dtype_flag);
     uint64_t max_shard = 5000000000ull;
     if (shard_flag && !(max_shard = parse_size(shard_flag)))
-        usage_error("--max-shard-size: expected a size such as 5GB, 500MB or 2GiB, got",
+        err_usage(prog, "--max-shard-size: expected a size such as 5GB, 500MB or 2GiB, got",
                     shard_flag);
 
     Error err = {0};

@@ -82,14 +82,6 @@ static void die_err(const Error *e)
     err_die(prog, e);
 }
 
-static void usage_error(const char *msg, const char *arg) __attribute__((noreturn));
-static void usage_error(const char *msg, const char *arg)
-{
-    fprintf(stderr, "%s: %s%s%s (try '%s --help')\n", prog, msg, arg ? " " : "", arg ? arg : "",
-            prog);
-    exit(PT_EINPUT);
-}
-
 static int positive_int(const char *opt, const char *text, int min)
 {
     char *end;
@@ -451,12 +443,12 @@ static int cmd_status(int argc, char **argv)
         switch (c) {
         case 'j': json = 1; break;
         case 'h': fputs(usage, stdout); return 0;
-        case ':': usage_error("option needs a value:", argv[optind - 1]);
-        default: usage_error("unknown option", argv[optind - 1]);
+        case ':': err_usage(prog, "option needs a value:", argv[optind - 1]);
+        default: err_usage(prog, "unknown option", argv[optind - 1]);
         }
     }
     if (optind >= argc)
-        usage_error("status: give at least one RUN_DIR", NULL);
+        err_usage(prog, "status: give at least one RUN_DIR", NULL);
     if (!any_slurm_tool()) {
         fprintf(stderr, "%s: no Slurm on PATH (squeue, scontrol, sacct): install slurm-wlm "
                         "(scripts/install-deps) or run where Slurm is\n", prog);
@@ -741,7 +733,7 @@ static int parse_only(const char *list)
         mask |= 1 << s;
     }
     if (!mask)
-        usage_error("--only: give a list of statuses, e.g. fail,timeout", NULL);
+        err_usage(prog, "--only: give a list of statuses, e.g. fail,timeout", NULL);
     return mask;
 }
 
@@ -794,13 +786,13 @@ static int cmd_submit(int argc, char **argv)
         case O_TRAIN: train = optarg; break;
         case O_DRY: o.dry_run = 1; break;
         case 'h': fputs(usage, stdout); return 0;
-        case ':': usage_error("option needs a value:", argv[optind - 1]);
-        default: usage_error("unknown option", argv[optind - 1]);
+        case ':': err_usage(prog, "option needs a value:", argv[optind - 1]);
+        default: err_usage(prog, "unknown option", argv[optind - 1]);
         }
     }
     o.spec.sbatch_args = sbatch_args;
     if (optind >= argc)
-        usage_error("give at least one RUN_DIR, CONFIG or '-'", NULL);
+        err_usage(prog, "give at least one RUN_DIR, CONFIG or '-'", NULL);
     if (!o.dry_run && !on_path("sbatch")) {
         fprintf(stderr, "%s: no Slurm on PATH (sbatch not found): install slurm-wlm "
                         "(scripts/install-deps), or use --dry-run to print the script\n", prog);
@@ -838,7 +830,7 @@ static int cmd_submit(int argc, char **argv)
             continue;
         }
         if (nstdin++)
-            usage_error("'-' given twice: stdin holds one config", NULL);
+            err_usage(prog, "'-' given twice: stdin holds one config", NULL);
         int ntasks = stdin_run_dir(&o);
         if (!o.dry_run) {
             run_open(r, o.run_dir_for_stdin);
@@ -863,7 +855,7 @@ static int cmd_submit(int argc, char **argv)
                 return PT_EINPUT;
             }
     if (nstdin == 0 && o.run_dir_for_stdin)
-        usage_error("--run-dir only goes with '-' (a config on stdin)", NULL);
+        err_usage(prog, "--run-dir only goes with '-' (a config on stdin)", NULL);
 
     /* which runs go: never a completed, pending or running one; with --only, those listed */
     int ask = any_slurm_tool();

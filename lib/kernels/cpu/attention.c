@@ -14,6 +14,20 @@
 #define Q_TILE 64    /* query rows per block step */
 #define K_BLOCK 256  /* keys per block step */
 
+/* Score tiles of the block steps: one growable buffer per thread, so the innermost loop of
+ * attention allocates nothing once the first steps have sized it. */
+static float *tile_scratch(size_t n)
+{
+    static _Thread_local float *buf;
+    static _Thread_local size_t cap;
+    if (n > cap) {
+        free(buf);
+        buf = xmalloc(n * sizeof(float));
+        cap = n;
+    }
+    return buf;
+}
+
 /* Keys of the block a query at position qpos may see (causal): keys at kpos0 .. qpos. */
 static int visible_keys(int qpos, int kpos0, int Tk)
 {
@@ -28,7 +42,7 @@ void attention_block_forward(float *m, float *l, float *acc, const float *q, int
     int nk = visible_keys(qpos0 + Tq - 1, kpos0, Tk); /* keys the last row sees: the most */
     if (nk == 0)
         return;
-    float *S = xmalloc((size_t)Tq * nk * sizeof(float)); /* (Tq, nk) scores, then P */
+    float *S = tile_scratch((size_t)Tq * nk); /* (Tq, nk) scores, then P */
     /* S = scale · Q·Kᵀ */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, nk, D, scale, q, qs, k, ks, 0.0f, S, nk);
     for (int r = 0; r < Tq; r++) {
@@ -58,7 +72,6 @@ void attention_block_forward(float *m, float *l, float *acc, const float *q, int
     }
     /* A += P·V */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, D, nk, 1.0f, S, nk, v, ks, 1.0f, acc, D);
-    free(S);
 }
 
 void attention_block_backward(float *dq, int dqs, float *dk, float *dv, int dks,
@@ -69,8 +82,8 @@ void attention_block_backward(float *dq, int dqs, float *dk, float *dv, int dks,
     int nk = visible_keys(qpos0 + Tq - 1, kpos0, Tk);
     if (nk == 0)
         return;
-    float *P = xmalloc((size_t)Tq * nk * sizeof(float));  /* (Tq, nk) */
-    float *dS = xmalloc((size_t)Tq * nk * sizeof(float)); /* (Tq, nk) dP, then dS */
+    float *P = tile_scratch(2 * (size_t)Tq * nk); /* (Tq, nk) */
+    float *dS = P + (size_t)Tq * nk;               /* (Tq, nk) dP, then dS */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, nk, D, scale, q, qs, k, ks, 0.0f, P, nk);
     /* dP = dO·Vᵀ */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, nk, D, 1.0f, dout, qs, v, ks, 0.0f, dS, nk);
@@ -89,8 +102,6 @@ void attention_block_backward(float *dq, int dqs, float *dk, float *dv, int dks,
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, D, nk, 1.0f, dS, nk, k, ks, 1.0f, dq, dqs);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, D, Tq, 1.0f, dS, nk, q, qs, 1.0f, dk, dks);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, D, Tq, 1.0f, P, nk, dout, qs, 1.0f, dv, dks);
-    free(P);
-    free(dS);
 }
 
 void attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
