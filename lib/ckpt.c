@@ -21,6 +21,17 @@ const char *ckpt_kind_name(CkptKind kind)
     return kind_names[kind];
 }
 
+void ckpt_rank_path(const char *dir, int rank, char *out, size_t len)
+{
+    snprintf(out, len, "%s/rank_%05d.h5", dir, rank);
+}
+
+void ckpt_step_path(const char *save_dir, long long step, const char *suffix, char *out,
+                    size_t len)
+{
+    snprintf(out, len, "%s/step_%08lld%s", save_dir, step, suffix);
+}
+
 void ckpt_opt_range(size_t numel, int dp, int dp_rank, int zero_stage, size_t *lo, size_t *hi)
 {
     if (zero_stage == 0) {
@@ -202,7 +213,7 @@ int ckpt_write_rank(const char *dir, const ParamTable *pt, const CkptView *view,
         return PT_OK;
     }
     char path[4096];
-    snprintf(path, sizeof path, "%s/rank_%05d.h5", dir, view->rank);
+    ckpt_rank_path(dir, view->rank, path, sizeof path);
     CkptWriter *w = NULL;
     int rc = ckpt_writer_open(path, &w, err);
     for (int i = 0; !rc && i < n; i++) {
@@ -296,7 +307,7 @@ int ckpt_begin(const char *save_dir, int64_t step, char *tmpdir, size_t len, Err
 {
     if (make_dirs(save_dir, err))
         return err->code;
-    snprintf(tmpdir, len, "%s/step_%08lld.tmp", save_dir, (long long)step);
+    ckpt_step_path(save_dir, (long long)step, ".tmp", tmpdir, len);
     if (ckpt_remove_dir(tmpdir, err))
         return err->code;
     if (mkdir(tmpdir, 0755) != 0)
@@ -356,7 +367,7 @@ static int prune(const char *save_dir, int keep_last, long long keep, Error *err
         if (steps[i] == keep)
             continue;
         char path[4096];
-        snprintf(path, sizeof path, "%s/step_%08lld", save_dir, steps[i]);
+        ckpt_step_path(save_dir, steps[i], "", path, sizeof path);
         rc = ckpt_remove_dir(path, err);
     }
     free(steps);
@@ -404,7 +415,7 @@ int ckpt_save(const char *save_dir, const CkptMeta *meta, const ParamTable *pt,
     if (view->rank == 0)
         ckpt_begin(save_dir, meta->step, tmp, sizeof tmp, &local);
     else
-        snprintf(tmp, sizeof tmp, "%s/step_%08lld.tmp", save_dir, (long long)meta->step);
+        ckpt_step_path(save_dir, (long long)meta->step, ".tmp", tmp, sizeof tmp);
     if (comm_agree(all, &local))
         return err_set(err, local.code, "%s", local.msg);
     int wrote = 0;

@@ -60,6 +60,12 @@ int ckpt_read_meta(const char *dir, CkptMeta *meta, Error *err);
 int ckpt_load(const char *dir, const ParamTable *pt, const CkptView *view, float *params,
               float *adam_m, float *adam_v, Error *err);
 
+/* The names inside a save_dir and a checkpoint: dir/rank_NNNNN.h5 and
+ * save_dir/step_NNNNNNNN<suffix> (suffix "" or ".tmp"). */
+void ckpt_rank_path(const char *dir, int rank, char *out, size_t len);
+void ckpt_step_path(const char *save_dir, long long step, const char *suffix, char *out,
+                    size_t len);
+
 /* A checkpoint directory from what a user names: a step directory as it is, or a save_dir
  * (one holding `latest`) resolved to the checkpoint `latest` names. Every reader below
  * (ckpt_read_meta, ckpt_load, ckpt_index_open) resolves its dir this way. */

@@ -36,11 +36,6 @@ struct CkptIndex {
     int nts[CKPT_KINDS], capts[CKPT_KINDS];
 };
 
-static void rank_path(const char *dir, int rank, char *out, size_t len)
-{
-    snprintf(out, len, "%s/rank_%05d.h5", dir, rank);
-}
-
 /* H5Fopen with our own error line: missing, or not readable HDF5. */
 static int open_h5(const char *path, hid_t *f, Error *err)
 {
@@ -269,7 +264,7 @@ static int index_dataset(CkptIndex *x, hid_t g, CkptKind k, int file, const char
 static int index_file(CkptIndex *x, int file, Error *err)
 {
     char path[4200];
-    rank_path(x->dir, x->ranks[file], path, sizeof path);
+    ckpt_rank_path(x->dir, x->ranks[file], path, sizeof path);
     hid_t f;
     if (open_h5(path, &f, err))
         return err->code;
@@ -374,7 +369,7 @@ static hid_t file_handle(CkptIndex *x, int file, Error *err)
         x->nopen = 0;
     }
     char path[4200];
-    rank_path(x->dir, x->ranks[file], path, sizeof path);
+    ckpt_rank_path(x->dir, x->ranks[file], path, sizeof path);
     if (open_h5(path, &x->fid[file], err)) {
         x->fid[file] = -1;
         return -1;
@@ -405,7 +400,7 @@ static int read_span(CkptIndex *x, CkptKind k, const char *name, const Stored *s
         H5Dclose(d);
     if (!bad)
         return PT_OK;
-    rank_path(x->dir, x->ranks[s->file], path, sizeof path);
+    ckpt_rank_path(x->dir, x->ranks[s->file], path, sizeof path);
     return err_set(err, PT_EINPUT, "%s: cannot read %s (truncated or corrupt?)", path, dset);
 }
 
@@ -449,7 +444,7 @@ int ckpt_index_read(CkptIndex *x, CkptKind k, const char *name, const int64_t gs
         found = 1;
         if (s->gshape[0] != gshape[0] || s->gshape[1] != gshape[1]) {
             char path[4200];
-            rank_path(x->dir, x->ranks[s->file], path, sizeof path);
+            ckpt_rank_path(x->dir, x->ranks[s->file], path, sizeof path);
             return err_set(err, PT_EINPUT,
                            "%s: tensor %s has shape [%lld, %lld] but the model expects "
                            "[%lld, %lld] (checkpoint of a different model?)",

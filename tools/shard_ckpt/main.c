@@ -147,7 +147,7 @@ static int write_rank(CkptIndex *src, const char *dir, const ModelDims *d, const
     int rc = PT_OK;
     if (n > 0) {
         char path[4300];
-        snprintf(path, sizeof path, "%s/rank_%05d.h5", dir, r);
+        ckpt_rank_path(dir, r, path, sizeof path);
         CkptWriter *w = NULL;
         rc = ckpt_writer_open(path, &w, err);
         for (int i = 0; !rc && i < n; i++) {
