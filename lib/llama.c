@@ -55,19 +55,13 @@ static void bind(Weights *w, const ParamTable *pt, float *buf, int nl)
     for (int i = 0; i < nl; i++) {
         LayerWeights *lw = &w->layers[i];
         int l = pt->shard.layer_begin + i;
-#define BIND(field, suffix)                                                    \
-    snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix);            \
-    lw->field = tensor(pt, buf, name)
-        BIND(ln1, "input_layernorm.weight");
-        BIND(wq, "self_attn.q_proj.weight");
-        BIND(wk, "self_attn.k_proj.weight");
-        BIND(wv, "self_attn.v_proj.weight");
-        BIND(wo, "self_attn.o_proj.weight");
-        BIND(ln2, "post_attention_layernorm.weight");
-        BIND(wg, "mlp.gate_proj.weight");
-        BIND(wu, "mlp.up_proj.weight");
-        BIND(wd, "mlp.down_proj.weight");
-#undef BIND
+        /* the fields in params_layer_suffix order */
+        float **field[PARAMS_PER_LAYER] = {&lw->ln1, &lw->wq, &lw->wk, &lw->wv, &lw->wo,
+                                           &lw->ln2, &lw->wg, &lw->wu, &lw->wd};
+        for (int j = 0; j < PARAMS_PER_LAYER; j++) {
+            snprintf(name, sizeof name, "model.layers.%d.%s", l, params_layer_suffix[j]);
+            *field[j] = tensor(pt, buf, name);
+        }
     }
 }
 

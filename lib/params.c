@@ -9,6 +9,12 @@
 
 #define INIT_STD 0.02
 
+const char *const params_layer_suffix[PARAMS_PER_LAYER] = {
+    "input_layernorm.weight",  "self_attn.q_proj.weight",         "self_attn.k_proj.weight",
+    "self_attn.v_proj.weight", "self_attn.o_proj.weight",         "post_attention_layernorm.weight",
+    "mlp.gate_proj.weight",    "mlp.up_proj.weight",              "mlp.down_proj.weight",
+};
+
 int params_padded_vocab(int V, int tp_size)
 {
     int m = 128 * tp_size;
@@ -81,18 +87,18 @@ void params_build(ParamTable *pt, const ModelDims *d, const ParamShard *shard)
     if (shard->has_embed || (shard->has_head && d->tie_word_embeddings))
         add(pt, &cap, "model.embed_tokens.weight", 2, V, C, SPLIT_VOCAB, -1, 0);
     for (int l = shard->layer_begin; l < shard->layer_end; l++) {
-#define LAYER(suffix, nd, r, c, split, norm)                                   \
-    snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix);            \
+#define LAYER(i, nd, r, c, split, norm)                                          \
+    snprintf(name, sizeof name, "model.layers.%d.%s", l, params_layer_suffix[i]); \
     add(pt, &cap, name, nd, r, c, split, l, norm)
-        LAYER("input_layernorm.weight", 1, C, 1, SPLIT_NONE, 1);
-        LAYER("self_attn.q_proj.weight", 2, HD, C, SPLIT_ROWS, 0);
-        LAYER("self_attn.k_proj.weight", 2, KD, C, SPLIT_ROWS, 0);
-        LAYER("self_attn.v_proj.weight", 2, KD, C, SPLIT_ROWS, 0);
-        LAYER("self_attn.o_proj.weight", 2, C, HD, SPLIT_COLS, 0);
-        LAYER("post_attention_layernorm.weight", 1, C, 1, SPLIT_NONE, 1);
-        LAYER("mlp.gate_proj.weight", 2, F, C, SPLIT_ROWS, 0);
-        LAYER("mlp.up_proj.weight", 2, F, C, SPLIT_ROWS, 0);
-        LAYER("mlp.down_proj.weight", 2, C, F, SPLIT_COLS, 0);
+        LAYER(0, 1, C, 1, SPLIT_NONE, 1);   /* input_layernorm */
+        LAYER(1, 2, HD, C, SPLIT_ROWS, 0);  /* q_proj */
+        LAYER(2, 2, KD, C, SPLIT_ROWS, 0);  /* k_proj */
+        LAYER(3, 2, KD, C, SPLIT_ROWS, 0);  /* v_proj */
+        LAYER(4, 2, C, HD, SPLIT_COLS, 0);  /* o_proj */
+        LAYER(5, 1, C, 1, SPLIT_NONE, 1);   /* post_attention_layernorm */
+        LAYER(6, 2, F, C, SPLIT_ROWS, 0);   /* gate_proj */
+        LAYER(7, 2, F, C, SPLIT_ROWS, 0);   /* up_proj */
+        LAYER(8, 2, C, F, SPLIT_COLS, 0);   /* down_proj */
 #undef LAYER
     }
     if (shard->has_head) {

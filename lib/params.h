@@ -49,6 +49,11 @@ typedef struct {
     int V_pad;                /* vocabulary padded to a multiple of 128 · tp */
 } ParamTable;
 
+/* The tensors of every block, in the order the table lays them out (HF name suffixes after
+ * "model.layers.N."): input_layernorm, q, k, v, o, post_attention_layernorm, gate, up, down. */
+enum { PARAMS_PER_LAYER = 9 };
+extern const char *const params_layer_suffix[PARAMS_PER_LAYER];
+
 /* The whole model on one rank (tp 1, all layers). */
 ParamShard params_shard_single(const ModelDims *d);
 
