@@ -24,7 +24,7 @@ TEST_SUPPORT = $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 B   = build
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/%.o)
 
-.PHONY: all deps check check-unit check-asan check-mpi check-e2e demo bench install clean
+.PHONY: all deps check check-unit check-asan check-mpi check-e2e check-kernel-paths demo bench install clean
 all: bin/picotron $(TOOL_BINS) bin/text2shard
 
 deps:
@@ -91,12 +91,17 @@ $(B)/tests/launch_probe: tests/launch/launch_probe.c $(B)/libpicotron.a
 check-e2e: all $(B)/tests/launch_probe
 	@scripts/run-e2e
 
+# The numerics tests again under the other OpenBLAS kernel path(s) this CPU can run.
+check-kernel-paths: all $(UNIT_BINS) $(MPI_BINS) $(B)/tests/launch_probe
+	@scripts/check-kernel-paths
+
 check: deps
 	@timeout 300 $(MAKE) -j2 --no-print-directory all $(UNIT_BINS) $(MPI_BINS)
 	@timeout 120 $(MAKE) --no-print-directory check-unit
 	@timeout 240 $(MAKE) --no-print-directory check-asan
 	@timeout 180 $(MAKE) --no-print-directory check-mpi
 	@timeout 420 $(MAKE) --no-print-directory check-e2e
+	@timeout 300 $(MAKE) --no-print-directory check-kernel-paths
 	@echo "make check: all passed"
 
 demo: deps all

@@ -1,5 +1,4 @@
 /* metrics: flop counts, the CPU peak, clocks and memory. */
-#include <cblas.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,30 +24,6 @@ double metrics_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-double metrics_sgemm_gflops(int n, int reps)
-{
-    size_t nn = (size_t)n * n;
-    float *a = xmalloc(nn * sizeof(float)), *b = xmalloc(nn * sizeof(float));
-    float *c = xcalloc(nn, sizeof(float));
-    for (size_t i = 0; i < nn; i++) {
-        a[i] = (float)(i % 7) * 0.1f;
-        b[i] = (float)(i % 5) * 0.1f;
-    }
-    double best = 0.0;
-    for (int r = 0; r < reps + 1; r++) {
-        double t0 = metrics_now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-        double dt = metrics_now() - t0;
-        double gf = 2.0 * n * (double)nn / dt / 1e9;
-        if (r > 0 && gf > best) /* the first call warms caches and threads */
-            best = gf;
-    }
-    free(a);
-    free(b);
-    free(c);
-    return best;
 }
 
 double metrics_rss_mib(void)

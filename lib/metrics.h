@@ -17,10 +17,6 @@ typedef struct {
 
 FlopCount metrics_flops(const ModelDims *d, int seq_length);
 
-/* Best OpenBLAS sgemm rate in GFLOP/s with the current thread setting (square n³, a few
- * repetitions, best kept): the peak that MFU is measured against on CPU. */
-double metrics_sgemm_gflops(int n, int reps);
-
 /* Seconds on a monotonic clock. */
 double metrics_now(void);
 

@@ -515,8 +515,8 @@ static void print_banner(const Trainer *t)
                 "optimizer %.1f MiB, activations %.1f MiB\n",
                 r, x[0] / MIB, x[1] / MIB, x[2] / MIB, x[3] / MIB);
     }
-    fprintf(stderr, "picotron-train: cpu peak (best sgemm 1024^3, %d threads): %.1f GFLOP/s\n",
-            t->threads, t->peak);
+    fprintf(stderr, "picotron-train: cpu peak (best sgemm 1024^3, %d threads, %s): %.1f GFLOP/s\n",
+            t->threads, kernels_blas_path(), t->peak);
     free(all);
 }
 
@@ -563,7 +563,7 @@ int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOp
     t->fc = metrics_flops(d, T);
     /* the peak (for MFU) costs a few sgemm calls: only where it is printed or logged */
     if (is_root(t) && (!opt->quiet || opt->write_metrics))
-        t->peak = metrics_sgemm_gflops(1024, 3);
+        t->peak = kernels_sgemm_peak_gflops(1024, 3);
     print_banner(t);
     return PT_OK;
 }

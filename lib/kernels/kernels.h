@@ -2,14 +2,20 @@
  * its backward beside it; formulas in ../shared/MATH.md. All buffers are fp32, row-major.
  * N = number of tokens (B·T) in the buffers handed over. Backward kernels ACCUMULATE into
  * weight gradients (+=) so micro-batches sum in fp32; input gradients are overwritten unless
- * the name says _acc. Every kernel gives bitwise the same result whatever the thread count. */
+ * the name says _acc. Every kernel gives bitwise the same result whatever the thread count
+ * (on one BLAS kernel path: another CPU, or OPENBLAS_CORETYPE, may round differently). */
 #ifndef PICOTRON_KERNELS_H
 #define PICOTRON_KERNELS_H
 
 #include <stdint.h>
 
-/* Threads the kernels (OpenMP and OpenBLAS) may use. */
+/* Threads the kernels may use (OpenMP; BLAS calls run inside our loops, one tile each). */
 void kernels_set_threads(int n);
+/* The ceiling: best GFLOP/s of one n³ BLAS sgemm, threaded by the BLAS itself over the current
+ * thread count (reps timed calls after a warm-up). */
+double kernels_sgemm_peak_gflops(int n, int reps);
+/* Which BLAS and kernel path this process runs, e.g. "OpenBLAS Haswell". */
+const char *kernels_blas_path(void);
 
 /* Linear y = x·Wᵀ.  out (N, Cout), x (N, Cin), W (Cout, Cin). */
 void matmul_forward(float *out, const float *x, const float *W, int N, int Cin, int Cout);

@@ -85,12 +85,12 @@ int main(int argc, char **argv)
     /* The peak is taken before and after the run and the better figure kept: a neighbour
      * stealing the CPU during one measurement must not inflate the ratio. */
     kernels_set_threads(trainer_threads(&cfg, run.under_launcher ? launch_local_ranks() : 1));
-    double peak_before = run.speaker ? metrics_sgemm_gflops(1024, 5) : 0.0;
+    double peak_before = run.speaker ? kernels_sgemm_peak_gflops(1024, 5) : 0.0;
     if (trainer_run(&cfg, toolrun_comm(&run), &opt, &rep, &err))
         toolrun_fail(&run, &err);
     if (!run.speaker)
         toolrun_exit(0);
-    double peak_after = metrics_sgemm_gflops(1024, 5);
+    double peak_after = kernels_sgemm_peak_gflops(1024, 5);
     double peak = peak_after > peak_before ? peak_after : peak_before;
     int ranks = toolrun_world(&cfg);
     FlopCount fc = metrics_flops(&cfg.model.dims, cfg.training.seq_length);
@@ -115,10 +115,11 @@ int main(int argc, char **argv)
         printf("{\"label\": %s, \"ranks\": %d, \"params\": %lld, \"params_no_embed\": %lld, "
                "\"threads\": %d, \"steps\": %d, \"tokens_per_s\": %.2f, \"flops_per_token\": %.6g, "
                "\"gflops\": %.3f, \"gflops_causal\": %.3f, \"sgemm_peak_gflops\": %.3f, "
-               "\"fraction_of_sgemm\": %.4f, \"comm_fraction\": %.4f, \"final_loss\": %.6f}\n",
+               "\"fraction_of_sgemm\": %.4f, \"comm_fraction\": %.4f, \"final_loss\": %.6f, "
+               "\"blas\": \"%s\"}\n",
                quoted, ranks, (long long)fc.n_params, (long long)fc.n_params_no_embed, rep.threads,
                rep.steps, rep.tokens_per_s, fc.flops_per_token, gflops, gflops_causal, peak, ratio,
-               rep.comm_fraction, rep.last_loss);
+               rep.comm_fraction, rep.last_loss, kernels_blas_path());
         free(quoted);
     } else {
         printf("%-26s %d rank%s x %d thr  tok/s %8.0f  GFLOP/s %7.2f (causal %7.2f)  sgemm %7.2f/rank"

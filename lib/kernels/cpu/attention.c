@@ -1,14 +1,14 @@
 /* attention: causal grouped-query attention in the online-softmax form (MATH.md). The block
  * steps work on a tile of query rows against a block of keys given their global positions,
  * which is what ring attention needs; the full-sequence kernels walk query tiles × key blocks.
- * Score and probability tiles go through sgemm, called single-threaded inside the OpenMP loop
- * over (batch, head), so results do not depend on the thread count. */
-#include <cblas.h>
+ * Score and probability tiles go through gemm (one tile grid whatever the thread count), called
+ * inside the OpenMP loop over (batch, head), so results do not depend on the thread count. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
+#include "kernels/cpu/gemm.h"
 #include "kernels/kernels.h"
 
 #define Q_TILE 64    /* query rows per block step */
@@ -44,7 +44,7 @@ void attention_block_forward(float *m, float *l, float *acc, const float *q, int
         return;
     float *S = tile_scratch((size_t)Tq * nk); /* (Tq, nk) scores, then P */
     /* S = scale · Q·Kᵀ */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, nk, D, scale, q, qs, k, ks, 0.0f, S, nk);
+    gemm(0, 1, Tq, nk, D, scale, q, qs, k, ks, 0.0f, S, nk);
     for (int r = 0; r < Tq; r++) {
         float *s = S + (int64_t)r * nk, *ar = acc + (int64_t)r * D;
         int vis = visible_keys(qpos0 + r, kpos0, Tk);
@@ -71,7 +71,7 @@ void attention_block_forward(float *m, float *l, float *acc, const float *q, int
             ar[d] *= alpha;
     }
     /* A += P·V */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, D, nk, 1.0f, S, nk, v, ks, 1.0f, acc, D);
+    gemm(0, 0, Tq, D, nk, 1.0f, S, nk, v, ks, 1.0f, acc, D);
 }
 
 void attention_block_backward(float *dq, int dqs, float *dk, float *dv, int dks,
@@ -84,9 +84,9 @@ void attention_block_backward(float *dq, int dqs, float *dk, float *dv, int dks,
         return;
     float *P = tile_scratch(2 * (size_t)Tq * nk); /* (Tq, nk) */
     float *dS = P + (size_t)Tq * nk;               /* (Tq, nk) dP, then dS */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, nk, D, scale, q, qs, k, ks, 0.0f, P, nk);
+    gemm(0, 1, Tq, nk, D, scale, q, qs, k, ks, 0.0f, P, nk);
     /* dP = dO·Vᵀ */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, nk, D, 1.0f, dout, qs, v, ks, 0.0f, dS, nk);
+    gemm(0, 1, Tq, nk, D, 1.0f, dout, qs, v, ks, 0.0f, dS, nk);
     for (int r = 0; r < Tq; r++) {
         float *p = P + (int64_t)r * nk, *ds = dS + (int64_t)r * nk;
         int vis = visible_keys(qpos0 + r, kpos0, Tk);
@@ -99,9 +99,9 @@ void attention_block_backward(float *dq, int dqs, float *dk, float *dv, int dks,
             p[j] = ds[j] = 0.0f;
     }
     /* dQ += dS·K;  dK += dSᵀ·Q;  dV += Pᵀ·dO */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, D, nk, 1.0f, dS, nk, k, ks, 1.0f, dq, dqs);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, D, Tq, 1.0f, dS, nk, q, qs, 1.0f, dk, dks);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, D, Tq, 1.0f, P, nk, dout, qs, 1.0f, dv, dks);
+    gemm(0, 0, Tq, D, nk, 1.0f, dS, nk, k, ks, 1.0f, dq, dqs);
+    gemm(1, 0, nk, D, Tq, 1.0f, dS, nk, q, qs, 1.0f, dk, dks);
+    gemm(1, 0, nk, D, Tq, 1.0f, P, nk, dout, qs, 1.0f, dv, dks);
 }
 
 void attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
