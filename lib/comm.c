@@ -269,3 +269,18 @@ int comm_agree(const Comm *c, Error *err)
     MPI_Bcast(err, (int)sizeof *err, MPI_BYTE, low.rank, c->comm);
     return err->code;
 }
+
+static void (*progress_hook)(void *ctx);
+static void *progress_ctx;
+
+void comm_set_progress(void (*hook)(void *ctx), void *ctx)
+{
+    progress_hook = hook;
+    progress_ctx = ctx;
+}
+
+void comm_progress(void)
+{
+    if (progress_hook)
+        progress_hook(progress_ctx);
+}

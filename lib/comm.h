@@ -52,6 +52,12 @@ void comm_wait(CommRequest *r);
 int comm_test(CommRequest *r);   /* 1 when complete; drives MPI progress */
 void comm_waitall(CommRequest *r, int n);
 
+/* Progress: Open MPI moves a non-blocking collective only inside MPI calls, so long compute
+ * phases call comm_progress between their kernels; it runs the hook that the owner of the
+ * requests in flight installed (grads: its buckets), or nothing. */
+void comm_set_progress(void (*hook)(void *ctx), void *ctx);
+void comm_progress(void);
+
 /* Errors agreed by all ranks: every rank passes its own Error; afterwards every rank holds the
  * same one (the lowest-ranked non-zero code's message) and returns its code. Collective. */
 int comm_agree(const Comm *c, Error *err);

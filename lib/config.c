@@ -62,6 +62,7 @@ static const Key KEYS[] = {
     STR("distributed.backend", distributed.backend, "mpi", "mpi|nccl|gloo"),
     BOOL("distributed.use_cpu", distributed.use_cpu, 1),
     NUM("distributed.zero_stage", T_INT, distributed.zero_stage, BIT, 0),
+    NUM("distributed.bucket_size_mb", T_DBL, distributed.bucket_size_mb, NONNEG, 4.0),
     /* model.name comes first: resolving it replaces the dimensions that the keys below override */
     STR("model.name", model.name, "", NULL),
     NUM("model.num_hidden_layers", T_INT, model.dims.num_hidden_layers, POS, 0),
@@ -646,7 +647,7 @@ static int check_model(const ModelDims *d, Error *err)
     return PT_OK;
 }
 
-static int check_mesh(const Config *cfg, Error *err)
+int config_check_mesh(const Config *cfg, Error *err)
 {
     const ModelDims *d = &cfg->model.dims;
     int tp = cfg->distributed.tp_size, pp = cfg->distributed.pp_size;
@@ -706,7 +707,7 @@ int config_validate(const Config *cfg, Error *err)
     if (!rc)
         rc = check_model(&cfg->model.dims, err);
     if (!rc)
-        rc = check_mesh(cfg, err);
+        rc = config_check_mesh(cfg, err);
     if (!rc)
         rc = check_training(cfg, err);
     return rc;

@@ -32,6 +32,7 @@ typedef struct {
         char backend[16];        /* "mpi" | "nccl" | "gloo" (CPU: all mean MPI) */
         int use_cpu;
         int zero_stage;          /* 0 | 1 */
+        double bucket_size_mb;   /* gradient all-reduce buckets (MiB); 0: one per tensor */
     } distributed;
     struct {
         char name[CFG_STR];      /* preset name, hub name, or local dir holding config.json */
@@ -119,6 +120,10 @@ int config_set(Config *cfg, const char *assignment, Error *err);
 
 /* Check every value and the mesh; error names the key: "training.seq_length: must be > 0, got -3". */
 int config_validate(const Config *cfg, Error *err);
+
+/* The part of config_validate that checks the model against the mesh (heads and kv-heads and
+ * MLP width % tp, layers ≥ pp, seq_length % 2·cp): the only place these rules live. */
+int config_check_mesh(const Config *cfg, Error *err);
 
 /* Serialise the full, resolved configuration (all keys) as JSON text; caller frees. */
 char *config_to_json(const Config *cfg);

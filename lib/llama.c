@@ -1,10 +1,10 @@
 /* llama: the model's forward and backward, layer by layer, mirroring each other. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
-#include "kernels/kernels.h"
 #include "llama.h"
 #include "ring_attention.h"
 
@@ -65,90 +65,109 @@ static void bind(Weights *w, const ParamTable *pt, float *buf, int nl)
     }
 }
 
-static float *alloc(size_t *total, int64_t n)
-{
-    *total += (size_t)n * sizeof(float);
-    return xcalloc((size_t)n, sizeof(float));
-}
+/* ---- the activation table: every buffer of a slot and of the scratch, with its element
+ * count for a shape and its type; llama_init carves them all out of one allocation, memplan
+ * asks llama_activation_bytes for the same sum ---- */
 
-static void alloc_slot(Activations *a, const LlamaShape *s, size_t *total)
+enum { ACT_SLOT, ACT_SCRATCH };   /* one per micro-batch in flight, or one shared */
+enum { T_ACT, T_F32, T_I32 };     /* the backend's activation type, fp32 statistics, ids */
+
+typedef struct {
+    int where;    /* ACT_SLOT | ACT_SCRATCH */
+    int type;     /* T_ACT | T_F32 | T_I32 */
+    size_t field; /* offsetof the pointer in Activations or Scratch */
+} ActEntry;
+
+#define SLOT(f, t) {ACT_SLOT, t, offsetof(Activations, f)}
+#define SCR(f, t) {ACT_SCRATCH, t, offsetof(Scratch, f)}
+static const ActEntry ACT_TABLE[] = {
+    SLOT(ids, T_I32), SLOT(targets, T_I32),
+    SLOT(x, T_ACT), SLOT(n1, T_ACT), SLOT(r1, T_F32), SLOT(q, T_ACT), SLOT(k, T_ACT),
+    SLOT(v, T_ACT), SLOT(att, T_ACT), SLOT(lse, T_F32), SLOT(h, T_ACT), SLOT(n2, T_ACT),
+    SLOT(r2, T_F32), SLOT(fa, T_ACT), SLOT(fb, T_ACT), SLOT(fm, T_ACT), SLOT(nf, T_ACT),
+    SLOT(rf, T_F32), SLOT(logits, T_F32), SLOT(loss, T_F32), SLOT(mx, T_F32), SLOT(z, T_F32),
+    SLOT(zt, T_F32),
+    SCR(dres, T_ACT), SCR(dn, T_ACT), SCR(datt, T_ACT), SCR(dq, T_ACT), SCR(dk, T_ACT),
+    SCR(dv, T_ACT), SCR(dfa, T_ACT), SCR(dfb, T_ACT), SCR(dfm, T_ACT), SCR(ring, T_F32),
+};
+#undef SLOT
+#undef SCR
+#define ACT_ENTRIES ((int)(sizeof ACT_TABLE / sizeof ACT_TABLE[0]))
+
+/* Elements of entry i for shape s (in table order; shapes as in llama.h). */
+static void act_numel(const LlamaShape *s, int cp, int64_t n[ACT_ENTRIES])
 {
     int64_t N = (int64_t)s->B * s->T, C = s->C, L = s->nl;
     int64_t HD = (int64_t)s->H * s->D, KD = (int64_t)s->K * s->D, F = s->F;
     int64_t V = s->last_stage ? s->V_local : 0;
-    a->x = alloc(total, (L + 1) * N * C);
-    a->n1 = alloc(total, L * N * C);
-    a->r1 = alloc(total, L * N);
-    a->q = alloc(total, L * N * HD);
-    a->k = alloc(total, L * N * KD);
-    a->v = alloc(total, L * N * KD);
-    a->att = alloc(total, L * N * HD);
-    a->lse = alloc(total, L * N * s->H);
-    a->h = alloc(total, L * N * C);
-    a->n2 = alloc(total, L * N * C);
-    a->r2 = alloc(total, L * N);
-    a->fa = alloc(total, L * N * F);
-    a->fb = alloc(total, L * N * F);
-    a->fm = alloc(total, L * N * F);
-    a->nf = alloc(total, N * C);
-    a->rf = alloc(total, N);
-    a->logits = alloc(total, N * V);
-    a->loss = alloc(total, N);
-    a->mx = alloc(total, N);
-    a->z = alloc(total, N);
-    a->zt = alloc(total, N);
+    int64_t ring = cp > 1 ? (int64_t)ring_attention_scratch_floats(s->B, s->T, s->H, s->K, s->D)
+                          : 0;
+    int64_t sizes[] = {
+        N, N,                                                       /* ids, targets */
+        (L + 1) * N * C, L * N * C, L * N, L * N * HD, L * N * KD,  /* x n1 r1 q k */
+        L * N * KD, L * N * HD, L * N * s->H, L * N * C, L * N * C, /* v att lse h n2 */
+        L * N, L * N * F, L * N * F, L * N * F, N * C,              /* r2 fa fb fm nf */
+        N, N * V, N, N, N,                                          /* rf logits loss mx z */
+        N,                                                          /* zt */
+        N * C, N * C, N * HD, N * HD, N * KD,                       /* dres dn datt dq dk */
+        N * KD, N * F, N * F, N * F, ring,                          /* dv dfa dfb dfm ring */
+    };
+    _Static_assert(sizeof sizes / sizeof sizes[0] == ACT_ENTRIES, "one size per table entry");
+    for (int i = 0; i < ACT_ENTRIES; i++)
+        n[i] = sizes[i];
 }
 
-static void free_slot(Activations *a)
+/* Bytes of entry i, rounded up to 64 so every buffer starts cache-line aligned. */
+static size_t act_bytes(const ActEntry *e, int64_t numel, const Backend *be)
 {
-    float *bufs[] = {a->x, a->n1, a->r1, a->q, a->k, a->v, a->att, a->lse, a->h, a->n2, a->r2,
-                     a->fa, a->fb, a->fm, a->nf, a->rf, a->logits, a->loss, a->mx, a->z, a->zt};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        free(bufs[i]);
+    DType t = e->type == T_ACT ? be->act_dtype : e->type == T_I32 ? DTYPE_I32 : DTYPE_F32;
+    return ((size_t)numel * dtype_size(t) + 63) / 64 * 64;
+}
+
+size_t llama_activation_bytes(const LlamaShape *s, int nslots, int cp, const Backend *be)
+{
+    int64_t n[ACT_ENTRIES];
+    act_numel(s, cp, n);
+    size_t total = 0;
+    for (int i = 0; i < ACT_ENTRIES; i++)
+        total += act_bytes(&ACT_TABLE[i], n[i], be) * (ACT_TABLE[i].where == ACT_SLOT ? (size_t)nslots : 1);
+    return total;
 }
 
 static const Comm solo = {MPI_COMM_NULL, 0, 1, COMM_OTHER};
 
 void llama_init(Llama *m, const ParamTable *pt, const LlamaShape *s, float *params, float *grads,
-                int nslots, const LlamaComms *comms)
+                int nslots, const LlamaEnv *env)
 {
     memset(m, 0, sizeof *m);
     m->s = *s;
-    m->c.tp = comms && comms->tp ? comms->tp : &solo;
-    m->c.cp = comms && comms->cp ? comms->cp : &solo;
+    m->tp = env && env->tp ? env->tp : &solo;
+    m->cp = env && env->cp ? env->cp : &solo;
+    m->be = env && env->be ? env->be : backend_cpu();
     bind(&m->w, pt, params, s->nl);
     bind(&m->g, pt, grads, s->nl);
     m->nslots = nslots;
     m->act = xcalloc((size_t)nslots, sizeof *m->act);
-    for (int i = 0; i < nslots; i++)
-        alloc_slot(&m->act[i], s, &m->act_bytes);
-    int64_t N = (int64_t)s->B * s->T, C = s->C;
-    int64_t HD = (int64_t)s->H * s->D, KD = (int64_t)s->K * s->D, F = s->F;
-    Scratch *sc = &m->sc;
-    sc->dres = alloc(&m->act_bytes, N * C);
-    sc->dn = alloc(&m->act_bytes, N * C);
-    sc->datt = alloc(&m->act_bytes, N * HD);
-    sc->dq = alloc(&m->act_bytes, N * HD);
-    sc->dk = alloc(&m->act_bytes, N * KD);
-    sc->dv = alloc(&m->act_bytes, N * KD);
-    sc->dfa = alloc(&m->act_bytes, N * F);
-    sc->dfb = alloc(&m->act_bytes, N * F);
-    sc->dfm = alloc(&m->act_bytes, N * F);
-    if (m->c.cp->size > 1)
-        sc->ring = alloc(&m->act_bytes,
-                         (int64_t)ring_attention_scratch_floats(s->B, s->T, s->H, s->K, s->D));
+    int64_t n[ACT_ENTRIES];
+    act_numel(s, m->cp->size, n);
+    m->act_bytes = llama_activation_bytes(s, nslots, m->cp->size, m->be);
+    char *p = m->arena = m->be->alloc(m->act_bytes);
+    for (int i = 0; i < ACT_ENTRIES; i++) {
+        const ActEntry *e = &ACT_TABLE[i];
+        size_t bytes = act_bytes(e, n[i], m->be);
+        for (int slot = 0; slot < (e->where == ACT_SLOT ? nslots : 1); slot++) {
+            char *base = e->where == ACT_SLOT ? (char *)&m->act[slot] : (char *)&m->sc;
+            *(void **)(base + e->field) = n[i] > 0 ? p : NULL;
+            p += bytes;
+        }
+    }
 }
 
 void llama_free(Llama *m)
 {
-    for (int i = 0; i < m->nslots; i++)
-        free_slot(&m->act[i]);
+    if (m->arena)
+        m->be->release(m->arena);
     free(m->act);
-    Scratch *sc = &m->sc;
-    float *bufs[] = {sc->dres, sc->dn, sc->datt, sc->dq, sc->dk, sc->dv, sc->dfa, sc->dfb,
-                     sc->dfm, sc->ring};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        free(bufs[i]);
     free(m->w.layers);
     free(m->g.layers);
     memset(m, 0, sizeof *m);
@@ -166,9 +185,11 @@ float *llama_stage_output(Llama *m, int slot)
 
 /* RoPE (sign +1) or its backward (−1) on x (B, T, nh, D) at the tokens' global positions:
  * one contiguous run, or two halves under context parallelism. */
-static void rope(const LlamaShape *s, float *x, int nh, int backward)
+static void rope(const Llama *m, float *x, int nh, int backward)
 {
-    void (*f)(float *, int, int, int, int, int, double) = backward ? rope_backward : rope_forward;
+    const LlamaShape *s = &m->s;
+    void (*f)(float *, int, int, int, int, int, double) =
+        backward ? m->be->rope_backward : m->be->rope_forward;
     if (s->pos1 < 0) {
         f(x, s->B, s->T, nh, s->D, s->pos0, s->theta);
         return;
@@ -186,10 +207,11 @@ static void attention(Llama *m, float *att, float *lse, const float *q, const fl
                       const float *v)
 {
     const LlamaShape *s = &m->s;
-    if (m->c.cp->size > 1)
-        ring_attention_forward(att, lse, q, k, v, s->B, s->T, s->H, s->K, s->D, m->c.cp, m->sc.ring);
+    if (m->cp->size > 1)
+        ring_attention_forward(m->be, att, lse, q, k, v, s->B, s->T, s->H, s->K, s->D, m->cp,
+                               m->sc.ring);
     else
-        attention_forward(att, lse, q, k, v, s->B, s->T, s->H, s->K, s->D);
+        m->be->attention_forward(att, lse, q, k, v, s->B, s->T, s->H, s->K, s->D);
 }
 
 static void attention_grad(Llama *m, const float *q, const float *k, const float *v,
@@ -197,11 +219,11 @@ static void attention_grad(Llama *m, const float *q, const float *k, const float
 {
     const LlamaShape *s = &m->s;
     Scratch *sc = &m->sc;
-    if (m->c.cp->size > 1)
-        ring_attention_backward(sc->dq, sc->dk, sc->dv, sc->datt, q, k, v, att, lse, s->B, s->T,
-                                s->H, s->K, s->D, m->c.cp, sc->ring);
+    if (m->cp->size > 1)
+        ring_attention_backward(m->be, sc->dq, sc->dk, sc->dv, sc->datt, q, k, v, att, lse, s->B,
+                                s->T, s->H, s->K, s->D, m->cp, sc->ring);
     else
-        attention_backward(sc->dq, sc->dk, sc->dv, sc->datt, q, k, v, att, lse, s->B, s->T, s->H,
+        m->be->attention_backward(sc->dq, sc->dk, sc->dv, sc->datt, q, k, v, att, lse, s->B, s->T, s->H,
                            s->K, s->D);
 }
 
@@ -221,33 +243,25 @@ static void block_forward(Llama *m, Activations *a, int l)
     float *fm = a->fm + (int64_t)l * N * F;
 
     /* h = x + Attn(RMSNorm₁(x)); q, k, v column-parallel, o row-parallel (all-reduce) */
-    rmsnorm_forward(n1, r1, x, w->ln1, N, C, s->eps);
-    matmul_forward(q, n1, w->wq, N, C, HD);
-    matmul_forward(k, n1, w->wk, N, C, KD);
-    matmul_forward(v, n1, w->wv, N, C, KD);
-    rope(s, q, s->H, 0);
-    rope(s, k, s->K, 0);
+    m->be->rmsnorm_forward(n1, r1, x, w->ln1, N, C, s->eps);
+    m->be->matmul_forward(q, n1, w->wq, N, C, HD);
+    m->be->matmul_forward(k, n1, w->wk, N, C, KD);
+    m->be->matmul_forward(v, n1, w->wv, N, C, KD);
+    rope(m, q, s->H, 0);
+    rope(m, k, s->K, 0);
     attention(m, att, lse, q, k, v);
-    matmul_forward(h, att, w->wo, N, HD, C);
-    comm_allreduce_sum(m->c.tp, h, (int64_t)N * C);
-    for (int64_t i = 0; i < (int64_t)N * C; i++)
-        h[i] += x[i];
+    m->be->matmul_forward(h, att, w->wo, N, HD, C);
+    comm_allreduce_sum(m->tp, h, (int64_t)N * C);
+    m->be->add_inplace(h, x, (int64_t)N * C);
 
     /* out = h + MLP(RMSNorm₂(h)); gate, up column-parallel, down row-parallel */
-    rmsnorm_forward(n2, r2, h, w->ln2, N, C, s->eps);
-    matmul_forward(fa, n2, w->wg, N, C, F);
-    matmul_forward(fb, n2, w->wu, N, C, F);
-    swiglu_forward(fm, fa, fb, (int64_t)N * F);
-    matmul_forward(xo, fm, w->wd, N, F, C);
-    comm_allreduce_sum(m->c.tp, xo, (int64_t)N * C);
-    for (int64_t i = 0; i < (int64_t)N * C; i++)
-        xo[i] += h[i];
-}
-
-static void progress(Llama *m)
-{
-    if (m->progress)
-        m->progress(m->grads_ready_ctx);
+    m->be->rmsnorm_forward(n2, r2, h, w->ln2, N, C, s->eps);
+    m->be->matmul_forward(fa, n2, w->wg, N, C, F);
+    m->be->matmul_forward(fb, n2, w->wu, N, C, F);
+    m->be->swiglu_forward(fm, fa, fb, (int64_t)N * F);
+    m->be->matmul_forward(xo, fm, w->wd, N, F, C);
+    comm_allreduce_sum(m->tp, xo, (int64_t)N * C);
+    m->be->add_inplace(xo, h, (int64_t)N * C);
 }
 
 /* Backward of block l: sc->dres holds dL/dx[l+1] on entry and dL/dx[l] on return. */
@@ -269,54 +283,42 @@ static void block_backward(Llama *m, const Activations *a, int l)
 
     /* out = h + fm·Wdᵀ: the residual passes dres through to h unchanged; the row-parallel
      * down_proj takes dres as it is, the column-parallel gate/up all-reduce their dx */
-    matmul_backward(sc->dfm, g->wd, sc->dres, fm, w->wd, N, F, C, 0);
-    progress(m);
-    swiglu_backward(sc->dfa, sc->dfb, sc->dfm, fa, fb, (int64_t)N * F);
-    matmul_backward(sc->dn, g->wg, sc->dfa, n2, w->wg, N, C, F, 0);
-    progress(m);
-    matmul_backward(sc->dn, g->wu, sc->dfb, n2, w->wu, N, C, F, 1);
-    progress(m);
-    comm_allreduce_sum(m->c.tp, sc->dn, (int64_t)N * C);
-    rmsnorm_backward(sc->dres, g->ln2, sc->dn, h, w->ln2, r2, N, C);
+    m->be->matmul_backward(sc->dfm, g->wd, sc->dres, fm, w->wd, N, F, C, 0);
+    m->be->swiglu_backward(sc->dfa, sc->dfb, sc->dfm, fa, fb, (int64_t)N * F);
+    m->be->matmul_backward(sc->dn, g->wg, sc->dfa, n2, w->wg, N, C, F, 0);
+    m->be->matmul_backward(sc->dn, g->wu, sc->dfb, n2, w->wu, N, C, F, 1);
+    comm_allreduce_sum(m->tp, sc->dn, (int64_t)N * C);
+    m->be->rmsnorm_backward(sc->dres, g->ln2, sc->dn, h, w->ln2, r2, N, C);
 
     /* h = x + att·Woᵀ */
-    matmul_backward(sc->datt, g->wo, sc->dres, att, w->wo, N, HD, C, 0);
-    progress(m);
+    m->be->matmul_backward(sc->datt, g->wo, sc->dres, att, w->wo, N, HD, C, 0);
     attention_grad(m, q, k, v, att, lse);
-    progress(m);
-    rope(s, sc->dq, s->H, 1);
-    rope(s, sc->dk, s->K, 1);
-    matmul_backward(sc->dn, g->wq, sc->dq, n1, w->wq, N, C, HD, 0);
-    progress(m);
-    matmul_backward(sc->dn, g->wk, sc->dk, n1, w->wk, N, C, KD, 1);
-    matmul_backward(sc->dn, g->wv, sc->dv, n1, w->wv, N, C, KD, 1);
-    comm_allreduce_sum(m->c.tp, sc->dn, (int64_t)N * C);
-    rmsnorm_backward(sc->dres, g->ln1, sc->dn, x, w->ln1, r1, N, C);
+    rope(m, sc->dq, s->H, 1);
+    rope(m, sc->dk, s->K, 1);
+    m->be->matmul_backward(sc->dn, g->wq, sc->dq, n1, w->wq, N, C, HD, 0);
+    m->be->matmul_backward(sc->dn, g->wk, sc->dk, n1, w->wk, N, C, KD, 1);
+    m->be->matmul_backward(sc->dn, g->wv, sc->dv, n1, w->wv, N, C, KD, 1);
+    comm_allreduce_sum(m->tp, sc->dn, (int64_t)N * C);
+    m->be->rmsnorm_backward(sc->dres, g->ln1, sc->dn, x, w->ln1, r1, N, C);
 }
 
+/* ids into the slot, then the stage's layers up to the logits. */
 static void forward_to_logits(Llama *m, Activations *a, const int32_t *ids)
 {
     const LlamaShape *s = &m->s;
     int N = s->B * s->T, C = s->C;
     if (s->first_stage) { /* vocab-parallel lookup: each tp rank fills its slice's rows */
-        embedding_forward(a->x, ids, m->w.embed, N, C, s->v0, s->V_local);
-        comm_allreduce_sum(m->c.tp, a->x, (int64_t)N * C);
+        m->be->upload(a->ids, ids, (size_t)N * sizeof(int32_t));
+        m->be->embedding_forward(a->x, a->ids, m->w.embed, N, C, s->v0, s->V_local);
+        comm_allreduce_sum(m->tp, a->x, (int64_t)N * C);
     }
     for (int l = 0; l < s->nl; l++)
         block_forward(m, a, l);
     if (!s->last_stage)
         return;
     /* logits = RMSNorm_f(x_L) · W_headᵀ, this rank's vocabulary slice */
-    rmsnorm_forward(a->nf, a->rf, a->x + (int64_t)s->nl * N * C, m->w.lnf, N, C, s->eps);
-    matmul_forward(a->logits, a->nf, m->w.head, N, C, s->V_local);
-}
-
-static double loss_sum(const float *loss, int N)
-{
-    double total = 0.0;
-    for (int i = 0; i < N; i++)
-        total += loss[i];
-    return total;
+    m->be->rmsnorm_forward(a->nf, a->rf, a->x + (int64_t)s->nl * N * C, m->w.lnf, N, C, s->eps);
+    m->be->matmul_forward(a->logits, a->nf, m->w.head, N, C, s->V_local);
 }
 
 /* Vocab-parallel cross-entropy of a->logits against targets (MATH.md): max, sum of exps and
@@ -324,16 +326,18 @@ static double loss_sum(const float *loss, int N)
 static double cross_entropy(Llama *m, Activations *a, const int32_t *targets, float scale)
 {
     const LlamaShape *s = &m->s;
+    const Backend *be = m->be;
     int N = s->B * s->T;
-    ce_max(a->mx, a->logits, N, s->V_local, s->V_valid);
-    comm_allreduce_max(m->c.tp, a->mx, N);
-    ce_sumexp(a->z, a->logits, a->mx, N, s->V_local, s->V_valid);
-    comm_allreduce_sum(m->c.tp, a->z, N);
-    ce_target(a->zt, a->logits, targets, N, s->V_local, s->v0);
-    comm_allreduce_sum(m->c.tp, a->zt, N);
-    ce_backward(a->logits, a->loss, a->mx, a->z, a->zt, targets, N, s->V_local, s->V_valid,
-                s->v0, scale);
-    return loss_sum(a->loss, N);
+    be->upload(a->targets, targets, (size_t)N * sizeof(int32_t));
+    be->ce_max(a->mx, a->logits, N, s->V_local, s->V_valid);
+    comm_allreduce_max(m->tp, a->mx, N);
+    be->ce_sumexp(a->z, a->logits, a->mx, N, s->V_local, s->V_valid);
+    comm_allreduce_sum(m->tp, a->z, N);
+    be->ce_target(a->zt, a->logits, a->targets, N, s->V_local, s->v0);
+    comm_allreduce_sum(m->tp, a->zt, N);
+    be->ce_backward(a->logits, a->loss, a->mx, a->z, a->zt, a->targets, N, s->V_local,
+                    s->V_valid, s->v0, scale);
+    return be->sum(a->loss, N);
 }
 
 double llama_forward(Llama *m, int slot, const int32_t *ids, const int32_t *targets, float scale)
@@ -348,7 +352,7 @@ double llama_forward_logits(Llama *m, int slot, const int32_t *ids, const int32_
 {
     Activations *a = &m->act[slot];
     forward_to_logits(m, a, ids);
-    memcpy(logits_out, a->logits, (size_t)m->s.B * m->s.T * m->s.V_local * sizeof(float));
+    m->be->download(logits_out, a->logits, (size_t)m->s.B * m->s.T * m->s.V_local * sizeof(float));
     return cross_entropy(m, a, targets, 0.0f);
 }
 
@@ -358,7 +362,7 @@ static void grads_ready(Llama *m, int layer)
         m->grads_ready(m->grads_ready_ctx, layer);
 }
 
-void llama_backward(Llama *m, int slot, const int32_t *ids)
+void llama_backward(Llama *m, int slot)
 {
     const LlamaShape *s = &m->s;
     const Activations *a = &m->act[slot];
@@ -367,11 +371,12 @@ void llama_backward(Llama *m, int slot, const int32_t *ids)
     if (s->last_stage) {
         /* logits = nf·W_headᵀ (a->logits holds dlogits); the head is vocab-parallel, so the
          * partial dnf of each slice is all-reduced */
-        matmul_backward(sc->dn, m->g.head, a->logits, a->nf, m->w.head, N, C, s->V_local, 0);
-        comm_allreduce_sum(m->c.tp, sc->dn, (int64_t)N * C);
-        memset(sc->dres, 0, (size_t)N * C * sizeof(float));
-        rmsnorm_backward(sc->dres, m->g.lnf, sc->dn, a->x + (int64_t)s->nl * N * C, m->w.lnf,
-                         a->rf, N, C);
+        m->be->matmul_backward(sc->dn, m->g.head, a->logits, a->nf, m->w.head, N, C, s->V_local,
+                               0);
+        comm_allreduce_sum(m->tp, sc->dn, (int64_t)N * C);
+        m->be->zero(sc->dres, (size_t)N * C * sizeof(float));
+        m->be->rmsnorm_backward(sc->dres, m->g.lnf, sc->dn, a->x + (int64_t)s->nl * N * C,
+                                m->w.lnf, a->rf, N, C);
         grads_ready(m, s->nl);
     }
     for (int l = s->nl - 1; l >= 0; l--) {
@@ -379,7 +384,7 @@ void llama_backward(Llama *m, int slot, const int32_t *ids)
         grads_ready(m, l);
     }
     if (s->first_stage) {
-        embedding_backward(m->g.embed, sc->dres, ids, N, C, s->v0, s->V_local);
+        m->be->embedding_backward(m->g.embed, sc->dres, a->ids, N, C, s->v0, s->V_local);
         grads_ready(m, -1);
     }
 }

@@ -5,12 +5,14 @@
  * each sequence held here (T / cp under context parallelism). Tensor parallelism enters as
  * all-reduces over the tp group (Megatron's f and g), context parallelism as ring attention
  * over the cp group, pipeline parallelism as stages that take their input from, and hand their
- * output to, the caller. */
+ * output to, the caller. Every buffer is the backend's (backend.h) and every computation a
+ * call of its table, so one layer sequence serves every backend. */
 #ifndef PICOTRON_LLAMA_H
 #define PICOTRON_LLAMA_H
 
 #include <stdint.h>
 
+#include "backend.h"
 #include "comm.h"
 #include "params.h"
 
@@ -51,8 +53,11 @@ typedef struct {
     double theta;
 } LlamaShape;
 
-/* Saved activations of one micro-batch in flight, N = B·T tokens. */
+/* Saved activations of one micro-batch in flight, N = B·T tokens. Sizes and element types
+ * come from one table in llama.c (llama_activation_bytes), which memplan asks too. */
 typedef struct {
+    int32_t *ids;   /* (N) token ids (first stage) */
+    int32_t *targets; /* (N) target ids (last stage) */
     float *x;       /* (nl+1, N, C) residual stream: x[0] stage input, x[l+1] block l out */
     float *n1;      /* (nl, N, C) input_layernorm out */
     float *r1;      /* (nl, N) its 1/rms */
@@ -86,10 +91,12 @@ typedef struct {
                        state; NULL without cp */
 } Scratch;
 
+/* What the model runs on and talks over. */
 typedef struct {
-    const Comm *tp;   /* tensor-parallel group (size 1: no tp) */
-    const Comm *cp;   /* context-parallel ring (size 1: no cp) */
-} LlamaComms;
+    const Comm *tp;       /* tensor-parallel group (NULL or size 1: no tp) */
+    const Comm *cp;       /* context-parallel ring (NULL or size 1: no cp) */
+    const Backend *be;    /* NULL: the CPU backend */
+} LlamaEnv;
 
 typedef struct Llama {
     LlamaShape s;
@@ -97,34 +104,38 @@ typedef struct Llama {
     Activations *act;   /* [nslots] micro-batches that can be in flight at once */
     int nslots;
     Scratch sc;
-    LlamaComms c;
+    const Comm *tp, *cp;
+    const Backend *be;
+    void *arena;        /* the one allocation every activation and scratch buffer lives in */
     /* Called when a part's weight gradients are final for this backward: part = local block
-     * index, nl for the final norm + lm head, −1 for the embedding. The trainer starts their
-     * data-parallel reduction there, while backward goes on. */
+     * index, nl for the final norm + lm head, −1 for the embedding. The gradient reductions
+     * start there, while backward goes on. */
     void (*grads_ready)(void *ctx, int part);
-    /* Called between the GEMMs of backward (often, cheaply): lets the trainer drive the
-     * reductions in flight, since Open MPI only progresses inside MPI calls. */
-    void (*progress)(void *ctx);
     void *grads_ready_ctx;
-    size_t act_bytes;   /* bytes of activations and scratch */
+    size_t act_bytes;   /* bytes of activations and scratch (the arena) */
 } Llama;
 
 /* The shape of this rank's piece for micro-batches of B × T (T = tokens held here). */
 LlamaShape llama_shape(const ParamTable *pt, int B, int T);
 
-/* Bind weight and gradient pointers into params/grads (pt->numel floats each), allocate
- * nslots activation sets and the scratch. comms NULL: one process. */
+/* Bind weight and gradient pointers into params/grads (pt->numel floats each, on the
+ * backend), allocate nslots activation sets and the scratch. env NULL: one process, CPU. */
 void llama_init(struct Llama *m, const ParamTable *pt, const LlamaShape *s, float *params,
-                float *grads, int nslots, const LlamaComms *comms);
+                float *grads, int nslots, const LlamaEnv *env);
 void llama_free(struct Llama *m);
+
+/* Bytes llama_init allocates for nslots micro-batches in flight on backend be (cp > 1: with
+ * the ring-attention scratch): what memplan reports. */
+size_t llama_activation_bytes(const LlamaShape *s, int nslots, int cp, const Backend *be);
 
 /* Where a later pipeline stage's input (N, C) goes before llama_forward, and where a stage's
  * output is after it. */
 float *llama_stage_input(struct Llama *m, int slot);
 float *llama_stage_output(struct Llama *m, int slot);
 
-/* Forward one micro-batch in activation slot `slot`: ids (B, T) on the first stage (else the
- * input was placed at llama_stage_input), targets (B, T) on the last stage. On the last stage
+/* Forward one micro-batch in activation slot `slot`: host ids (B, T) on the first stage (else
+ * the input was placed at llama_stage_input), host targets (B, T) on the last stage; both are
+ * copied into the slot (backward reads them there). On the last stage
  * leaves scale·dloss/dlogits for the backward and returns the sum of its N token losses
  * (unscaled, double); other stages return 0. */
 double llama_forward(struct Llama *m, int slot, const int32_t *ids, const int32_t *targets,
@@ -133,10 +144,10 @@ double llama_forward(struct Llama *m, int slot, const int32_t *ids, const int32_
 /* Backward of the micro-batch in `slot`; gradients accumulate (+=) into m->g. On stages other
  * than the last, the gradient of the stage output must be in m->sc.dres first; afterwards
  * m->sc.dres holds the gradient of the stage input (to send to the previous stage). */
-void llama_backward(struct Llama *m, int slot, const int32_t *ids);
+void llama_backward(struct Llama *m, int slot);
 
-/* Forward that also copies the logits (N, V_local) out before they are replaced by their
- * gradient (tests, evaluation); returns the loss sum. Last stage only. */
+/* Forward that also copies the logits (N, V_local) out to the host before they are replaced
+ * by their gradient (tests, evaluation); returns the loss sum. Last stage only. */
 double llama_forward_logits(struct Llama *m, int slot, const int32_t *ids,
                             const int32_t *targets, float *logits_out);
 

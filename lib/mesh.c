@@ -11,44 +11,23 @@ void mesh_stage_layers(int L, int pp, int s, int *begin, int *end)
     *end = *begin + base + (s < extra);
 }
 
-/* The checks are pure functions of the config and the world size, so every rank reaches the
- * same verdict without communicating: a bad mesh returns everywhere, it never hangs. */
-static int mesh_check(const Config *cfg, int world, Error *err)
+/* A pure function of the shape and the world size, so every rank reaches the same verdict
+ * without communicating: a bad mesh returns everywhere, it never hangs. */
+static int mesh_check(const MeshShape *sh, int world, Error *err)
 {
-    const ModelDims *d = &cfg->model.dims;
-    int dp = cfg->distributed.dp_size, pp = cfg->distributed.pp_size;
-    int cp = cfg->distributed.cp_size, tp = cfg->distributed.tp_size;
     const struct { const char *key; int v; } sizes[] = {
-        { "dp_size", dp }, { "pp_size", pp }, { "cp_size", cp }, { "tp_size", tp },
+        { "dp_size", sh->dp }, { "pp_size", sh->pp }, { "cp_size", sh->cp }, { "tp_size", sh->tp },
     };
     for (int i = 0; i < 4; i++)
         if (sizes[i].v < 1)
             return err_set(err, PT_EINPUT, "distributed.%s: must be >= 1, got %d", sizes[i].key,
                            sizes[i].v);
-    long long prod = (long long)dp * pp * cp * tp;
+    long long prod = (long long)sh->dp * sh->pp * sh->cp * sh->tp;
     if (prod != world)
         return err_set(err, PT_EINPUT,
                        "distributed: world size %d does not match "
                        "dp_size·pp_size·cp_size·tp_size = %d·%d·%d·%d = %lld",
-                       world, dp, pp, cp, tp, prod);
-    if (d->num_attention_heads % tp != 0)
-        return err_set(err, PT_EINPUT,
-                       "distributed.tp_size: %d does not divide model.num_attention_heads %d",
-                       tp, d->num_attention_heads);
-    if (d->num_key_value_heads % tp != 0)
-        return err_set(err, PT_EINPUT,
-                       "distributed.tp_size: %d does not divide model.num_key_value_heads %d",
-                       tp, d->num_key_value_heads);
-    if (pp > d->num_hidden_layers)
-        return err_set(err, PT_EINPUT,
-                       "distributed.pp_size: %d stages but model.num_hidden_layers is %d", pp,
-                       d->num_hidden_layers);
-    /* The load-balanced split cuts the sequence into 2·cp chunks (mesh_cp_chunks). */
-    if (cp > 1 && cfg->training.seq_length % (2 * cp) != 0)
-        return err_set(err, PT_EINPUT,
-                       "distributed.cp_size: training.seq_length %d is not divisible by "
-                       "2·cp_size = %d",
-                       cfg->training.seq_length, 2 * cp);
+                       world, sh->dp, sh->pp, sh->cp, sh->tp, prod);
     return PT_OK;
 }
 
@@ -64,7 +43,7 @@ static Comm split(MPI_Comm world, int group_size, int color, int key)
     return comm_from_mpi(c);   /* MPI_COMM_NULL (color MPI_UNDEFINED) gives comm_self() */
 }
 
-int mesh_init(Mesh *m, MPI_Comm world, const Config *cfg, Error *err)
+int mesh_init(Mesh *m, MPI_Comm world, const MeshShape *sh, Error *err)
 {
     *m = (Mesh){ .dp = 1, .pp = 1, .cp = 1, .tp = 1, .world = 1 };
     m->all = m->tp_comm = m->cp_comm = m->pp_comm = m->dp_comm = comm_self();
@@ -81,11 +60,10 @@ int mesh_init(Mesh *m, MPI_Comm world, const Config *cfg, Error *err)
         MPI_Comm_rank(world, &rank);
         MPI_Comm_size(world, &W);
     }
-    if (mesh_check(cfg, W, err))
+    if (mesh_check(sh, W, err))
         return err->code;
 
-    int DP = cfg->distributed.dp_size, PP = cfg->distributed.pp_size;
-    int CP = cfg->distributed.cp_size, TP = cfg->distributed.tp_size;
+    int DP = sh->dp, PP = sh->pp, CP = sh->cp, TP = sh->tp;
     m->dp = DP, m->pp = PP, m->cp = CP, m->tp = TP;
     m->rank = rank, m->world = W;
     /* rank = ((dp_r·PP + pp_r)·CP + cp_r)·TP + tp_r */
@@ -107,7 +85,7 @@ int mesh_init(Mesh *m, MPI_Comm world, const Config *cfg, Error *err)
     m->dpcp_comm = split(world, DP * CP, pp_r * TP + tp_r, dp_r * CP + cp_r);
     /* Tied embeddings under pp: the first and the last stage hold the same matrix and sum its
      * gradient; the middle stages stay out of the group. */
-    if (PP > 1 && cfg->model.dims.tie_word_embeddings) {
+    if (PP > 1 && sh->tied_embeddings) {
         int in = pp_r == 0 || pp_r == PP - 1;
         m->embed_comm = split(world, 2, in ? (dp_r * CP + cp_r) * TP + tp_r : MPI_UNDEFINED,
                               pp_r);
@@ -116,8 +94,7 @@ int mesh_init(Mesh *m, MPI_Comm world, const Config *cfg, Error *err)
     m->cp_comm.kind = COMM_CP;
     m->pp_comm.kind = m->embed_comm.kind = COMM_PP;
     m->dp_comm.kind = m->dpcp_comm.kind = COMM_DP;
-    mesh_stage_layers(cfg->model.dims.num_hidden_layers, PP, pp_r, &m->layer_begin,
-                      &m->layer_end);
+    mesh_stage_layers(sh->num_layers, PP, pp_r, &m->layer_begin, &m->layer_end);
     return PT_OK;
 }
 

@@ -7,8 +7,17 @@
 #include <mpi.h>
 
 #include "comm.h"
-#include "config.h"
 #include "error.h"
+
+/* The grid and what of the model it must know: its layers (split over the stages) and whether
+ * the first and last stage share a tied embedding. Whether the model fits the grid (heads %
+ * tp, layers ≥ pp, seq % 2·cp, …) is the config's to check (config_validate), before any mesh
+ * is made. */
+typedef struct {
+    int dp, pp, cp, tp;
+    int num_layers;
+    int tied_embeddings;
+} MeshShape;
 
 typedef struct {
     int dp, pp, cp, tp;              /* sizes */
@@ -22,11 +31,10 @@ typedef struct {
     int layer_begin, layer_end;      /* this stage's blocks */
 } Mesh;
 
-/* Split `world` into the mesh the config describes (MPI_COMM_NULL, or no MPI_Init: one
- * process, every group of size 1, no MPI call). Its size must equal dp·pp·cp·tp, else
- * PT_EINPUT naming both numbers. Also checks the model against the mesh (heads, kv-heads %
- * tp; layers ≥ pp; seq % cp). Collective over world. */
-int mesh_init(Mesh *m, MPI_Comm world, const Config *cfg, Error *err);
+/* Split `world` into the mesh of shape sh (MPI_COMM_NULL, or no MPI_Init: one process, every
+ * group of size 1, no MPI call). Its size must equal dp·pp·cp·tp, else PT_EINPUT naming both
+ * numbers, on every rank alike. Collective over world. */
+int mesh_init(Mesh *m, MPI_Comm world, const MeshShape *sh, Error *err);
 void mesh_free(Mesh *m);
 
 /* Layers [begin, end) of stage s when L layers are split over pp stages: contiguous, the

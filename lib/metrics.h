@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "error.h"
 
 typedef struct {
     double flops_per_token;        /* 6·N + 12·L·C·T (picotron's form: N with embeddings) */
@@ -22,5 +23,26 @@ double metrics_now(void);
 
 /* Resident set size of this process in MiB. */
 double metrics_rss_mib(void);
+
+/* One line of metrics.jsonl. */
+typedef struct {
+    int64_t step;
+    double loss, lr, grad_norm;
+    int64_t tokens;               /* trained on so far */
+    double tokens_per_s, tflops_per_device, mfu, mem_mib;
+    int64_t epoch;
+    double step_time_s, comm_time_s;
+    int has_val;
+    double val_loss;
+} MetricsRecord;
+
+/* Open path for the run's log: a fresh file, or (resumed) the existing log with every line
+ * after `step` dropped first (atomically), so a step logged before a crash past the last
+ * checkpoint appears once. A line that is not a JSON object with an integer "step" is an
+ * input error naming the file and line. */
+int metrics_log_open(FILE **f, const char *path, int resumed, int64_t step, Error *err);
+/* Append one record as a JSON object on one line (Jansson; reals with 8 significant digits)
+ * and flush it. */
+void metrics_log_write(FILE *f, const MetricsRecord *r);
 
 #endif

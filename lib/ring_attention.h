@@ -9,17 +9,20 @@
 
 #include <stddef.h>
 
+#include "backend.h"
 #include "comm.h"
 
 /* Floats of scratch the two calls need for these local shapes. */
 size_t ring_attention_scratch_floats(int B, int T, int H, int K, int D);
 
-/* Shapes as attention_forward / attention_backward (kernels.h), T = local tokens. */
-void ring_attention_forward(float *out, float *lse, const float *q, const float *k,
-                            const float *v, int B, int T, int H, int K, int D, const Comm *cp,
-                            float *scratch);
-void ring_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
-                             const float *k, const float *v, const float *out, const float *lse,
-                             int B, int T, int H, int K, int D, const Comm *cp, float *scratch);
+/* Shapes as attention_forward / attention_backward (kernels.h), T = local tokens; the
+ * compute runs on backend be, scratch is a device buffer of the size above. */
+void ring_attention_forward(const Backend *be, float *out, float *lse, const float *q,
+                            const float *k, const float *v, int B, int T, int H, int K, int D,
+                            const Comm *cp, float *scratch);
+void ring_attention_backward(const Backend *be, float *dq, float *dk, float *dv,
+                             const float *dout, const float *q, const float *k, const float *v,
+                             const float *out, const float *lse, int B, int T, int H, int K,
+                             int D, const Comm *cp, float *scratch);
 
 #endif

@@ -9,46 +9,37 @@
 #include <unistd.h>
 
 #include "atomicfile.h"
+#include "backend.h"
 #include "ckpt.h"
 #include "data.h"
+#include "grads.h"
 #include "kernels/kernels.h"
 #include "launch.h"
 #include "llama.h"
 #include "metrics.h"
-#include "models.h"
 #include "optim.h"
-#include "schedule.h"
+#include "pipeline.h"
 #include "trainer.h"
 
 #define MIB (1024.0 * 1024.0)
-#define PROGRESS_TESTS 8 /* MPI_Test calls per in-flight reduction per progress visit */
 
 struct Trainer {
     const Config *cfg;
     TrainOptions opt;
     Mesh mesh;
     int mpi;                  /* 1: ranks talk through MPI; 0: one process */
+    const Backend *be;        /* what the model computes on */
     Dataset train, val;
     ParamTable pt;
     size_t padded;            /* flat buffer floats, padded to a multiple of dp (ZeRO shards) */
     float *params, *grads;    /* (padded) */
-    float *shard_tmp;         /* (optim.hi − optim.lo) reduce-scatter landing buffer (ZeRO-1) */
-    int embed;                /* index of the embedding in pt, −1 when this stage has none */
-    unsigned char *counted;   /* [pt.n] tensor counted in the global norm on this rank */
-    int *ready_part;          /* [pt.n] backward part after which tensor i's gradient is final */
-    CommRequest *bucket_req;  /* [pt.n] its data-parallel reduction */
-    unsigned char *bucket_on; /* [pt.n] reduction in flight */
-    int reducing;             /* inside the step's last backward: start reductions */
-    const Comm *bucket_comm;  /* group the buckets are all-reduced over during backward */
     Llama model;
+    Grads gr;                 /* reductions, ZeRO-1, norm bookkeeping of grads */
+    Pipeline pipe;            /* this stage's schedule executor */
     Optimizer optim;
-    Schedule sched;
     int B, T_loc, m;          /* micro-batch size, local tokens per sequence, micro-batches */
     int32_t *ids, *targets;   /* (m, B, T_loc) this step's micro-batches */
     int32_t *sample;          /* (T + 1) */
-    float *grad_send;         /* (nslots, B·T_loc·C) gradients on their way to stage − 1 */
-    CommRequest *act_req, *grad_req; /* [nslots] pending sends */
-    unsigned char *act_pending, *grad_pending;
     int64_t step;             /* steps done (counting those before a resume) */
     int64_t consumed;         /* global samples read: where the next step starts */
     int64_t tokens;           /* tokens trained on */
@@ -128,83 +119,6 @@ static int check_first_samples(Trainer *t, Error *err)
     for (int64_t g = 0; t->val.ntok > 0 && g < cfg->dataset.eval_samples && !rc; g++)
         rc = data_sample(&t->val, g, t->sample, err);
     return rc;
-}
-
-/* ---- gradient buckets ---- */
-
-/* Which backward part makes tensor i's gradient final (llama.h grads_ready): the embedding on
- * the first stage after the embedding backward (its tied head use comes earlier), the head
- * parts after the head, blocks after themselves. */
-static int tensor_part(const Trainer *t, const ParamInfo *p)
-{
-    if (p->layer >= 0)
-        return p->layer - t->pt.shard.layer_begin;
-    if (!strcmp(p->name, "model.embed_tokens.weight") && t->pt.shard.has_embed)
-        return -1;
-    return t->model.s.nl;
-}
-
-static void progress(Trainer *t)
-{
-    if (!t->reducing)
-        return;
-    /* A large non-blocking all-reduce moves one round per MPI call: several tests per
-     * visit let it keep pace with backward (dp wait 6-10% -> 1.5-5% of a bench-10m step). */
-    for (int i = 0; i < t->pt.n; i++)
-        for (int k = 0; k < PROGRESS_TESTS && t->bucket_on[i]; k++)
-            if (comm_test(&t->bucket_req[i]))
-                t->bucket_on[i] = 0;
-}
-
-static void on_progress(void *ctx)
-{
-    progress(ctx);
-}
-
-/* llama's callback: start the reduction of every tensor this part finished, then let MPI
- * progress the ones in flight (Open MPI has no progress thread). */
-static void on_grads_ready(void *ctx, int part)
-{
-    Trainer *t = ctx;
-    if (!t->reducing || t->bucket_comm->size == 1)
-        return;
-    for (int i = 0; i < t->pt.n; i++) {
-        const ParamInfo *p = &t->pt.t[i];
-        if (t->ready_part[i] == part) {
-            comm_iallreduce_sum(t->bucket_comm, t->grads + p->offset, (int64_t)p->numel,
-                                &t->bucket_req[i]);
-            t->bucket_on[i] = 1;
-        }
-    }
-    progress(t);
-}
-
-static void wait_buckets(Trainer *t)
-{
-    for (int i = 0; i < t->pt.n; i++)
-        if (t->bucket_on[i]) {
-            comm_wait(&t->bucket_req[i]);
-            t->bucket_on[i] = 0;
-        }
-}
-
-/* Global-norm bookkeeping: each logical element is counted once over the mesh. Tensors
- * replicated over tp (RMSNorm weights) count on tp rank 0, the tied embedding's copy on the
- * last stage does not count, and copies over dp (without ZeRO) and cp count on rank 0 of
- * those groups (under ZeRO-1 every dp rank counts its own shard). */
-static void mark_counted(Trainer *t)
-{
-    const Mesh *me = &t->mesh;
-    int zero = t->cfg->distributed.zero_stage == 1;
-    for (int i = 0; i < t->pt.n; i++) {
-        const ParamInfo *p = &t->pt.t[i];
-        int c = me->cp_rank == 0 && (zero || me->dp_rank == 0);
-        if (p->split == SPLIT_NONE && me->tp_rank != 0)
-            c = 0;
-        if (!strcmp(p->name, "model.embed_tokens.weight") && !t->pt.shard.has_embed)
-            c = 0;
-        t->counted[i] = (unsigned char)c;
-    }
 }
 
 /* ---- checkpoints ---- */
@@ -360,7 +274,17 @@ static int stop_agreed(Trainer *t)
 static int open_mesh(Trainer *t, MPI_Comm world, Error *err)
 {
     t->mpi = world != MPI_COMM_NULL;
-    return mesh_init(&t->mesh, world, t->cfg, err);
+    const Config *cfg = t->cfg;
+    MeshShape sh = {cfg->distributed.dp_size, cfg->distributed.pp_size,
+                    cfg->distributed.cp_size, cfg->distributed.tp_size,
+                    cfg->model.dims.num_hidden_layers, cfg->model.dims.tie_word_embeddings};
+    return mesh_init(&t->mesh, world, &sh, err);
+}
+
+/* grads_ready callback of the model: the part's gradients are final. */
+static void on_part_ready(void *ctx, int part)
+{
+    grads_part_ready(ctx, part);
 }
 
 static void build_model(Trainer *t)
@@ -379,8 +303,9 @@ static void build_model(Trainer *t)
     t->B = cfg->training.micro_batch_size;
     t->T_loc = cfg->training.seq_length / me->cp;
     t->m = cfg->training.gradient_accumulation_steps;
-    schedule_build(&t->sched, cfg->distributed.pp_engine, me->pp, me->pp_rank, t->m);
-    int nslots = t->sched.max_in_flight;
+    int64_t NC = (int64_t)t->B * t->T_loc * d->hidden_size;
+    pipeline_init(&t->pipe, cfg->distributed.pp_engine, &me->pp_comm, me->pp_rank, me->pp, t->m,
+                  NC, t->be);
     LlamaShape s = llama_shape(&t->pt, t->B, t->T_loc);
     if (me->cp > 1) { /* two chunks of the load-balanced split (mesh_cp_chunks) */
         int chunk[2];
@@ -388,73 +313,18 @@ static void build_model(Trainer *t)
         s.pos0 = chunk[0] * (t->T_loc / 2);
         s.pos1 = chunk[1] * (t->T_loc / 2);
     }
-    LlamaComms comms = {&t->mesh.tp_comm, &t->mesh.cp_comm};
-    llama_init(&t->model, &t->pt, &s, t->params, t->grads, nslots, &comms);
-    t->model.grads_ready = on_grads_ready;
-    t->model.progress = on_progress;
-    t->model.grads_ready_ctx = t;
+    LlamaEnv env = {&me->tp_comm, &me->cp_comm, t->be};
+    llama_init(&t->model, &t->pt, &s, t->params, t->grads, t->pipe.nslots, &env);
 
-    if (cfg->distributed.zero_stage == 1) {
-        size_t lo, hi; /* the same shard the checkpoint layout assumes */
-        ckpt_opt_range(t->pt.numel, me->dp, me->dp_rank, 1, &lo, &hi);
-        optim_init_shard(&t->optim, &t->pt, cfg, lo, hi);
-        t->shard_tmp = xcalloc(hi - lo, sizeof(float));
-        t->bucket_comm = &t->mesh.cp_comm;
-    } else {
-        optim_init(&t->optim, &t->pt, cfg);
-        t->bucket_comm = &t->mesh.dpcp_comm;
-    }
-    t->embed = params_find(&t->pt, "model.embed_tokens.weight");
-    t->counted = xcalloc((size_t)t->pt.n, 1);
-    t->ready_part = xcalloc((size_t)t->pt.n, sizeof(int));
-    t->bucket_req = xcalloc((size_t)t->pt.n, sizeof(CommRequest));
-    t->bucket_on = xcalloc((size_t)t->pt.n, 1);
-    for (int i = 0; i < t->pt.n; i++)
-        t->ready_part[i] = tensor_part(t, &t->pt.t[i]);
-    mark_counted(t);
+    grads_init(&t->gr, &t->pt, me, t->grads, t->padded, cfg->distributed.zero_stage,
+               cfg->distributed.bucket_size_mb);
+    t->model.grads_ready = on_part_ready;
+    t->model.grads_ready_ctx = &t->gr;
+    optim_init_shard(&t->optim, &t->pt, cfg, t->gr.lo, t->gr.hi);
 
-    int64_t n = (int64_t)t->m * t->B * t->T_loc, NC = (int64_t)t->B * t->T_loc * d->hidden_size;
+    int64_t n = (int64_t)t->m * t->B * t->T_loc;
     t->ids = xcalloc((size_t)n, sizeof(int32_t));
     t->targets = xcalloc((size_t)n, sizeof(int32_t));
-    t->grad_send = xcalloc((size_t)(nslots * NC), sizeof(float));
-    t->act_req = xcalloc((size_t)nslots, sizeof(CommRequest));
-    t->grad_req = xcalloc((size_t)nslots, sizeof(CommRequest));
-    t->act_pending = xcalloc((size_t)nslots, 1);
-    t->grad_pending = xcalloc((size_t)nslots, 1);
-}
-
-/* A run that died after logging steps past its last checkpoint logs them again when resumed:
- * drop the log lines after the checkpoint's step first (atomically), so every step appears
- * once. */
-static int trim_metrics(const char *path, int64_t step, Error *err)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return PT_OK; /* no log yet */
-    size_t cap = 1 << 16, len = 0;
-    char *keep = xmalloc(cap), line[4096];
-    while (fgets(line, sizeof line, f)) {
-        long long s = -1;
-        if (sscanf(line, "{\"step\": %lld", &s) == 1 && s > step)
-            continue;
-        size_t n = strlen(line);
-        if (len + n + 1 > cap) {
-            cap = 2 * (len + n + 1);
-            char *grown = realloc(keep, cap);
-            if (!grown) {
-                fclose(f);
-                free(keep);
-                return err_set(err, PT_ERUNTIME, "%s: out of memory trimming the log", path);
-            }
-            keep = grown;
-        }
-        memcpy(keep + len, line, n);
-        len += n;
-    }
-    fclose(f);
-    int rc = atomic_write_file(path, keep, len, err);
-    free(keep);
-    return rc;
 }
 
 static int open_outputs(Trainer *t, Error *err)
@@ -472,12 +342,7 @@ static int open_outputs(Trainer *t, Error *err)
     if (rc)
         return rc;
     snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->logging.run_dir);
-    if (t->resumed && trim_metrics(path, t->step, err))
-        return err->code;
-    t->metrics = fopen(path, t->resumed ? "a" : "w"); /* a resumed run continues its log */
-    if (!t->metrics)
-        return err_set(err, PT_ERUNTIME, "%s: cannot open for writing: %s", path, strerror(errno));
-    return PT_OK;
+    return metrics_log_open(&t->metrics, path, t->resumed, t->step, err);
 }
 
 static void print_banner(const Trainer *t)
@@ -527,6 +392,7 @@ int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOp
     *out = t;
     t->cfg = cfg;
     t->opt = *opt;
+    t->be = backend_cpu();
     int rc = open_mesh(t, world, err);
     if (t->mpi)
         rc = comm_agree(&t->mesh.all, err);
@@ -576,21 +442,14 @@ void trainer_close(Trainer *t)
         fclose(t->metrics);
     if (t->model.act)
         llama_free(&t->model);
+    if (t->gr.pt)
+        grads_free(&t->gr);
+    if (t->pipe.be)
+        pipeline_free(&t->pipe);
     optim_free(&t->optim);
-    schedule_free(&t->sched);
     free(t->ids);
     free(t->targets);
     free(t->sample);
-    free(t->grad_send);
-    free(t->act_req);
-    free(t->grad_req);
-    free(t->act_pending);
-    free(t->grad_pending);
-    free(t->counted);
-    free(t->ready_part);
-    free(t->bucket_req);
-    free(t->bucket_on);
-    free(t->shard_tmp);
     free(t->params);
     free(t->grads);
     params_free(&t->pt);
@@ -614,69 +473,6 @@ const Mesh *trainer_mesh(const Trainer *t)
 
 /* ---- one step ---- */
 
-/* Run the pipeline schedule over this step's micro-batches (forward only when grad == 0, for
- * validation); returns this rank's sum of token losses (last stage, else 0). */
-static double run_schedule(Trainer *t, int m, float scale, int grad)
-{
-    const Mesh *me = &t->mesh;
-    Llama *mod = &t->model;
-    int64_t NC = (int64_t)t->B * t->T_loc * mod->s.C, BT = (int64_t)t->B * t->T_loc;
-    int nslots = t->sched.max_in_flight, prev = me->pp_rank - 1, next = me->pp_rank + 1;
-    double loss = 0.0;
-    Schedule fwd_only = {0};
-    const Schedule *sch = &t->sched;
-    if (!grad) { /* validation: the forwards of a 1-micro-batch AFAB schedule, repeated */
-        schedule_build(&fwd_only, "afab", me->pp, me->pp_rank, m);
-        sch = &fwd_only;
-    }
-    for (int i = 0; i < sch->n; i++) {
-        const Action *a = &sch->a[i];
-        int slot = a->mb % nslots, tag = 2 * a->mb;
-        CommRequest r;
-        if (a->kind == ACT_FORWARD) {
-            if (t->act_pending[slot]) { /* the slot's last output must be out before reuse */
-                comm_wait(&t->act_req[slot]);
-                t->act_pending[slot] = 0;
-            }
-            if (a->recv) {
-                comm_irecv(&me->pp_comm, llama_stage_input(mod, slot), NC, prev, tag, &r);
-                comm_wait(&r);
-            }
-            loss += llama_forward(mod, slot, t->ids + a->mb * BT, t->targets + a->mb * BT, scale);
-            if (a->send) {
-                comm_isend(&me->pp_comm, llama_stage_output(mod, slot), NC, next, tag,
-                           &t->act_req[slot]);
-                t->act_pending[slot] = 1;
-            }
-        } else if (grad) {
-            if (a->recv) {
-                comm_irecv(&me->pp_comm, mod->sc.dres, NC, next, tag + 1, &r);
-                comm_wait(&r);
-            }
-            t->reducing = i == sch->n - 1; /* the step's last backward: reduce as grads finish */
-            llama_backward(mod, slot, t->ids + a->mb * BT);
-            t->reducing = 0;
-            if (a->send) {
-                if (t->grad_pending[slot])
-                    comm_wait(&t->grad_req[slot]);
-                float *buf = t->grad_send + slot * NC;
-                memcpy(buf, mod->sc.dres, (size_t)NC * sizeof(float));
-                comm_isend(&me->pp_comm, buf, NC, prev, tag + 1, &t->grad_req[slot]);
-                t->grad_pending[slot] = 1;
-            }
-        }
-    }
-    for (int s = 0; s < nslots; s++) {
-        if (t->act_pending[s])
-            comm_wait(&t->act_req[s]);
-        if (t->grad_pending[s])
-            comm_wait(&t->grad_req[s]);
-        t->act_pending[s] = t->grad_pending[s] = 0;
-    }
-    schedule_free(&fwd_only);
-    return loss;
-}
-
 /* Loss of the step: token-loss sums from the last stage's tp rank 0 of every dp and cp rank. */
 static double global_loss_sum(Trainer *t, double local)
 {
@@ -684,22 +480,6 @@ static double global_loss_sum(Trainer *t, double local)
     double v = (me->pp_rank == me->pp - 1 && me->tp_rank == 0) ? local : 0.0;
     comm_allreduce_sum_f64(&me->all, &v, 1);
     return v;
-}
-
-/* After backward: finish the bucket reductions, sum the tied embedding over its two stages,
- * reduce-scatter over dp under ZeRO-1. */
-static void reduce_grads(Trainer *t)
-{
-    const Mesh *me = &t->mesh;
-    wait_buckets(t);
-    if (t->embed >= 0 && me->embed_comm.size > 1)
-        comm_allreduce_sum(&me->embed_comm, t->grads + t->pt.t[t->embed].offset,
-                           (int64_t)t->pt.t[t->embed].numel);
-    if (t->cfg->distributed.zero_stage == 1 && me->dp > 1) {
-        size_t S = t->optim.hi - t->optim.lo;
-        comm_reduce_scatter(&me->dp_comm, t->grads, t->shard_tmp, (int64_t)S);
-        memcpy(t->grads + t->optim.lo, t->shard_tmp, S * sizeof(float));
-    }
 }
 
 int trainer_step(Trainer *t, StepStats *st, Error *err)
@@ -715,12 +495,13 @@ int trainer_step(Trainer *t, StepStats *st, Error *err)
         rc = comm_agree(&me->all, err);
     if (rc)
         return rc;
-    memset(t->grads, 0, t->padded * sizeof(float));
+    /* every token's loss enters the mean over the global batch: scale = 1 / (G·T) */
+    grads_zero(&t->gr);
     float scale = (float)(1.0 / ((double)G * cfg->training.seq_length));
-    double local = run_schedule(t, t->m, scale, 1);
-    reduce_grads(t);
+    double local = pipeline_run(&t->pipe, &t->model, &t->gr, t->ids, t->targets, t->m, scale, 1);
+    grads_finish(&t->gr);
     double loss = global_loss_sum(t, local) / ((double)G * cfg->training.seq_length);
-    double sq = optim_grad_sumsq(&t->optim, t->grads, t->counted);
+    double sq = grads_sumsq(&t->gr);
     comm_allreduce_sum_f64(&me->all, &sq, 1);
     double norm = sqrt(sq);
     if (!isfinite(loss) || !isfinite(norm))
@@ -730,8 +511,7 @@ int trainer_step(Trainer *t, StepStats *st, Error *err)
                        (long long)t->step + 1, loss, norm);
     double lr = optim_lr(cfg, t->step);
     optim_step(&t->optim, t->params, t->grads, norm, lr);
-    if (cfg->distributed.zero_stage == 1 && me->dp > 1)
-        comm_allgather_inplace(&me->dp_comm, t->params, (int64_t)(t->optim.hi - t->optim.lo));
+    grads_gather_params(&t->gr, t->params);
     t->step++;
     t->consumed += G;
     t->tokens += G * cfg->training.seq_length;
@@ -769,7 +549,7 @@ static int evaluate(Trainer *t, double *val_loss, Error *err)
             rc = comm_agree(&me->all, err);
         if (rc)
             break;
-        double local = run_schedule(t, 1, 0.0f, 0);
+        double local = pipeline_run(&t->pipe, &t->model, NULL, t->ids, t->targets, 1, 0.0f, 0);
         sum += global_loss_sum(t, me->dp_rank == 0 ? local : 0.0);
     }
     *val_loss = sum / ((double)batches * B * T);
@@ -793,18 +573,15 @@ static void log_step(Trainer *t, const StepStats *st, int64_t tokens, double val
         fflush(t->opt.out);
     }
     if (t->metrics) {
-        fprintf(t->metrics,
-                "{\"step\": %d, \"loss\": %.8g, \"lr\": %.8g, \"grad_norm\": %.8g, "
-                "\"tokens\": %lld, \"tokens_per_s\": %.2f, \"tflops_per_device\": %.6g, "
-                "\"mfu\": %.6g, \"mem_mib\": %.1f, \"epoch\": %lld, \"step_time_s\": %.6f, "
-                "\"comm_time_s\": %.6f",
-                s, st->loss, st->lr, st->grad_norm, (long long)tokens, tps,
-                tps_dev * t->fc.flops_per_token / 1e12, mfu, metrics_rss_mib(),
-                (long long)data_epoch(&t->train, t->consumed - 1), st->seconds, st->comm_seconds);
-        if (evaluated)
-            fprintf(t->metrics, ", \"val_loss\": %.8g", val);
-        fputs("}\n", t->metrics);
-        fflush(t->metrics);
+        MetricsRecord r = {
+            .step = s, .loss = st->loss, .lr = st->lr, .grad_norm = st->grad_norm,
+            .tokens = tokens, .tokens_per_s = tps,
+            .tflops_per_device = tps_dev * t->fc.flops_per_token / 1e12, .mfu = mfu,
+            .mem_mib = metrics_rss_mib(), .epoch = data_epoch(&t->train, t->consumed - 1),
+            .step_time_s = st->seconds, .comm_time_s = st->comm_seconds,
+            .has_val = evaluated, .val_loss = val,
+        };
+        metrics_log_write(t->metrics, &r);
     }
 }
 

@@ -59,6 +59,27 @@ void attention_block_backward(float *dq, int dqs, float *dk, float *dv, int dks,
                               const float *lse, int Tq, int qpos0, const float *k,
                               const float *v, int ks, int Tk, int kpos0, int D, float scale);
 
+/* Ring attention's compute on this rank's B·H·T query rows, whose two halves (chunks of T/2
+ * tokens) sit at global chunk indices q_chunks[0], q_chunks[1]; a visiting K/V block (B, T, K,
+ * D) holds chunks k_chunks[0], k_chunks[1]. Online-softmax state m, l (B, H, T), acc
+ * (B, H, T, D); delta (B, H, T) = Σ_d dO·O.
+ *   ring_forward_init:   m = −inf, l = 0, acc = 0
+ *   ring_forward_step:   fold the block into the state (causal by global position)
+ *   ring_forward_finish: out = acc / l, lse = m + log l
+ *   ring_backward_step:  dq += , dk dv (the block's, travelling with it) += */
+void ring_forward_init(float *m, float *l, float *acc, int64_t rows, int D);
+void ring_forward_step(float *m, float *l, float *acc, const float *q, const float *k,
+                       const float *v, int B, int T, int H, int K, int D, const int q_chunks[2],
+                       const int k_chunks[2]);
+void ring_forward_finish(float *out, float *lse, const float *m, const float *l,
+                         const float *acc, int B, int T, int H, int D);
+void ring_backward_delta(float *delta, const float *out, const float *dout, int B, int T, int H,
+                         int D);
+void ring_backward_step(float *dq, float *dk, float *dv, const float *q, const float *dout,
+                        const float *delta, const float *lse, const float *k, const float *v,
+                        int B, int T, int H, int K, int D, const int q_chunks[2],
+                        const int k_chunks[2]);
+
 /* SwiGLU: out = silu(a) ⊙ b over n elements; backward overwrites da, db. */
 void swiglu_forward(float *out, const float *a, const float *b, int64_t n);
 void swiglu_backward(float *da, float *db, const float *dout, const float *a, const float *b,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "comm.h"
+#include "config.h"
 #include "mesh.h"
 
 static int world_rank, checks, failures;
@@ -400,13 +401,28 @@ static const char *expected_error(const Config *cfg, int N)
     return NULL;
 }
 
+/* What the trainer does: the config's mesh rules, then the mesh of that shape. On an error
+ * m holds no communicator (mesh_free is still safe). */
+static int init_mesh(Mesh *m, MPI_Comm world, const Config *cfg, Error *e)
+{
+    int rc = config_check_mesh(cfg, e);
+    if (rc) {
+        mesh_init(m, MPI_COMM_NULL, &(MeshShape){ 1, 1, 1, 1, 1, 0 }, &(Error){ 0 });
+        return rc;
+    }
+    MeshShape sh = { cfg->distributed.dp_size, cfg->distributed.pp_size, cfg->distributed.cp_size,
+                     cfg->distributed.tp_size, cfg->model.dims.num_hidden_layers,
+                     cfg->model.dims.tie_word_embeddings };
+    return mesh_init(m, world, &sh, e);
+}
+
 /* Every rank of `world` must give the same verdict: PT_EINPUT naming `key`, or PT_OK. */
 static void check_init(MPI_Comm world, const Config *cfg, int rank, int N, const char *label)
 {
     const char *key = expected_error(cfg, N);
     Mesh m;
     Error e = { 0 };
-    int rc = mesh_init(&m, world, cfg, &e);
+    int rc = init_mesh(&m, world, cfg, &e);
     int lo = rc, hi = rc;
     MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_INT, MPI_MIN, world);
     MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_INT, MPI_MAX, world);
@@ -449,7 +465,7 @@ static void bad_meshes_are_refused_on_every_rank(MPI_Comm world, int rank, int N
     Error e = { 0 };
 
     set_mesh(&cfg, 2, 1, 1, 4);
-    int rc = mesh_init(&m, world, &cfg, &e);
+    int rc = init_mesh(&m, world, &cfg, &e);
     CHECK(rc == PT_EINPUT && strcmp(e.msg, "distributed: world size 4 does not match "
                                            "dp_size·pp_size·cp_size·tp_size = 2·1·1·4 = 8") == 0,
           "world mismatch: %d \"%s\"", rc, e.msg);
@@ -458,7 +474,7 @@ static void bad_meshes_are_refused_on_every_rank(MPI_Comm world, int rank, int N
     set_mesh(&cfg, 1, 1, 1, 4);
     cfg.model.dims.num_attention_heads = 6, cfg.model.dims.num_key_value_heads = 2;
     e = (Error){ 0 };
-    rc = mesh_init(&m, world, &cfg, &e);
+    rc = init_mesh(&m, world, &cfg, &e);
     CHECK(rc == PT_EINPUT && strcmp(e.msg, "distributed.tp_size: 4 does not divide "
                                            "model.num_attention_heads 6") == 0,
           "heads: %d \"%s\"", rc, e.msg);
@@ -466,7 +482,7 @@ static void bad_meshes_are_refused_on_every_rank(MPI_Comm world, int rank, int N
 
     cfg.model.dims.num_attention_heads = 8;
     e = (Error){ 0 };
-    rc = mesh_init(&m, world, &cfg, &e);
+    rc = init_mesh(&m, world, &cfg, &e);
     CHECK(rc == PT_EINPUT && strcmp(e.msg, "distributed.tp_size: 4 does not divide "
                                            "model.num_key_value_heads 2") == 0,
           "kv-heads: %d \"%s\"", rc, e.msg);
@@ -476,7 +492,7 @@ static void bad_meshes_are_refused_on_every_rank(MPI_Comm world, int rank, int N
     set_mesh(&cfg, 1, 4, 1, 1);
     cfg.model.dims.num_hidden_layers = 3;
     e = (Error){ 0 };
-    rc = mesh_init(&m, world, &cfg, &e);
+    rc = init_mesh(&m, world, &cfg, &e);
     CHECK(rc == PT_EINPUT && strcmp(e.msg, "distributed.pp_size: 4 stages but "
                                            "model.num_hidden_layers is 3") == 0,
           "layers: %d \"%s\"", rc, e.msg);
@@ -486,9 +502,10 @@ static void bad_meshes_are_refused_on_every_rank(MPI_Comm world, int rank, int N
     set_mesh(&cfg, 1, 1, 4, 1);
     cfg.training.seq_length = 30;
     e = (Error){ 0 };
-    rc = mesh_init(&m, world, &cfg, &e);
-    CHECK(rc == PT_EINPUT && strcmp(e.msg, "distributed.cp_size: training.seq_length 30 is not "
-                                           "divisible by 2·cp_size = 8") == 0,
+    rc = init_mesh(&m, world, &cfg, &e);
+    CHECK(rc == PT_EINPUT && strcmp(e.msg, "training.seq_length: 30 is not divisible by 2 * "
+                                           "distributed.cp_size = 8 (context parallelism "
+                                           "splits it into 2*cp chunks)") == 0,
           "seq: %d \"%s\"", rc, e.msg);
     mesh_free(&m);
 

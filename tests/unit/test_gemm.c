@@ -90,6 +90,11 @@ START_TEST(bits_do_not_depend_on_thread_count)
                      (float)beta, C, s->N);
         }
         ck_assert_msg(memcmp(C, ref, bytes) == 0, "%dx%dx%d in a parallel region", s->M, s->N, s->K);
+        /* a team of one while the thread count says 2: OpenBLAS must still run one thread */
+        memcpy(C, C0, bytes);
+        #pragma omp parallel num_threads(1)
+        gemm(s->ta, s->tb, s->M, s->N, s->K, 0.5f, A, lda_of(s), B, ldb_of(s), (float)beta, C, s->N);
+        ck_assert_msg(memcmp(C, ref, bytes) == 0, "%dx%dx%d in a team of one", s->M, s->N, s->K);
     }
     kernels_set_threads(1);
     free(A);

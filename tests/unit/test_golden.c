@@ -87,7 +87,7 @@ static void check_forward_backward(const char *path)
     double loss = llama_forward_logits(&g.model, 0, g.ids, g.targets, logits) / N;
     /* the forward above left zero gradients (scale 0); run again with the mean's scale */
     llama_forward(&g.model, 0, g.ids, g.targets, 1.0f / N);
-    llama_backward(&g.model, 0, g.ids);
+    llama_backward(&g.model, 0);
 
     double e = rel_err_f32(logits, fixture_f32(&g.fx, "logits", (int64_t)N * V), (int64_t)N * V, 0.0);
     ck_assert_msg(e < TOL_LOGITS, "%s logits rel err %.3g", path, e);
@@ -146,7 +146,7 @@ static void check_adamw_steps(const char *path)
     for (int s = 0; s < 5; s++) {
         memset(g.grads, 0, g.pt.numel * sizeof(float));
         double loss = llama_forward(&g.model, 0, g.ids, g.targets, 1.0f / N) / N;
-        llama_backward(&g.model, 0, g.ids);
+        llama_backward(&g.model, 0);
         double norm = optim_grad_norm(&opt, g.grads), lr = optim_lr(&cfg, s);
         ck_assert_msg(fabs(loss - ref_loss[s]) < TOL_ADAM_LOSS_ABS, "%s step %d loss %.7f vs %.7f",
                       path, s, loss, ref_loss[s]);
@@ -190,12 +190,12 @@ START_TEST(results_do_not_depend_on_thread_count)
     float *grads1 = malloc(g.pt.numel * sizeof(float));
     kernels_set_threads(1);
     double l1 = llama_forward(&g.model, 0, g.ids, g.targets, 1.0f / N);
-    llama_backward(&g.model, 0, g.ids);
+    llama_backward(&g.model, 0);
     memcpy(grads1, g.grads, g.pt.numel * sizeof(float));
     memset(g.grads, 0, g.pt.numel * sizeof(float));
     kernels_set_threads(2);
     double l2 = llama_forward(&g.model, 0, g.ids, g.targets, 1.0f / N);
-    llama_backward(&g.model, 0, g.ids);
+    llama_backward(&g.model, 0);
     ck_assert(l1 == l2);
     ck_assert(memcmp(grads1, g.grads, g.pt.numel * sizeof(float)) == 0);
     kernels_set_threads(1);

@@ -965,7 +965,7 @@ static void check_model_gradients(int tied)
     ModelCase c;
     model_case_open(&c, tied);
     model_loss(&c);
-    llama_backward(&c.m, 0, c.ids);
+    llama_backward(&c.m, 0);
     for (int i = 0; i < c.pt.n; i++) {
         const ParamInfo *p = &c.pt.t[i];
         float analytic[MODEL_SAMPLES], fd[MODEL_SAMPLES];

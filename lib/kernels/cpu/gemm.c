@@ -99,7 +99,9 @@ void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const floa
     int pm, pn;
     gemm_grid(M, N, &pm, &pn);
     int tiles = pm * pn;
-    if (omp_in_parallel()) { /* attention's per-head loops: OpenBLAS is single-threaded here */
+    if (omp_get_level() > 0) { /* inside a parallel region (attention's per-head loops) */
+        if (!omp_in_parallel()) /* a team of one: OpenBLAS would read this task's count */
+            omp_set_num_threads(1);
         for (int t = 0; t < tiles; t++)
             gemm_tile(t, pm, pn, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;

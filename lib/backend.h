@@ -1,0 +1,84 @@
+/* backend: what the model needs from the device it runs on — memory (allocate, zero, copy,
+ * move to and from the host) and the kernel operation set of kernels/kernels.h, as one table.
+ * The model's orchestration (llama.c: the layer sequence, the tensor-parallel f/g
+ * collectives, the pipeline stage boundaries) and ring attention (ring_attention.c) call only
+ * this table, so a backend is a new table plus its kernels, never a second copy of the model.
+ * How to add one and what it must pass: docs/backends.md. */
+#ifndef PICOTRON_BACKEND_H
+#define PICOTRON_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Element type of a buffer. */
+typedef enum { DTYPE_F32 = 0, DTYPE_BF16 = 1, DTYPE_I32 = 2 } DType;
+size_t dtype_size(DType t);
+const char *dtype_name(DType t);
+
+typedef struct Backend {
+    const char *name;        /* "cpu" */
+    DType act_dtype;         /* storage type of saved activations (the CPU: fp32) */
+
+    /* ---- memory: device buffers (on the CPU, host memory) ---- */
+    void *(*alloc)(size_t bytes);                 /* zero-filled; aborts when out of memory */
+    void (*release)(void *p);
+    void (*zero)(void *p, size_t bytes);
+    void (*copy)(void *dst, const void *src, size_t bytes);      /* device → device */
+    void (*upload)(void *dst, const void *host, size_t bytes);   /* host → device */
+    void (*download)(void *host, const void *src, size_t bytes); /* device → host */
+
+    /* ---- element-wise and reductions the layer sequence needs ---- */
+    void (*add_inplace)(float *y, const float *x, int64_t n);    /* y += x (residuals) */
+    double (*sum)(const float *x, int64_t n);     /* Σ x in double, in index order, to host */
+
+    /* ---- the kernels of kernels/kernels.h (same arguments, same contracts) ---- */
+    void (*matmul_forward)(float *out, const float *x, const float *W, int N, int Cin, int Cout);
+    void (*matmul_backward)(float *dx, float *dW, const float *dy, const float *x,
+                            const float *W, int N, int Cin, int Cout, int dx_acc);
+    void (*rmsnorm_forward)(float *out, float *rstd, const float *x, const float *w, int N,
+                            int C, float eps);
+    void (*rmsnorm_backward)(float *dx, float *dw, const float *dy, const float *x,
+                             const float *w, const float *rstd, int N, int C);
+    void (*rope_forward)(float *x, int B, int T, int nh, int D, int pos0, double theta);
+    void (*rope_backward)(float *dx, int B, int T, int nh, int D, int pos0, double theta);
+    void (*attention_forward)(float *out, float *lse, const float *q, const float *k,
+                              const float *v, int B, int T, int H, int K, int D);
+    void (*attention_backward)(float *dq, float *dk, float *dv, const float *dout,
+                               const float *q, const float *k, const float *v,
+                               const float *out, const float *lse, int B, int T, int H, int K,
+                               int D);
+    void (*swiglu_forward)(float *out, const float *a, const float *b, int64_t n);
+    void (*swiglu_backward)(float *da, float *db, const float *dout, const float *a,
+                            const float *b, int64_t n);
+    void (*embedding_forward)(float *out, const int32_t *ids, const float *table, int N, int C,
+                              int v0, int V_local);
+    void (*embedding_backward)(float *dtable, const float *dout, const int32_t *ids, int N,
+                               int C, int v0, int V_local);
+    void (*ce_max)(float *mx, const float *logits, int N, int V_local, int V_valid);
+    void (*ce_sumexp)(float *z, const float *logits, const float *mx, int N, int V_local,
+                      int V_valid);
+    void (*ce_target)(float *zt, const float *logits, const int32_t *targets, int N,
+                      int V_local, int v0);
+    void (*ce_backward)(float *logits, float *loss, const float *mx, const float *z,
+                        const float *zt, const int32_t *targets, int N, int V_local,
+                        int V_valid, int v0, float scale);
+
+    /* ---- ring attention's compute (the ring itself is ring_attention.c) ---- */
+    void (*ring_forward_init)(float *m, float *l, float *acc, int64_t rows, int D);
+    void (*ring_forward_step)(float *m, float *l, float *acc, const float *q, const float *k,
+                              const float *v, int B, int T, int H, int K, int D,
+                              const int q_chunks[2], const int k_chunks[2]);
+    void (*ring_forward_finish)(float *out, float *lse, const float *m, const float *l,
+                                const float *acc, int B, int T, int H, int D);
+    void (*ring_backward_delta)(float *delta, const float *out, const float *dout, int B, int T,
+                                int H, int D);
+    void (*ring_backward_step)(float *dq, float *dk, float *dv, const float *q,
+                               const float *dout, const float *delta, const float *lse,
+                               const float *k, const float *v, int B, int T, int H, int K,
+                               int D, const int q_chunks[2], const int k_chunks[2]);
+} Backend;
+
+/* The CPU backend: kernels/cpu over host memory (OpenBLAS + OpenMP). */
+const Backend *backend_cpu(void);
+
+#endif
