@@ -2,100 +2,13 @@
  * the mapping is the identity plus three HF habits: a tied model may store lm_head.weight as
  * well, old checkpoints store rotary inv_freq buffers, and HF shapes hold the true vocabulary
  * where our table's pieces hold it padded. */
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "atomicfile.h"
+#include "hfconfig.h"
 #include "hfconvert.h"
-#include "models.h"
-
-static const char *const torch_dtypes[] = {"float32", "float16", "bfloat16"};
-
-static int is_str(const json_t *v, const char *s)
-{
-    return json_is_string(v) && strcmp(json_string_value(v), s) == 0;
-}
-
-/* What models_read_hf_config does not look at; architecture first, so a config of another
- * family is named as such rather than as a missing Llama key. */
-static int check_architecture(const json_t *root, const char *file, Error *err)
-{
-    const json_t *type = json_object_get(root, "model_type");
-    if (type && !is_str(type, "llama"))
-        return err_set(err, PT_EINPUT, "%s: model_type \"%s\": only \"llama\" "
-                       "(LlamaForCausalLM) is supported", file,
-                       json_is_string(type) ? json_string_value(type) : "?");
-    const json_t *arch = json_object_get(root, "architectures");
-    if (arch && !json_is_null(arch)) {
-        size_t i;
-        const json_t *a;
-        int ok = json_is_array(arch) && json_array_size(arch) > 0;
-        json_array_foreach(arch, i, a)
-            ok = ok && is_str(a, "LlamaForCausalLM");
-        if (!ok)
-            return err_set(err, PT_EINPUT, "%s: architectures: only [\"LlamaForCausalLM\"] is "
-                           "supported", file);
-    }
-    return PT_OK;
-}
-
-static int check_features(const json_t *root, const char *file, ModelDims *d, Error *err)
-{
-    const json_t *act = json_object_get(root, "hidden_act");
-    if (act && !is_str(act, "silu"))
-        return err_set(err, PT_EINPUT, "%s: hidden_act: only \"silu\" is supported", file);
-    const json_t *q = json_object_get(root, "quantization_config");
-    if (q && !json_is_null(q))
-        return err_set(err, PT_EINPUT, "%s: quantization_config: quantized weights are not "
-                       "supported", file);
-    const char *keys[] = {"torch_dtype", "dtype"};
-    for (int k = 0; k < 2; k++) {
-        const json_t *v = json_object_get(root, keys[k]);
-        int ok = !v || json_is_null(v);
-        for (int i = 0; i < 3 && !ok; i++)
-            ok = is_str(v, torch_dtypes[i]);
-        if (!ok)
-            return err_set(err, PT_EINPUT, "%s: %s: expected float32, float16 or bfloat16", file,
-                           keys[k]);
-    }
-    /* newer transformers: rope_parameters {"rope_type", "rope_theta", ...} */
-    const json_t *rp = json_object_get(root, "rope_parameters");
-    if (!rp || json_is_null(rp))
-        return PT_OK;
-    const json_t *rt = json_object_get(rp, "rope_type");
-    if (!json_is_object(rp) || (rt && !is_str(rt, "default")))
-        return err_set(err, PT_EINPUT, "%s: rope_parameters: only rope_type \"default\" (plain "
-                       "RoPE) is supported", file);
-    const json_t *theta = json_object_get(rp, "rope_theta"), *top = json_object_get(root, "rope_theta");
-    if (theta && (!json_is_number(theta) || json_number_value(theta) <= 0))
-        return err_set(err, PT_EINPUT, "%s: rope_parameters.rope_theta: expected a positive "
-                       "number", file);
-    if (theta && top && json_number_value(top) != json_number_value(theta))
-        return err_set(err, PT_EINPUT, "%s: rope_theta %g and rope_parameters.rope_theta %g "
-                       "disagree", file, json_number_value(top), json_number_value(theta));
-    if (theta)
-        d->rope_theta = json_number_value(theta);
-    return PT_OK;
-}
-
-int hf_read_config(const char *dir, ModelDims *dims, Error *err)
-{
-    char file[4200];
-    snprintf(file, sizeof file, "%s/config.json", dir);
-    json_error_t jerr;
-    json_t *root = json_load_file(file, 0, &jerr);
-    if (!root) /* models_read_hf_config words it */
-        return models_read_hf_config(dir, dims, err);
-    int rc = json_is_object(root) ? check_architecture(root, file, err) : PT_OK;
-    if (!rc)
-        rc = models_read_hf_config(dir, dims, err);
-    if (!rc)
-        rc = check_features(root, file, dims, err);
-    json_decref(root);
-    return rc;
-}
 
 /* "[a, b, ...]", cut short with "..." when it does not fit (shapes come from files). */
 static void shape_str(char *buf, size_t n, int ndim, const int64_t *shape)
@@ -178,55 +91,6 @@ int hf_load_weights(const char *dir, const ParamTable *pt, float *params, StDtyp
     return rc;
 }
 
-/* The fewest significant digits that print x so it reads back exactly (1e-05, not
- * 1.0000000000000001e-05 as %.17g gives). */
-static int shortest_digits(double x)
-{
-    for (int p = 1; p < 17; p++) {
-        char buf[40];
-        snprintf(buf, sizeof buf, "%.*g", p, x);
-        if (strtod(buf, NULL) == x)
-            return p;
-    }
-    return 17;
-}
-
-char *hf_config_json(const ModelDims *d, StDtype dtype)
-{
-    json_t *c = json_object();
-    json_object_set_new(c, "architectures", json_pack("[s]", "LlamaForCausalLM"));
-    json_object_set_new(c, "attention_bias", json_false());
-    json_object_set_new(c, "attention_dropout", json_real(0.0));
-    json_object_set_new(c, "hidden_act", json_string("silu"));
-    json_object_set_new(c, "hidden_size", json_integer(d->hidden_size));
-    json_object_set_new(c, "initializer_range", json_real(0.02));
-    json_object_set_new(c, "intermediate_size", json_integer(d->intermediate_size));
-    json_object_set_new(c, "max_position_embeddings", json_integer(d->max_position_embeddings));
-    json_object_set_new(c, "mlp_bias", json_false());
-    json_object_set_new(c, "model_type", json_string("llama"));
-    json_object_set_new(c, "num_attention_heads", json_integer(d->num_attention_heads));
-    json_object_set_new(c, "num_hidden_layers", json_integer(d->num_hidden_layers));
-    json_object_set_new(c, "num_key_value_heads", json_integer(d->num_key_value_heads));
-    json_object_set_new(c, "pretraining_tp", json_integer(1));
-    json_object_set_new(c, "rms_norm_eps", json_real(d->rms_norm_eps));
-    json_object_set_new(c, "rope_scaling", json_null());
-    json_object_set_new(c, "rope_theta", json_real(d->rope_theta));
-    json_object_set_new(c, "tie_word_embeddings", json_boolean(d->tie_word_embeddings));
-    json_object_set_new(c, "torch_dtype", json_string(torch_dtypes[dtype]));
-    json_object_set_new(c, "use_cache", json_true());
-    json_object_set_new(c, "vocab_size", json_integer(d->vocab_size));
-    int p1 = shortest_digits(d->rms_norm_eps), p2 = shortest_digits(d->rope_theta);
-    int digits = p1 > p2 ? p1 : p2;
-    char *text = json_dumps(c, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(digits > 6 ? digits : 6));
-    json_decref(c);
-    size_t n = strlen(text);
-    char *out = xmalloc(n + 2);
-    memcpy(out, text, n);
-    memcpy(out + n, "\n", 2);
-    free(text);
-    return out;
-}
-
 int hf_save(const char *dir, const ParamTable *pt, const float *params, StDtype dtype,
             uint64_t max_shard_bytes, Error *err)
 {
@@ -245,7 +109,7 @@ int hf_save(const char *dir, const ParamTable *pt, const float *params, StDtype 
         return rc;
     char path[4200];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    char *text = hf_config_json(&pt->dims, dtype);
+    char *text = hfconfig_text(&pt->dims, dtype);
     rc = atomic_write_file(path, text, strlen(text), err);
     free(text);
     return rc;

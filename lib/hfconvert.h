@@ -1,6 +1,6 @@
-/* hfconvert: HF LlamaForCausalLM directories (config.json + safetensors) to and from picotron's
- * parameter table, the name mapping and architecture checks that picotron-convert-hf and the
- * tests share. Reference: docs/convert-hf.md. */
+/* hfconvert: HF LlamaForCausalLM weights (safetensors) to and from picotron's parameter table,
+ * the name mapping that picotron-convert-hf and the tests share; config.json is hfconfig's.
+ * Reference: docs/convert-hf.md. */
 #ifndef PICOTRON_HFCONVERT_H
 #define PICOTRON_HFCONVERT_H
 
@@ -11,11 +11,6 @@
 #include "params.h"
 #include "safetensors.h"
 
-/* Read dir/config.json (models_read_hf_config) and refuse what our Llama does not compute:
- * other architectures, rope_parameters of a type other than "default", a hidden_act other than
- * silu, quantization, an unknown torch_dtype / dtype. */
-int hf_read_config(const char *dir, ModelDims *dims, Error *err);
-
 /* Fill params (pt->numel floats; pt built with params_shard_single) from the safetensors of
  * dir. Every tensor of the table must be there with its HF shape; a tied model may also carry
  * lm_head.weight when it equals the embedding; rotary inv_freq buffers are skipped; any other
@@ -23,9 +18,6 @@ int hf_read_config(const char *dir, ModelDims *dims, Error *err);
  * the dtype of the embedding (NULL: not wanted). */
 int hf_load_weights(const char *dir, const ParamTable *pt, float *params, StDtype *src_dtype,
                     Error *err);
-
-/* The HF config.json text (caller frees) for dims, with torch_dtype of dtype. */
-char *hf_config_json(const ModelDims *d, StDtype dtype);
 
 /* Write config.json and the weights (single file or shards + index, __metadata__ format pt)
  * of pt/params into the existing directory dir. */

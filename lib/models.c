@@ -1,11 +1,12 @@
 /* models: the preset table (dimensions as published in each model's HF config.json), name
- * resolution, the HF config.json reader and the parameter count. */
-#include <jansson.h>
+ * resolution (a directory goes to hfconfig, the one HF config.json reader) and the parameter
+ * count. */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "hfconfig.h"
 #include "models.h"
 
 /*  L, C, H, K, F, V, max_pos, rope_theta, rms_norm_eps, tied */
@@ -72,7 +73,7 @@ int models_resolve(const char *name, ModelDims *dims, Error *err)
         return PT_OK;
     }
     if (is_dir(name))
-        return models_read_hf_config(name, dims, err);
+        return hfconfig_read(name, dims, err);
     char list[512] = "";
     for (p = PRESETS; p->name; p++)
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", p == PRESETS ? "" : ", ",
@@ -81,119 +82,6 @@ int models_resolve(const char *name, ModelDims *dims, Error *err)
                    "model.name: unknown model \"%s\"; presets: %s; or a directory holding an HF "
                    "config.json",
                    name, list);
-}
-
-/* HF config.json integer fields. A JSON integer or, as lib/config accepts for its integer keys,
- * a real with no fractional part (4096.0 is the number 4096); anything else (32.5, "32", true)
- * is refused rather than read as something else or skipped. */
-static int hf_int(const json_t *root, const char *file, const char *key, int def, int *out,
-                  Error *err)
-{
-    const json_t *v = json_object_get(root, key);
-    if (!v || json_is_null(v)) {
-        if (def < 0)
-            return err_set(err, PT_EINPUT, "%s: %s: missing", file, key);
-        *out = def;
-        return PT_OK;
-    }
-    double x = json_is_integer(v) ? (double)json_integer_value(v)
-             : json_is_real(v)    ? json_real_value(v)
-                                  : 0;
-    /* the range first: (int)x of a double outside int is undefined */
-    if (!(x > 0 && x <= 1 << 30) || x != (int)x)
-        return err_set(err, PT_EINPUT, "%s: %s: expected a positive integer", file, key);
-    *out = (int)x;
-    return PT_OK;
-}
-
-/* HF config.json boolean fields: true, false, or absent/null (false). A string "true" is not a
- * boolean in transformers either. */
-static int hf_bool(const json_t *root, const char *file, const char *key, int *out, Error *err)
-{
-    const json_t *v = json_object_get(root, key);
-    if (v && !json_is_null(v) && !json_is_boolean(v))
-        return err_set(err, PT_EINPUT, "%s: %s: expected true or false", file, key);
-    *out = json_is_true(v);
-    return PT_OK;
-}
-
-static int hf_real(const json_t *root, const char *file, const char *key, double def, double *out,
-                   Error *err)
-{
-    const json_t *v = json_object_get(root, key);
-    if (!v || json_is_null(v)) {
-        *out = def;
-        return PT_OK;
-    }
-    if (!json_is_number(v) || json_number_value(v) <= 0)
-        return err_set(err, PT_EINPUT, "%s: %s: expected a positive number", file, key);
-    *out = json_number_value(v);
-    return PT_OK;
-}
-
-/* Architecture variants our Llama does not implement are refused rather than mis-trained. */
-static int hf_check_supported(const json_t *root, const char *file, const ModelDims *d, Error *err)
-{
-    const json_t *type = json_object_get(root, "model_type");
-    if (type && !(json_is_string(type) && strcmp(json_string_value(type), "llama") == 0))
-        return err_set(err, PT_EINPUT, "%s: model_type: only \"llama\" is supported", file);
-    const json_t *scaling = json_object_get(root, "rope_scaling");
-    if (scaling && !json_is_null(scaling))
-        return err_set(err, PT_EINPUT, "%s: rope_scaling: not supported (plain RoPE only)", file);
-    int attention_bias = 0, mlp_bias = 0, head_dim = 0;
-    if (hf_bool(root, file, "attention_bias", &attention_bias, err) ||
-        hf_bool(root, file, "mlp_bias", &mlp_bias, err))
-        return err->code;
-    if (attention_bias || mlp_bias)
-        return err_set(err, PT_EINPUT, "%s: attention_bias/mlp_bias: biases are not supported",
-                       file);
-    /* optional: 0 (absent) skips the check */
-    if (hf_int(root, file, "head_dim", 0, &head_dim, err))
-        return err->code;
-    if (head_dim && (int64_t)head_dim * d->num_attention_heads != d->hidden_size)
-        return err_set(err, PT_EINPUT, "%s: head_dim: must be hidden_size / num_attention_heads",
-                       file);
-    return PT_OK;
-}
-
-/* Missing optional fields take HF LlamaConfig's defaults. */
-static int hf_dims(const json_t *root, const char *file, ModelDims *d, Error *err)
-{
-    if (hf_int(root, file, "hidden_size", -1, &d->hidden_size, err) ||
-        hf_int(root, file, "intermediate_size", -1, &d->intermediate_size, err) ||
-        hf_int(root, file, "num_hidden_layers", -1, &d->num_hidden_layers, err) ||
-        hf_int(root, file, "num_attention_heads", -1, &d->num_attention_heads, err) ||
-        hf_int(root, file, "vocab_size", -1, &d->vocab_size, err) ||
-        hf_int(root, file, "num_key_value_heads", d->num_attention_heads,
-               &d->num_key_value_heads, err) ||
-        hf_int(root, file, "max_position_embeddings", 2048, &d->max_position_embeddings, err) ||
-        hf_real(root, file, "rope_theta", 10000.0, &d->rope_theta, err) ||
-        hf_real(root, file, "rms_norm_eps", 1e-6, &d->rms_norm_eps, err) ||
-        hf_bool(root, file, "tie_word_embeddings", &d->tie_word_embeddings, err))
-        return err->code;
-    return hf_check_supported(root, file, d, err);
-}
-
-int models_read_hf_config(const char *dir, ModelDims *dims, Error *err)
-{
-    char file[1200];
-    snprintf(file, sizeof file, "%s/config.json", dir);
-    json_error_t jerr;
-    json_t *root = json_load_file(file, 0, &jerr);
-    if (!root && jerr.line < 1)
-        return err_set(err, PT_EINPUT, "%s: %s", file, jerr.text);
-    if (!root)
-        return err_set(err, PT_EINPUT, "%s:%d:%d: invalid JSON: %s", file, jerr.line, jerr.column,
-                       jerr.text);
-    ModelDims d;
-    memset(&d, 0, sizeof d);
-    int rc = json_is_object(root)
-                 ? hf_dims(root, file, &d, err)
-                 : err_set(err, PT_EINPUT, "%s: expected a JSON object", file);
-    json_decref(root);
-    if (rc == PT_OK)
-        *dims = d;
-    return rc;
 }
 
 int64_t models_num_params(const ModelDims *d)

@@ -1,5 +1,5 @@
-/* models: built-in Llama-family presets with their published dimensions, their hub names, and
- * reading an HF config.json from a local directory. */
+/* models: built-in Llama-family presets with their published dimensions and their hub names;
+ * model.name resolution (a local directory is read by hfconfig_read). */
 #ifndef PICOTRON_MODELS_H
 #define PICOTRON_MODELS_H
 
@@ -15,11 +15,9 @@ typedef struct {
 const ModelPreset *models_presets(void);
 
 /* Resolve a model.name: a preset name or hub name (case-insensitive), or a local directory
- * holding an HF config.json. Error (PT_EINPUT) names the model and lists the presets. */
+ * holding an HF config.json (hfconfig_read, with its refusals). An unknown name is PT_EINPUT
+ * naming the model and listing the presets. */
 int models_resolve(const char *name, ModelDims *dims, Error *err);
-
-/* Read an HF LlamaForCausalLM config.json from dir (dir/config.json). */
-int models_read_hf_config(const char *dir, ModelDims *dims, Error *err);
 
 /* Parameter count (with embeddings; the lm head counted only when untied). */
 int64_t models_num_params(const ModelDims *d);

@@ -101,6 +101,64 @@ refused "token >= vocab_size" "$TMP/high.bin" "$TRAIN" --config base.json \
     --set model.vocab_size=128 --set dataset.name="$TMP/high.bin"
 assert_contains "$ERR" "offset 100"
 
+# ---- model.name as a local HF directory ----------------------------------------------------
+# train reads config.json through the same reader as convert-hf and create-config: everything
+# our Llama does not compute is refused, never trained as a plain SiLU Llama. The base is the
+# config.json transformers wrote for the gqa_untied fixture (V = 300, K = 2: not the tiny preset).
+HFCONFIG=$ROOT/tests/fixtures/hf/gqa_untied/config.json
+
+# hf_dir NAME SED: NAME/config.json is the fixture's edited by sed (an edit that changes
+# nothing is a test bug, reported as a failure).
+hf_dir() {
+    mkdir -p "$1"
+    sed "$2" "$HFCONFIG" >"$1/config.json"
+    if cmp -s "$HFCONFIG" "$1/config.json"; then
+        fail "test bug: sed '$2' did not change $HFCONFIG"
+    fi
+}
+
+# A valid directory trains, in newer transformers' spelling (plain RoPE as rope_parameters).
+begin "HF directory trains"
+hf_dir hf_ok 's/"rope_scaling": null/"rope_parameters": {"rope_type": "default", "rope_theta": 10000.0}/'
+expect_exit 0 "$TRAIN" --config base.json --set model.name="$TMP/hf_ok" --steps 3 --no-metrics
+assert_contains "$ERR" "model $TMP/hf_ok: 0.11M params (L=2 C=64 H=4 K=2 F=128 V=300)"
+check "3 step lines" [ "$(steps "$OUT" | tr '\n' ' ')" = "1 2 3 " ]
+# a fresh model predicts near-uniformly: step-1 loss within 2% of ln 300 = 5.7038 (ln 256, the
+# tiny preset's, is 2.8% below)
+check "step-1 loss $(loss_at "$OUT" 1) near ln 300 (rtol 0.02)" float_close "$(loss_at "$OUT" 1)" 5.7038 0.02
+assert_no_run_dir
+
+# hf_refused NAME KEYTEXT SED: train with model.name = NAME (the fixture edited by SED) exits 2
+# with one line naming NAME/config.json and the key.
+hf_refused() {
+    hf_dir "$1" "$3"
+    refused "model.name = HF directory, $1" "$TMP/$1/config.json: $2" \
+        "$TRAIN" --config base.json --set model.name="$TMP/$1"
+}
+hf_refused hf_type 'model_type "mistral"' 's/"model_type": "llama"/"model_type": "mistral"/'
+hf_refused hf_arch 'architectures ["LlamaForSequenceClassification"]' \
+    's/"LlamaForCausalLM"/"LlamaForSequenceClassification"/'
+hf_refused hf_act 'hidden_act "gelu"' 's/"hidden_act": "silu"/"hidden_act": "gelu"/'
+hf_refused hf_quant 'quantization_config' \
+    's/"use_cache": true/"quantization_config": {"quant_method": "gptq", "bits": 4}, "use_cache": true/'
+hf_refused hf_torch_dtype 'torch_dtype' 's/"torch_dtype": "float32"/"torch_dtype": "int8"/'
+hf_refused hf_dtype 'dtype' 's/"use_cache": true/"dtype": "float8_e4m3fn", "use_cache": true/'
+hf_refused hf_scaling 'rope_scaling' 's/"rope_scaling": null/"rope_scaling": {"type": "linear", "factor": 2.0}/'
+hf_refused hf_llama3 'rope_scaling' \
+    's/"rope_scaling": null/"rope_scaling": {"rope_type": "llama3", "factor": 8.0, "original_max_position_embeddings": 8192}/'
+hf_refused hf_rope_type 'rope_parameters' \
+    's/"rope_scaling": null/"rope_parameters": {"rope_type": "yarn", "factor": 4.0}/'
+hf_refused hf_theta 'rope_theta 10000 and rope_parameters.rope_theta 500000 disagree' \
+    's/"rope_scaling": null/"rope_parameters": {"rope_type": "default", "rope_theta": 500000.0}/'
+hf_refused hf_bias 'attention_bias' 's/"attention_bias": false/"attention_bias": true/'
+hf_refused hf_head_dim 'head_dim' 's/"use_cache": true/"head_dim": 32, "use_cache": true/'
+hf_refused hf_missing 'hidden_size: missing' '/"hidden_size"/d'
+
+# the same through the config file's model.name
+variant hfname.json "s|\"name\": \"tiny\"|\"name\": \"$TMP/hf_act\"|"
+refused "model.name = HF directory, in the config file" "$TMP/hf_act/config.json: hidden_act" \
+    "$TRAIN" --config hfname.json
+
 # ---- flags and --set ---------------------------------------------------------------------
 refused "--set unknown key" "nosuch.key" "$TRAIN" --config base.json --set nosuch.key=1
 refused "--set bad value" "training.seq_length" "$TRAIN" --config base.json --set training.seq_length=abc

@@ -117,6 +117,14 @@ refused --bogus --bogus
 refused unexpected extra
 refused --out_dir --out_dir
 refused --check --check examples/tiny.json --tp 2
+# an HF directory goes through the reader train and convert-hf use (same refusals)
+mkdir -p hf/gelu hf/scaled
+sed 's/"model_type": "llama",/"model_type": "llama", "hidden_act": "gelu",/' \
+    hf/tiny-llama/config.json >hf/gelu/config.json
+sed 's/"rope_theta": 10000.0,/"rope_theta": 10000.0, "rope_scaling": {"type": "linear", "factor": 2.0},/' \
+    hf/tiny-llama/config.json >hf/scaled/config.json
+refused 'hf/gelu/config.json: hidden_act "gelu"' --model_name hf/gelu
+refused "hf/scaled/config.json: rope_scaling" --model_name hf/scaled
 
 # ---- an existing config is refused unless --force; other files are kept ------------------
 begin "create-config refuses to replace a config.json"

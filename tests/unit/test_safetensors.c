@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "fixture.h"
+#include "hfconfig.h"
 #include "hfconvert.h"
 #include "llama.h"
 #include "params.h"
@@ -315,7 +316,7 @@ END_TEST
 static void import_dir(const char *dir, ModelDims *d, ParamTable *pt, float **params)
 {
     Error err = {0};
-    ck_assert_msg(hf_read_config(dir, d, &err) == PT_OK, "%s", err.msg);
+    ck_assert_msg(hfconfig_read(dir, d, &err) == PT_OK, "%s", err.msg);
     ParamShard shard = params_shard_single(d);
     params_build(pt, d, &shard);
     *params = malloc(pt->numel * sizeof **params);
@@ -431,7 +432,7 @@ START_TEST(configs_of_other_architectures_and_features_are_refused)
         copy_fixture(cases[i].config);
         ModelDims d;
         Error err = {0};
-        ck_assert_int_eq(hf_read_config(tmpdir, &d, &err), PT_EINPUT);
+        ck_assert_int_eq(hfconfig_read(tmpdir, &d, &err), PT_EINPUT);
         ck_assert_msg(strstr(err.msg, cases[i].want) && strstr(err.msg, "config.json"),
                       "case %zu: \"%s\" lacks \"%s\"", i, err.msg, cases[i].want);
         remove_tmp();
@@ -441,7 +442,7 @@ START_TEST(configs_of_other_architectures_and_features_are_refused)
                  "\"rope_theta\": 500000.0}, " LLAMA_DIMS "}");
     ModelDims d;
     Error err = {0};
-    ck_assert_msg(hf_read_config(tmpdir, &d, &err) == PT_OK, "%s", err.msg);
+    ck_assert_msg(hfconfig_read(tmpdir, &d, &err) == PT_OK, "%s", err.msg);
     ck_assert(d.rope_theta == 500000.0);
     remove_tmp();
 }
@@ -455,7 +456,7 @@ static int import_with(const StOut *t, int n, Error *err)
     tmp_path(path, sizeof path, "model.safetensors");
     ck_assert(st_write_file(path, t, n, ST_F32, err) == PT_OK);
     ModelDims d;
-    ck_assert(hf_read_config(tmpdir, &d, err) == PT_OK);
+    ck_assert(hfconfig_read(tmpdir, &d, err) == PT_OK);
     ParamShard shard = params_shard_single(&d);
     ParamTable pt;
     params_build(&pt, &d, &shard);
@@ -547,7 +548,7 @@ START_TEST(export_then_import_gives_the_same_bytes)
         ck_assert_msg(memcmp(x->data, y->data, (size_t)x->numel * 4) == 0, "%s differs", x->name);
     }
     ModelDims back;
-    ck_assert_msg(hf_read_config(tmpdir, &back, &err) == PT_OK, "%s", err.msg);
+    ck_assert_msg(hfconfig_read(tmpdir, &back, &err) == PT_OK, "%s", err.msg);
     ck_assert_mem_eq(&back, &d, sizeof d);
     st_model_close(&a);
     st_model_close(&b);

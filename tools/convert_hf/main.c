@@ -15,6 +15,7 @@
 #include "ckpt.h"
 #include "comm.h"
 #include "config.h"
+#include "hfconfig.h"
 #include "hfconvert.h"
 #include "models.h"
 #include "params.h"
@@ -140,7 +141,7 @@ static int import_config(const ModelDims *d, const char *init_from, Config *cfg,
 static int cmd_import(const char *hf_dir, const char *out, int quiet, Error *err)
 {
     ModelDims d;
-    if (hf_read_config(hf_dir, &d, err))
+    if (hfconfig_read(hf_dir, &d, err))
         return err->code;
     /* DIR/weights/step_00000000 must fit checkpoint.init_from */
     char abs_out[CFG_STR - 32], save_dir[CFG_STR - 16], init_from[CFG_STR];
@@ -302,7 +303,7 @@ static void tensor_diff(const StTensor *a, const StTensor *b, char *why, size_t 
 static int cmd_compare(const char *a_dir, const char *b_dir, Error *err)
 {
     ModelDims da, db;
-    if (hf_read_config(a_dir, &da, err) || hf_read_config(b_dir, &db, err))
+    if (hfconfig_read(a_dir, &da, err) || hfconfig_read(b_dir, &db, err))
         return err->code;
     char what[256];
     if (dims_differ(&da, &db, what, sizeof what)) {
