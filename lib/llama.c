@@ -319,7 +319,7 @@ static double loss_sum(const float *loss, int N)
     return total;
 }
 
-/* Vocab-parallel cross-entropy of a->logits against targets (MATH.md): max, sum of exps and
+/* Vocab-parallel cross-entropy of a->logits against targets (docs/math.md): max, sum of exps and
  * target logit are all-reduced over tp; leaves scale·dloss/dlogits in a->logits. */
 static double cross_entropy(Llama *m, Activations *a, const int32_t *targets, float scale)
 {
