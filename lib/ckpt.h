@@ -1,4 +1,4 @@
-/* ckpt: HDF5 checkpoints (DESIGN §6). A checkpoint is a directory step_NNNNNNNN/ holding one
+/* ckpt: HDF5 checkpoints. A checkpoint is a directory step_NNNNNNNN/ holding one
  * metadata file and one HDF5 file per rank with that rank's pieces of every tensor (weights,
  * AdamW m and v); a piece is a flat range of a row-major block of the global tensor (a whole
  * tp-local block, or a ZeRO-1 shard's part of it). Replicated pieces are written once. Any

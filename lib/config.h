@@ -98,7 +98,7 @@ typedef struct {
 /* Warnings on stderr on (1, default) or off: ranks other than 0 parse the same text silently. */
 void config_warnings(int on);
 
-/* Defaults as picotron behaves when its files lack a key (DESIGN §6). */
+/* Defaults as picotron behaves when its files lack a key (docs/config.md). */
 void config_defaults(Config *cfg);
 
 /* Parse JSON text (path is only for messages). Unknown keys warn on stderr; nulls are accepted

@@ -1,6 +1,6 @@
 /* data: llm.c token shards (uint16 v1 and uint32 v7) concatenated into one token stream, or
- * a synthetic stream, and the deterministic global sample order (DESIGN §6): sample i is tokens
- * [i·T, i·T + T + 1) of the stream; step s consumes samples [s·G, (s+1)·G). */
+ * a synthetic stream, and the deterministic global sample order (docs/training.md, Data):
+ * sample i is tokens [i·T, i·T + T + 1) of the stream; step s consumes samples [s·G, (s+1)·G). */
 #ifndef PICOTRON_DATA_H
 #define PICOTRON_DATA_H
 

@@ -321,7 +321,7 @@ static void forward_to_logits(Llama *m, Activations *a, const int32_t *ids)
     m->be->matmul_forward(a->logits, a->nf, m->w.head, N, C, s->V_local);
 }
 
-/* Vocab-parallel cross-entropy of a->logits against targets (MATH.md): max, sum of exps and
+/* Vocab-parallel cross-entropy of a->logits against targets (docs/math.md): max, sum of exps and
  * target logit are all-reduced over tp; leaves scale·dloss/dlogits in a->logits. */
 static double cross_entropy(Llama *m, Activations *a, const int32_t *targets, float scale)
 {

@@ -1,4 +1,4 @@
-/* metrics: throughput and MFU bookkeeping (DESIGN §7), the machine's measured CPU peak, and
+/* metrics: throughput and MFU bookkeeping (docs/math.md, MFU), the machine's measured CPU peak, and
  * the per-step JSON-lines log of a run. */
 #ifndef PICOTRON_METRICS_H
 #define PICOTRON_METRICS_H

@@ -24,7 +24,7 @@ void optim_init_shard(Optimizer *o, const ParamTable *pt, const Config *cfg, siz
 void optim_free(Optimizer *o);
 
 /* Learning rate of step s (0-based): lr·(s+1)/w during warmup, then cosine from lr to min_lr
- * over the remaining total − w steps (MATH.md); constant schedule: lr (after warmup). */
+ * over the remaining total − w steps (docs/math.md); constant schedule: lr (after warmup). */
 double optim_lr(const Config *cfg, int64_t s);
 
 /* √(Σ g²) over every element of the flat gradient buffer. */

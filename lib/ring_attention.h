@@ -3,7 +3,7 @@
  * each, so all ranks do the same work under the causal mask). K/V blocks travel around the
  * ring with their kv-heads unexpanded; each rank folds every visiting block into its queries'
  * online-softmax state. In backward the block travels with its partial dK/dV, which every rank
- * adds to, and arrives back at its owner after cp hops. MATH.md "Online softmax". */
+ * adds to, and arrives back at its owner after cp hops. docs/math.md, Ring attention. */
 #ifndef PICOTRON_RING_ATTENTION_H
 #define PICOTRON_RING_ATTENTION_H
 

@@ -1,5 +1,6 @@
 /* rng: counter-based random numbers. A value is a pure function of (seed, stream, counter),
- * so any rank can draw element i of tensor "name" without drawing 0..i-1 (DESIGN §4). */
+ * so any rank can draw element i of tensor "name" without drawing 0..i-1
+ * (docs/math.md, Initialisation). */
 #ifndef PICOTRON_RNG_H
 #define PICOTRON_RNG_H
 

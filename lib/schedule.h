@@ -1,6 +1,6 @@
 /* schedule: pipeline schedules (AFAB, 1F1B) as plain lists of forward/backward actions per
  * stage, built before the step and executed by the trainer; printable, and checkable by a
- * simulator of all stages that needs no model (MATH.md "Pipeline schedules"). */
+ * simulator of all stages that needs no model (docs/math.md, Pipeline schedules). */
 #ifndef PICOTRON_SCHEDULE_H
 #define PICOTRON_SCHEDULE_H
 

@@ -1,5 +1,5 @@
 /* kernels: the operation set every backend implements (kernels/cpu today). Each forward has
- * its backward beside it; formulas in ../shared/MATH.md. All buffers are fp32, row-major.
+ * its backward beside it; formulas in docs/math.md. All buffers are fp32, row-major.
  * N = number of tokens (B·T) in the buffers handed over. Backward kernels ACCUMULATE into
  * weight gradients (+=) so micro-batches sum in fp32; input gradients are overwritten unless
  * the name says _acc. Every kernel gives bitwise the same result whatever the thread count
@@ -46,7 +46,7 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
 
 /* One block step of online softmax for rows of one head: q (Tq, qs) rows at global positions
  * qpos0.., keys/values k v (Tk, ks) at kpos0..; keys after a query are masked (causal).
- * Running m (Tq), l (Tq), acc (Tq, D) as in MATH.md. Strides qs/ks in floats. */
+ * Running m (Tq), l (Tq), acc (Tq, D) as in docs/math.md, Online softmax. Strides qs/ks in floats. */
 void attention_block_forward(float *m, float *l, float *acc, const float *q, int qs, int Tq,
                              int qpos0, const float *k, const float *v, int ks, int Tk,
                              int kpos0, int D, float scale);
@@ -95,7 +95,7 @@ void embedding_backward(float *dtable, const float *dout, const int32_t *ids, in
 
 /* Vocab-parallel cross-entropy over logits (N, V_local) of slice [v0, v0 + V_local), where
  * only the first V_valid columns are real (the rest is padding, excluded). Steps, with a tp
- * all-reduce between them in the parallel case (MATH.md):
+ * all-reduce between them in the parallel case (docs/math.md, Vocab-parallel cross-entropy):
  *   ce_max:     mx[i] = max over real local columns (−inf when none)
  *   ce_sumexp:  z[i] = Σ exp(logit − mx[i]) over real local columns
  *   ce_target:  zt[i] = logit of targets[i] if it is in the slice, else 0

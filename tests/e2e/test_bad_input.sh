@@ -1,7 +1,7 @@
 #!/bin/sh
-# test_bad_input: picotron-train refuses bad configs, data and flags the way DESIGN §2 says:
-# exit 2, exactly one stderr line (warnings aside) that names the key or file, nothing on
-# stdout, and nothing written (the run directory is never created).
+# test_bad_input: picotron-train refuses bad configs, data and flags the way docs/design.md
+# (Invariants) says: exit 2, exactly one stderr line (warnings aside) that names the key or
+# file, nothing on stdout, and nothing written (the run directory is never created).
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
 

@@ -97,7 +97,7 @@ columns_abs() {
 }
 
 # mesh_equal A REF WHAT: A's step lines equal REF's to the mesh-equivalence tolerance of
-# test_parallel.sh (DESIGN.md §4: at the same global batch every mesh gives the same loss to
+# test_parallel.sh (docs/design.md, Invariants: at the same global batch every mesh gives the same loss to
 # fp32 reduction order): the same steps, lr text-equal, loss within 1e-5 relative, grad_norm
 # within 1.5e-4 absolute (printed with 4 decimals).
 mesh_equal() {

@@ -90,8 +90,8 @@ columns_abs() {
 }
 
 # same_lines A B WHAT: A's step lines equal reference B's: the same steps, each once, lr
-# text-equal, loss within 1e-5 relative, grad_norm within 1.5e-4 absolute. Reference: DESIGN.md
-# §4 — at the same global batch the loss after every step is the same for every mesh shape, to
+# text-equal, loss within 1e-5 relative, grad_norm within 1.5e-4 absolute. Reference: docs/design.md,
+# Invariants — at the same global batch the loss after every step is the same for every mesh shape, to
 # fp32 reduction-order tolerance (measured: equal to the printed 6 decimals but for one unit of
 # the last digit now and then).
 same_lines() {
@@ -187,7 +187,7 @@ same_lines stdin.txt ref.txt "--config - vs 1 process"
 assert_contains "$ERR" "mesh dp=2 pp=1 cp=1 tp=2 (4 ranks"
 
 begin "ZeRO-1"
-# Reference: DESIGN.md §4 — ZeRO-1 shards the AdamW states over dp and changes no number, so
+# Reference: docs/design.md, Invariants — ZeRO-1 shards the AdamW states over dp and changes no number, so
 # the losses equal zero_stage 0 (self.txt); the banner's optimizer figure per rank is the
 # zero-0 figure / dp (printed %.1f MiB, so allow rounding: <= 0.55x).
 # shellcheck disable=SC2086
@@ -212,7 +212,7 @@ rm -rf "$RUN"
 # Bad meshes: exactly one line naming the key, exit 2, no hang, no run directory — with the
 # config alone (self-launch; config validation may refuse it before any rank starts) and under
 # an explicit mpirun with as many ranks as the mesh asks for (every rank refuses it; rank 0
-# prints). Reference: DESIGN.md §2 (one line, exit 2), §4 (errors agreed by all ranks),
+# prints). Reference: docs/design.md, Invariants (one line, exit 2, errors agreed by all ranks),
 # lib/mesh.c mesh_check.
 # bad_mesh NAME KEY NP DP PP CP TP [SEQ [MODEL_EXTRA]]
 bad_mesh() {
@@ -247,7 +247,7 @@ assert_contains "$ERR" "= 4"
 assert_no_run_dir
 
 begin "bad dataset path, self-launch 4 ranks"
-# Every rank opens the data; the error is agreed (DESIGN.md §4) and rank 0 prints it once.
+# Every rank opens the data; the error is agreed (docs/design.md, Invariants) and rank 0 prints it once.
 timed "refusal" 2 "$TRAIN" --config dp2tp2.json --set dataset.name="$TMP/no/such/shard.bin"
 assert_one_line "$ERR"
 assert_contains "$ERR" "dataset.name"

@@ -1,5 +1,5 @@
 /* mesh_equiv: the mesh-equivalence harness shared by tests/mpi/test_mesh_*.c (included by each,
- * one launch per file). DESIGN §4's invariant: at the same global batch G = mbs × grad_acc × dp
+ * one launch per file). docs/design.md, Invariants: at the same global batch G = mbs × grad_acc × dp
  * a mesh run gives the single-process run's loss after every step and its weights after the
  * last one, to fp32 reduction-order tolerance.
  *

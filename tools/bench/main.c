@@ -18,7 +18,7 @@ static const char usage[] =
     "usage: picotron-bench --config FILE [options]\n"
     "\n"
     "Train the config for a few steps (nothing written) and report tokens/s, achieved GFLOP/s\n"
-    "(tokens/s x flops_per_token, DESIGN §7) and its ratio to the best sgemm rate measured in\n"
+    "(tokens/s x flops_per_token; docs/math.md, MFU) and its ratio to the best sgemm rate measured in\n"
     "the same run with the same threads (times the number of ranks), and the share of step\n"
     "time rank 0 spent waiting on each parallel group (tp, cp, pp, dp). Meshes with several\n"
     "ranks start them through mpirun as picotron-train does. The first step is not timed.\n"

@@ -1,4 +1,4 @@
-/* attention: causal grouped-query attention in the online-softmax form (MATH.md). The block
+/* attention: causal grouped-query attention in the online-softmax form (docs/math.md). The block
  * steps work on a tile of query rows against a block of keys given their global positions,
  * which is what ring attention needs; the full-sequence kernels walk query tiles × key blocks.
  * Score and probability tiles go through gemm (one tile grid whatever the thread count), called
