@@ -270,6 +270,15 @@ int comm_agree(const Comm *c, Error *err)
     return err->code;
 }
 
+void comm_gather_f64(const Comm *c, const double *mine, int n, double *all)
+{
+    if (c->size == 1) {
+        memcpy(all, mine, (size_t)n * sizeof(double));
+        return;
+    }
+    MPI_Gather(mine, n, MPI_DOUBLE, all, n, MPI_DOUBLE, 0, c->comm);
+}
+
 static void (*progress_hook)(void *ctx);
 static void *progress_ctx;
 

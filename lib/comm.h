@@ -42,6 +42,8 @@ void comm_reduce_scatter(const Comm *c, const float *send, float *recv, int64_t 
 /* buf holds size blocks of n floats; block `rank` is this rank's, the others are filled. */
 void comm_allgather_inplace(const Comm *c, float *buf, int64_t n);
 void comm_bcast(const Comm *c, void *buf, int64_t bytes, int root);
+/* Rank 0 receives every rank's n doubles in rank order into all (size · n; unused elsewhere). */
+void comm_gather_f64(const Comm *c, const double *mine, int n, double *all);
 void comm_barrier(const Comm *c);
 
 /* Non-blocking variants: the request completes in comm_wait / comm_test. */

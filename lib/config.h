@@ -8,22 +8,9 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "models.h"
 
 #define CFG_STR 1024
-
-/* The architecture of a Llama-family model: what a preset or an HF config.json gives. */
-typedef struct {
-    int num_hidden_layers;       /* L */
-    int hidden_size;             /* C */
-    int num_attention_heads;     /* H */
-    int num_key_value_heads;     /* K (GQA: H % K == 0) */
-    int intermediate_size;       /* F */
-    int vocab_size;              /* V, the true vocabulary (padding is internal) */
-    int max_position_embeddings;
-    double rope_theta;
-    double rms_norm_eps;
-    int tie_word_embeddings;     /* 0/1 */
-} ModelDims;
 
 typedef struct {
     struct {

@@ -4,8 +4,8 @@
 #ifndef PICOTRON_HFCONFIG_H
 #define PICOTRON_HFCONFIG_H
 
-#include "config.h"
 #include "error.h"
+#include "models.h"
 #include "safetensors.h"
 
 /* Read dir/config.json into dims (LlamaConfig's defaults for absent optional keys). Refused

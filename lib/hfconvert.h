@@ -6,8 +6,8 @@
 
 #include <stdint.h>
 
-#include "config.h"
 #include "error.h"
+#include "models.h"
 #include "params.h"
 #include "safetensors.h"
 

@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "config.h"
 #include "error.h"
+#include "models.h"
 
 typedef struct {
     double flops_per_token;        /* 6·N + 12·L·C·T (picotron's form: N with embeddings) */

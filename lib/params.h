@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "models.h"
 
 /* How a tensor is cut across the tp group. */
 typedef enum {

@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <math.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 
 #include "atomicfile.h"
 #include "backend.h"
+#include "batch.h"
 #include "ckpt.h"
 #include "data.h"
 #include "grads.h"
@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "optim.h"
 #include "pipeline.h"
+#include "preempt.h"
 #include "trainer.h"
 
 #define MIB (1024.0 * 1024.0)
@@ -37,9 +38,7 @@ struct Trainer {
     Grads gr;                 /* reductions, ZeRO-1, norm bookkeeping of grads */
     Pipeline pipe;            /* this stage's schedule executor */
     Optimizer optim;
-    int B, T_loc, m;          /* micro-batch size, local tokens per sequence, micro-batches */
-    int32_t *ids, *targets;   /* (m, B, T_loc) this step's micro-batches */
-    int32_t *sample;          /* (T + 1) */
+    Batch batch;              /* this step's micro-batches: (m, B, T_loc) ids and targets */
     int64_t step;             /* steps done (counting those before a resume) */
     int64_t consumed;         /* global samples read: where the next step starts */
     int64_t tokens;           /* tokens trained on */
@@ -68,56 +67,15 @@ static int is_root(const Trainer *t)
     return t->mesh.rank == 0;
 }
 
-/* ---- data ---- */
-
-/* This rank's tokens of one sample (T + 1 tokens): inputs and targets of T_loc tokens each,
- * the whole sequence, or under context parallelism its two chunks (mesh_cp_chunks). */
-static void slice_sample(const Trainer *t, const int32_t *sample, int32_t *ids, int32_t *targets)
-{
-    const Mesh *me = &t->mesh;
-    if (me->cp == 1) {
-        memcpy(ids, sample, (size_t)t->T_loc * sizeof(int32_t));
-        memcpy(targets, sample + 1, (size_t)t->T_loc * sizeof(int32_t));
-        return;
-    }
-    int chunk[2], Tc = t->T_loc / 2;
-    mesh_cp_chunks(me->cp, me->cp_rank, chunk);
-    for (int i = 0; i < 2; i++) {
-        memcpy(ids + i * Tc, sample + chunk[i] * Tc, (size_t)Tc * sizeof(int32_t));
-        memcpy(targets + i * Tc, sample + chunk[i] * Tc + 1, (size_t)Tc * sizeof(int32_t));
-    }
-}
-
-/* Micro-batch a of step s on this rank: samples s·G + (a·dp + dp_rank)·B + b of the global
- * order; inputs are tokens [0, T) of a sample, targets [1, T + 1) (slice_sample). */
-static int load_step(Trainer *t, Dataset *ds, int64_t first, int m, Error *err)
-{
-    const Mesh *me = &t->mesh;
-    int B = t->B, Tl = t->T_loc;
-    for (int a = 0; a < m; a++) {
-        for (int b = 0; b < B; b++) {
-            int64_t g = first + ((int64_t)a * me->dp + me->dp_rank) * B + b;
-            if (data_sample(ds, g, t->sample, err))
-                return err->code;
-            int64_t o = ((int64_t)a * B + b) * Tl;
-            slice_sample(t, t->sample, t->ids + o, t->targets + o);
-        }
-    }
-    return PT_OK;
-}
-
 /* Bad tokens are found when read; reading the first step's samples and the validation set
  * before anything is written makes the common case (a shard of the wrong vocabulary) fail
  * early. Later samples are checked as they are read. */
 static int check_first_samples(Trainer *t, Error *err)
 {
     const Config *cfg = t->cfg;
-    int64_t G = config_global_batch(cfg);
-    int rc = PT_OK;
-    for (int64_t g = 0; g < G && !rc; g++)
-        rc = data_sample(&t->train, g, t->sample, err);
-    for (int64_t g = 0; t->val.ntok > 0 && g < cfg->dataset.eval_samples && !rc; g++)
-        rc = data_sample(&t->val, g, t->sample, err);
+    int rc = batch_check_samples(&t->batch, &t->train, config_global_batch(cfg), err);
+    if (!rc && t->val.ntok > 0)
+        rc = batch_check_samples(&t->batch, &t->val, cfg->dataset.eval_samples, err);
     return rc;
 }
 
@@ -232,39 +190,12 @@ static int save_checkpoint(Trainer *t, Error *err)
     return rc;
 }
 
-/* ---- preemption: SIGTERM / SIGUSR1 ask for a checkpoint at the next step boundary ---- */
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
-/* Installed for the whole run, setup included (loading a large checkpoint takes minutes);
- * the previous handlers come back when the run ends. */
-static void catch_stop_signals(struct sigaction old[2])
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    stop_requested = 0;
-    sigaction(SIGTERM, &sa, &old[0]);
-    sigaction(SIGUSR1, &sa, &old[1]);
-}
-
-static void restore_signals(const struct sigaction old[2])
-{
-    sigaction(SIGTERM, &old[0], NULL);
-    sigaction(SIGUSR1, &old[1], NULL);
-}
+/* ---- preemption ---- */
 
 /* Every rank must agree, or some would save while others train on. */
 static int stop_agreed(Trainer *t)
 {
-    int flag = stop_requested;
+    int flag = preempt_requested();
     comm_allreduce_max_int(&t->mesh.all, &flag, 1);
     return flag;
 }
@@ -300,18 +231,16 @@ static void build_model(Trainer *t)
     t->grads = xcalloc(t->padded, sizeof(float));
     params_init(&t->pt, t->params, cfg->training.seed);
 
-    t->B = cfg->training.micro_batch_size;
-    t->T_loc = cfg->training.seq_length / me->cp;
-    t->m = cfg->training.gradient_accumulation_steps;
-    int64_t NC = (int64_t)t->B * t->T_loc * d->hidden_size;
-    pipeline_init(&t->pipe, cfg->distributed.pp_engine, &me->pp_comm, me->pp_rank, me->pp, t->m,
+    const Batch *b = &t->batch;
+    int64_t NC = (int64_t)b->B * b->T_loc * d->hidden_size;
+    pipeline_init(&t->pipe, cfg->distributed.pp_engine, &me->pp_comm, me->pp_rank, me->pp, b->m,
                   NC, t->be);
-    LlamaShape s = llama_shape(&t->pt, t->B, t->T_loc);
+    LlamaShape s = llama_shape(&t->pt, b->B, b->T_loc);
     if (me->cp > 1) { /* two chunks of the load-balanced split (mesh_cp_chunks) */
         int chunk[2];
         mesh_cp_chunks(me->cp, me->cp_rank, chunk);
-        s.pos0 = chunk[0] * (t->T_loc / 2);
-        s.pos1 = chunk[1] * (t->T_loc / 2);
+        s.pos0 = chunk[0] * (b->T_loc / 2);
+        s.pos1 = chunk[1] * (b->T_loc / 2);
     }
     LlamaEnv env = {&me->tp_comm, &me->cp_comm, t->be};
     llama_init(&t->model, &t->pt, &s, t->params, t->grads, t->pipe.nslots, &env);
@@ -321,10 +250,6 @@ static void build_model(Trainer *t)
     t->model.grads_ready = on_part_ready;
     t->model.grads_ready_ctx = &t->gr;
     optim_init_shard(&t->optim, &t->pt, cfg, t->gr.lo, t->gr.hi);
-
-    int64_t n = (int64_t)t->m * t->B * t->T_loc;
-    t->ids = xcalloc((size_t)n, sizeof(int32_t));
-    t->targets = xcalloc((size_t)n, sizeof(int32_t));
 }
 
 static int open_outputs(Trainer *t, Error *err)
@@ -354,10 +279,7 @@ static void print_banner(const Trainer *t)
                       2.0 * (double)(t->optim.hi - t->optim.lo) * sizeof(float),
                       (double)t->model.act_bytes};
     double *all = is_root(t) ? xcalloc((size_t)me->world * 4, sizeof(double)) : NULL;
-    if (t->mpi)
-        MPI_Gather(mine, 4, MPI_DOUBLE, all, 4, MPI_DOUBLE, 0, me->all.comm);
-    else
-        memcpy(all, mine, sizeof mine);
+    comm_gather_f64(&me->all, mine, 4, all);
     if (!is_root(t) || t->opt.quiet) {
         free(all);
         return;
@@ -402,7 +324,8 @@ int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOp
     kernels_set_threads(t->threads);
     const ModelDims *d = &cfg->model.dims;
     int T = cfg->training.seq_length;
-    t->sample = xcalloc((size_t)T + 1, sizeof(int32_t));
+    batch_init(&t->batch, cfg->training.micro_batch_size, T,
+               cfg->training.gradient_accumulation_steps, &t->mesh);
     rc = data_open(&t->train, cfg->dataset.name, T, d->vocab_size, cfg->training.num_samples,
                        cfg->dataset.shuffle, cfg->training.seed, err);
     if (!rc && cfg->dataset.validation[0])
@@ -447,9 +370,7 @@ void trainer_close(Trainer *t)
     if (t->pipe.be)
         pipeline_free(&t->pipe);
     optim_free(&t->optim);
-    free(t->ids);
-    free(t->targets);
-    free(t->sample);
+    batch_free(&t->batch);
     free(t->params);
     free(t->grads);
     params_free(&t->pt);
@@ -490,7 +411,7 @@ int trainer_step(Trainer *t, StepStats *st, Error *err)
     for (int k = 0; k < COMM_KINDS; k++)
         waited0[k] = comm_wait_seconds((CommKind)k);
     int64_t G = config_global_batch(cfg);
-    int rc = load_step(t, &t->train, t->consumed, t->m, err);
+    int rc = batch_load_step(&t->batch, &t->train, t->consumed, err);
     if (t->mpi)
         rc = comm_agree(&me->all, err);
     if (rc)
@@ -498,7 +419,8 @@ int trainer_step(Trainer *t, StepStats *st, Error *err)
     /* every token's loss enters the mean over the global batch: scale = 1 / (G·T) */
     grads_zero(&t->gr);
     float scale = (float)(1.0 / ((double)G * cfg->training.seq_length));
-    double local = pipeline_run(&t->pipe, &t->model, &t->gr, t->ids, t->targets, t->m, scale, 1);
+    const Batch *b = &t->batch;
+    double local = pipeline_run(&t->pipe, &t->model, &t->gr, b->ids, b->targets, b->m, scale, 1);
     grads_finish(&t->gr);
     double loss = global_loss_sum(t, local) / ((double)G * cfg->training.seq_length);
     double sq = grads_sumsq(&t->gr);
@@ -533,23 +455,19 @@ static int evaluate(Trainer *t, double *val_loss, Error *err)
 {
     const Config *cfg = t->cfg;
     const Mesh *me = &t->mesh;
-    int B = t->B, T = cfg->training.seq_length;
+    const Batch *b = &t->batch;
+    int B = b->B, T = cfg->training.seq_length;
     int batches = cfg->dataset.eval_samples / B > 0 ? cfg->dataset.eval_samples / B : 1;
     double sum = 0.0;
     int rc = PT_OK;
     for (int i = 0; i < batches && !rc; i++) {
         /* one micro-batch at a time, read as if dp were 1 */
-        int64_t first = (int64_t)i * B;
-        for (int b = 0; b < B && !rc; b++) {
-            rc = data_sample(&t->val, first + b, t->sample, err);
-            slice_sample(t, t->sample, t->ids + (int64_t)b * t->T_loc,
-                         t->targets + (int64_t)b * t->T_loc);
-        }
+        rc = batch_load_one(&t->batch, &t->val, (int64_t)i * B, err);
         if (t->mpi)
             rc = comm_agree(&me->all, err);
         if (rc)
             break;
-        double local = pipeline_run(&t->pipe, &t->model, NULL, t->ids, t->targets, 1, 0.0f, 0);
+        double local = pipeline_run(&t->pipe, &t->model, NULL, b->ids, b->targets, 1, 0.0f, 0);
         sum += global_loss_sum(t, me->dp_rank == 0 ? local : 0.0);
     }
     *val_loss = sum / ((double)batches * B * T);
@@ -590,9 +508,9 @@ int trainer_run(const Config *cfg, MPI_Comm world, const TrainOptions *opt, Trai
 {
     memset(rep, 0, sizeof *rep);
     rep->last_val_loss = NAN;
-    struct sigaction old[2];
+    Preempt old;
     if (opt->checkpoints)
-        catch_stop_signals(old);
+        preempt_catch(&old);
     Trainer *t = NULL;
     int rc = trainer_open(&t, cfg, world, opt, err);
     if (!rc && opt->checkpoints && stop_agreed(t)) /* stopped while starting: nothing to save */
@@ -601,7 +519,7 @@ int trainer_run(const Config *cfg, MPI_Comm world, const TrainOptions *opt, Trai
     if (rc) {
         trainer_close(t);
         if (opt->checkpoints)
-            restore_signals(old);
+            preempt_restore(&old);
         return rc;
     }
     rep->flops_per_token = t->fc.flops_per_token;
@@ -665,6 +583,6 @@ int trainer_run(const Config *cfg, MPI_Comm world, const TrainOptions *opt, Trai
         rc = save_checkpoint(t, err);
     trainer_close(t);
     if (opt->checkpoints)
-        restore_signals(old);
+        preempt_restore(&old);
     return rc;
 }
