@@ -186,6 +186,19 @@ cp "$OUT" stdin.txt
 same_lines stdin.txt ref.txt "--config - vs 1 process"
 assert_contains "$ERR" "mesh dp=2 pp=1 cp=1 tp=2 (4 ranks"
 
+begin "gradient bucket size"
+# The dp reduction is an element-wise sum of 2 values, whatever range a request covers, so
+# every bucketing gives the same bits: one bucket per tensor, buckets of 40 KiB (several
+# tensors each) and one bucket for the whole model must print dp2tp2's lines as text.
+for mb in 0 0.04 1000; do
+    # shellcheck disable=SC2086
+    timed "self-launch, bucket_size_mb $mb" 0 "$TRAIN" --config dp2tp2.json $S \
+        --set distributed.bucket_size_mb=$mb
+    cut -d' ' -f1-8 "$OUT" >bucket.txt
+    cut -d' ' -f1-8 self.txt >bucket_ref.txt
+    assert_same_text bucket.txt bucket_ref.txt "bucket_size_mb $mb: step, loss, lr, grad_norm"
+done
+
 begin "ZeRO-1"
 # Reference: docs/design.md, Invariants — ZeRO-1 shards the AdamW states over dp and changes no number, so
 # the losses equal zero_stage 0 (self.txt); the banner's optimizer figure per rank is the
