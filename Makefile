@@ -40,10 +40,12 @@ $(B)/libpicotron.a: $(LIB_OBJ)
 	@echo "  AR      $@"
 	@ar rcs $@ $^
 
-bin/picotron: tools/dispatcher/main.c
+# The dispatcher needs only the option and process helpers: no MPI, HDF5 or BLAS to load.
+DISPATCHER_OBJ = $(addprefix $(B)/lib/,cli.o error.o proc.o)
+bin/picotron: tools/dispatcher/main.c $(DISPATCHER_OBJ)
 	@mkdir -p bin
 	@echo "  LINK    $@"
-	@$(CC) $(CFLAGS) $< -o $@
+	@$(CC) $(CFLAGS) $< $(DISPATCHER_OBJ) -o $@
 
 bin/picotron-%: $(B)/libpicotron.a $(wildcard tools/*/main.c)
 	@mkdir -p bin

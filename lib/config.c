@@ -729,6 +729,17 @@ static json_t *to_value(const Config *cfg, const Key *k)
     }
 }
 
+json_t *config_key_value(const Config *cfg, const char *key)
+{
+    const char *dot = strchr(key, '.');
+    char section[64];
+    if (!dot || (size_t)(dot - key) >= sizeof section)
+        return NULL;
+    snprintf(section, sizeof section, "%.*s", (int)(dot - key), key);
+    const Key *k = find_key(section, dot + 1);
+    return k ? to_value(cfg, k) : NULL;
+}
+
 /* The fewest of 15..17 significant digits that write every real back exactly, so the file
  * says 0.0003 rather than 0.00029999999999999997. */
 static int real_precision(const Config *cfg)

@@ -115,6 +115,10 @@ int config_check_mesh(const Config *cfg, Error *err);
 /* Serialise the full, resolved configuration (all keys) as JSON text; caller frees. */
 char *config_to_json(const Config *cfg);
 
+/* One key ("training.seq_length") as config_to_json writes it, a new jansson reference; NULL
+ * for a key the schema does not have. */
+struct json_t *config_key_value(const Config *cfg, const char *key);
+
 /* Global batch in samples: mbs × grad_acc × dp. */
 int64_t config_global_batch(const Config *cfg);
 

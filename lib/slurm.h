@@ -1,6 +1,6 @@
 /* slurm: what picotron-submit knows about Slurm, as pure functions: the sbatch script of a run
  * (or of a sweep as one job array), Slurm time limits, and the mapping from Slurm's job states
- * and exit codes to a run's status. Running sbatch/squeue/scontrol/sacct is the tool's part.
+ * and exit codes to a run's status. Running sbatch/squeue/scontrol/sacct is lib/slurmjob's part.
  * Reference: docs/submit.md. */
 #ifndef PICOTRON_SLURM_H
 #define PICOTRON_SLURM_H

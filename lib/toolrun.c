@@ -16,7 +16,9 @@ static int launcher_rank(void)
     return 0;
 }
 
-void toolrun_begin(ToolRun *r, const char *prog, int *argc, char ***argv)
+static void finalize(void);
+
+void toolrun_begin(ToolRun *r, const char *prog, const char *usage, int *argc, char ***argv)
 {
     memset(r, 0, sizeof *r);
     r->prog = prog;
@@ -26,6 +28,7 @@ void toolrun_begin(ToolRun *r, const char *prog, int *argc, char ***argv)
         MPI_Init(argc, argv);
         r->speaker = launcher_rank() == 0;
     }
+    r->cli = (Cli){.prog = prog, .usage = usage, .silent = !r->speaker, .before_exit = finalize};
 }
 
 static void finalize(void)
@@ -47,17 +50,7 @@ void toolrun_exit(int code)
 
 void toolrun_fail(const ToolRun *r, const Error *err)
 {
-    if (r->speaker)
-        fprintf(stderr, "%s: %s\n", r->prog, err->msg);
-    toolrun_exit(err->code ? err->code : PT_ERUNTIME);
-}
-
-void toolrun_usage_error(const ToolRun *r, const char *msg, const char *arg)
-{
-    finalize();
-    if (r->speaker)
-        err_usage(r->prog, msg, arg);
-    exit(PT_EINPUT);
+    cli_fail(&r->cli, err);
 }
 
 /* Rank 0 reads; everyone gets the text (or rank 0's error). */
@@ -81,15 +74,15 @@ static int share_text(ToolRun *r, const char *path, Error *err)
     return PT_OK;
 }
 
-int toolrun_config(ToolRun *r, Config *cfg, const char *path, char **sets, int nsets, Error *err)
+int toolrun_config(ToolRun *r, Config *cfg, const char *path, const CliList *sets, Error *err)
 {
     config_warnings(r->speaker);
     if (share_text(r, path, err) || config_load_text(cfg, r->config_text, path, err))
         return err->code;
-    for (int i = 0; i < nsets; i++)
-        if (config_set(cfg, sets[i], err))
+    for (int i = 0; i < sets->n; i++)
+        if (config_set(cfg, sets->items[i], err))
             return err->code;
-    return nsets ? config_validate(cfg, err) : PT_OK;
+    return sets->n ? config_validate(cfg, err) : PT_OK;
 }
 
 int toolrun_world(const Config *cfg)
@@ -117,15 +110,18 @@ MPI_Comm toolrun_comm(const ToolRun *r)
     return r->under_launcher ? MPI_COMM_WORLD : MPI_COMM_NULL;
 }
 
-int toolrun_prepare(ToolRun *r, Config *cfg, int argc, char **argv, int first_arg,
-                    const char *config_path, char **sets, int nsets, int *exit_code)
+int toolrun_prepare(ToolRun *r, Config *cfg, const CliOption *options, RunArgs *args, int argc,
+                    char **argv, int *exit_code)
 {
+    int first_arg = cli_parse(&r->cli, options, argc, argv);
     if (first_arg < argc)
-        toolrun_usage_error(r, "unexpected argument", argv[first_arg]);
-    if (!config_path)
-        toolrun_usage_error(r, "missing --config FILE", NULL);
+        cli_usage_error(&r->cli, "unexpected argument %s", argv[first_arg]);
+    if (!args->config_path)
+        cli_usage_error(&r->cli, "missing --config FILE");
     Error err = {0};
-    if (toolrun_config(r, cfg, config_path, sets, nsets, &err))
+    int rc = toolrun_config(r, cfg, args->config_path, &args->sets, &err);
+    cli_list_free(&args->sets);
+    if (rc)
         toolrun_fail(r, &err);
-    return toolrun_maybe_launch(r, cfg, config_path, argv, exit_code, &err);
+    return toolrun_maybe_launch(r, cfg, args->config_path, argv, exit_code, &err);
 }

@@ -7,22 +7,36 @@
 
 #include <mpi.h>
 
+#include "cli.h"
 #include "config.h"
 #include "error.h"
 
 typedef struct {
     const char *prog;      /* "picotron-train" */
+    Cli cli;               /* silent on ranks other than 0; finalises MPI before exiting */
     int under_launcher;    /* MPI is initialised; MPI_COMM_WORLD is the run */
     int speaker;           /* this process prints (rank 0) */
     char *config_text;     /* the text every rank parsed */
 } ToolRun;
 
+/* The options train and bench share, filled by TOOLRUN_OPTIONS in the tool's table. */
+typedef struct {
+    const char *config_path; /* --config FILE ('-': stdin) */
+    CliList sets;            /* --set KEY=VALUE, in order */
+    int steps;               /* --steps N; the tool's default when not given */
+} RunArgs;
+
+#define TOOLRUN_OPTIONS(args, steps_min, steps_max)                                              \
+    OPT_STRING("config", 'c', &(args)->config_path),                                             \
+        OPT_INT("steps", 's', &(args)->steps, steps_min, steps_max),                             \
+        OPT_LIST("set", 0, &(args)->sets)
+
 /* Before argument parsing: detect the launcher, MPI_Init under one. */
-void toolrun_begin(ToolRun *r, const char *prog, int *argc, char ***argv);
+void toolrun_begin(ToolRun *r, const char *prog, const char *usage, int *argc, char ***argv);
 
 /* Read config path on rank 0 (or alone), share the text, parse it, apply the --set list and
  * validate. Config warnings come from the speaker only. */
-int toolrun_config(ToolRun *r, Config *cfg, const char *path, char **sets, int nsets, Error *err);
+int toolrun_config(ToolRun *r, Config *cfg, const char *path, const CliList *sets, Error *err);
 
 /* dp·pp·cp·tp of the config. */
 int toolrun_world(const Config *cfg);
@@ -33,20 +47,19 @@ int toolrun_world(const Config *cfg);
 int toolrun_maybe_launch(ToolRun *r, const Config *cfg, const char *config_path, char **argv,
                          int *exit_code, Error *err);
 
-/* Everything after option parsing that train and bench share: refuse arguments left after the
- * options (argv[first_arg] on) and a missing --config, read and validate the config on every
- * rank, start the local ranks when no launcher did. Usage and config errors exit (2). Returns 1
- * with *exit_code set when this process only launched the ranks, 0 when it should run. */
-int toolrun_prepare(ToolRun *r, Config *cfg, int argc, char **argv, int first_arg,
-                    const char *config_path, char **sets, int nsets, int *exit_code);
+/* Everything before training that train and bench share: parse the tool's options (a table
+ * holding TOOLRUN_OPTIONS(args, ...)), refuse arguments left after them and a missing --config,
+ * read and validate the config on every rank, start the local ranks when no launcher did. Usage
+ * and config errors exit (2). Returns 1 with *exit_code set when this process only launched the
+ * ranks, 0 when it should run. */
+int toolrun_prepare(ToolRun *r, Config *cfg, const CliOption *options, RunArgs *args, int argc,
+                    char **argv, int *exit_code);
 
 /* The communicator to train on: MPI_COMM_WORLD under a launcher, else MPI_COMM_NULL. */
 MPI_Comm toolrun_comm(const ToolRun *r);
 
 /* Print "prog: msg" (speaker only) and exit with the error's code, finalising MPI. */
 void toolrun_fail(const ToolRun *r, const Error *err) __attribute__((noreturn));
-/* Print "prog: msg (try 'prog --help')" (speaker only) and exit 2. */
-void toolrun_usage_error(const ToolRun *r, const char *msg, const char *arg) __attribute__((noreturn));
 /* Finalise MPI when it was initialised, then exit. */
 void toolrun_exit(int code) __attribute__((noreturn));
 

@@ -521,6 +521,33 @@ static void expect_round_trip(const Config *a)
     free(text);
 }
 
+/* Each key's value alone is the value config_to_json writes under that key. */
+START_TEST(key_value_is_the_value_to_json_writes)
+{
+    Config a = parse_ok(PICOTRON);
+    a.training.learning_rate = 0.1 + 0.2;
+    char *text = config_to_json(&a);
+    json_t *all = json_loads(text, 0, NULL);
+    const char *keys[] = {"training.learning_rate", "training.seed", "model.name",
+                          "environment.OMP_NUM_THREADS", "distributed.use_cpu",
+                          "training.max_tokens"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const char *dot = strchr(keys[i], '.');
+        char section[32];
+        snprintf(section, sizeof section, "%.*s", (int)(dot - keys[i]), keys[i]);
+        json_t *v = config_key_value(&a, keys[i]);
+        ck_assert_msg(json_equal(v, json_object_get(json_object_get(all, section), dot + 1)),
+                      "%s", keys[i]);
+        json_decref(v);
+    }
+    ck_assert_ptr_null(config_key_value(&a, "training.nosuch"));
+    ck_assert_ptr_null(config_key_value(&a, "nosuch.key"));
+    ck_assert_ptr_null(config_key_value(&a, "nodot"));
+    json_decref(all);
+    free(text);
+}
+END_TEST
+
 START_TEST(to_json_round_trip_is_identical)
 {
     Config a = parse_ok(PICOTRON);
@@ -786,6 +813,7 @@ static Suite *config_suite(void)
     tcase_add_test(t, set_model_name_resolves_the_preset);
     tcase_add_test(t, set_null_restores_the_default);
     tcase_add_test(t, defaults_plus_sets_make_a_valid_config);
+    tcase_add_test(t, key_value_is_the_value_to_json_writes);
     suite_add_tcase(s, t);
 
     t = tcase_create("files");

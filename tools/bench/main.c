@@ -1,6 +1,5 @@
 /* picotron-bench: throughput and MFU of a config on this machine, against the best OpenBLAS
  * sgemm rate measured in the same run (the CPU's attainable peak). */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,50 +35,25 @@ static const char usage[] =
 
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"config", required_argument, 0, 'c'}, {"steps", required_argument, 0, 's'},
-        {"set", required_argument, 0, 'S'},    {"label", required_argument, 0, 'L'},
-        {"json", no_argument, 0, 'J'},         {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+    RunArgs args = {.steps = 10};
+    const char *label = NULL;
+    int json = 0;
+    const CliOption options[] = {
+        TOOLRUN_OPTIONS(&args, 2, 100000),
+        OPT_STRING("label", 0, &label),
+        OPT_FLAG("json", 0, &json),
+        OPT_END,
     };
     ToolRun run;
-    toolrun_begin(&run, "picotron-bench", &argc, &argv);
-    const char *config_path = NULL, *label = NULL;
-    char **sets = calloc((size_t)argc, sizeof *sets);
-    int nsets = 0, steps = 10, json = 0, c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":c:s:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'c': config_path = optarg; break;
-        case 's': {
-            char *end;
-            long n = strtol(optarg, &end, 10);
-            if (*end || n < 2 || n > 100000)
-                toolrun_usage_error(&run, "--steps: expected an integer >= 2, got", optarg);
-            steps = (int)n;
-            break;
-        }
-        case 'S': sets[nsets++] = optarg; break;
-        case 'L': label = optarg; break;
-        case 'J': json = 1; break;
-        case 'h':
-            if (run.speaker)
-                fputs(usage, stdout);
-            toolrun_exit(0);
-        case ':': toolrun_usage_error(&run, "option needs a value:", argv[optind - 1]);
-        default: toolrun_usage_error(&run, "unknown option", argv[optind - 1]);
-        }
-    }
-
     Config cfg;
     Error err = {0};
     int code;
-    if (toolrun_prepare(&run, &cfg, argc, argv, optind, config_path, sets, nsets, &code))
+    toolrun_begin(&run, "picotron-bench", usage, &argc, &argv);
+    if (toolrun_prepare(&run, &cfg, options, &args, argc, argv, &code))
         return code;
-    free(sets);
 
     /* a benchmark writes nothing: no metrics, no checkpoints read or written */
-    TrainOptions opt = {.max_steps = steps, .quiet = 1, .write_metrics = 0, .checkpoints = 0,
+    TrainOptions opt = {.max_steps = args.steps, .quiet = 1, .write_metrics = 0, .checkpoints = 0,
                         .out = stdout};
     TrainReport rep;
     /* The peak is taken before and after the run and the better figure kept: a neighbour
@@ -107,7 +81,7 @@ int main(int argc, char **argv)
     if (!len)
         snprintf(comm, sizeof comm, "none");
     if (!label)
-        label = config_path;
+        label = args.config_path;
     if (json) {
         json_t *js = json_string(label);
         char *quoted = json_dumps(js, JSON_ENCODE_ANY); /* escaped, with its quotes */

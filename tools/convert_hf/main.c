@@ -1,18 +1,17 @@
 /* picotron-convert-hf: Hugging Face Llama directories (config.json + safetensors) to picotron
  * checkpoints and back, and a tensor-by-tensor comparison of two HF directories. */
 #include <dirent.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "atomicfile.h"
 #include "ckpt.h"
+#include "cli.h"
 #include "comm.h"
 #include "config.h"
 #include "hfconfig.h"
@@ -58,24 +57,6 @@ static const char usage[] =
     "  picotron-convert-hf export ckpt --out hf/smollm --dtype bf16   # the run's save_dir\n";
 
 /* ---- helpers ---- */
-
-/* "5GB", "500MB", "2GiB", "1000" → bytes; 0 when malformed. */
-static uint64_t parse_size(const char *s)
-{
-    static const struct { const char *unit; uint64_t mult; } units[] = {
-        {"", 1}, {"B", 1}, {"KB", 1000}, {"MB", 1000000}, {"GB", 1000000000ull},
-        {"TB", 1000000000000ull}, {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30},
-        {"TiB", 1ull << 40},
-    };
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || !(v > 0))
-        return 0;
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-        if (!strcasecmp(end, units[i].unit) && v * (double)units[i].mult < 1.8e19)
-            return (uint64_t)(v * (double)units[i].mult);
-    return 0;
-}
 
 /* The output directory must not exist or be empty: a refused or finished conversion never
  * mixes with files already there. */
@@ -343,56 +324,48 @@ static int cmd_compare(const char *a_dir, const char *b_dir, Error *err)
 
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"out", required_argument, 0, 'o'},   {"dtype", required_argument, 0, 'D'},
-        {"max-shard-size", required_argument, 0, 'M'}, {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0},
-    };
     const char *out = NULL, *dtype_flag = NULL, *shard_flag = NULL;
-    int quiet = 0, c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:qh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'o': out = optarg; break;
-        case 'D': dtype_flag = optarg; break;
-        case 'M': shard_flag = optarg; break;
-        case 'q': quiet = 1; break;
-        case 'h': fputs(usage, stdout); return 0;
-        case ':': err_usage(prog, "option needs a value:", argv[optind - 1]); break;
-        default: err_usage(prog, "unknown option", argv[optind - 1]);
-        }
-    }
-    if (optind >= argc)
-        err_usage(prog, "missing command: import, export or compare", NULL);
-    const char *cmd = argv[optind];
-    int nargs = argc - optind - 1;
-    char **args = argv + optind + 1;
+    int quiet = 0;
+    const CliOption options[] = {
+        OPT_STRING("out", 'o', &out),
+        OPT_STRING("dtype", 0, &dtype_flag),
+        OPT_STRING("max-shard-size", 0, &shard_flag),
+        OPT_FLAG("quiet", 'q', &quiet),
+        OPT_END,
+    };
+    const Cli cli = {.prog = prog, .usage = usage};
+    int first = cli_parse(&cli, options, argc, argv);
+    if (first >= argc)
+        cli_usage_error(&cli, "missing command: import, export or compare");
+    const char *cmd = argv[first];
+    int nargs = argc - first - 1;
+    char **args = argv + first + 1;
     int is_import = !strcmp(cmd, "import"), is_export = !strcmp(cmd, "export");
     int is_compare = !strcmp(cmd, "compare");
     if (!is_import && !is_export && !is_compare)
-        err_usage(prog, "unknown command", cmd);
+        cli_usage_error(&cli, "unknown command %s", cmd);
     if (nargs != (is_compare ? 2 : 1))
-        err_usage(prog, is_compare ? "compare takes two directories" : "expected one input path", NULL);
+        cli_usage_error(&cli, is_compare ? "compare takes two directories"
+                                         : "expected one input path");
     if (!is_compare && !out)
-        err_usage(prog, "missing --out", NULL);
+        cli_usage_error(&cli, "missing --out");
     if (is_compare && (out || dtype_flag || shard_flag))
-        err_usage(prog, "compare takes no options", NULL);
+        cli_usage_error(&cli, "compare takes no options");
     if (is_import && (dtype_flag || shard_flag))
-        err_usage(prog, "--dtype and --max-shard-size are export options", NULL);
+        cli_usage_error(&cli, "--dtype and --max-shard-size are export options");
     StDtype dtype = ST_F32;
     if (dtype_flag && (st_dtype_parse(dtype_flag, &dtype) || !strcmp(dtype_flag, "F32") ||
                        !strcmp(dtype_flag, "F16") || !strcmp(dtype_flag, "BF16")))
-        err_usage(prog, "--dtype: expected bf16, fp16 or fp32, got", dtype_flag);
+        cli_usage_error(&cli, "--dtype: expected bf16, fp16 or fp32, got '%s'", dtype_flag);
     uint64_t max_shard = 5000000000ull;
-    if (shard_flag && !(max_shard = parse_size(shard_flag)))
-        err_usage(prog, "--max-shard-size: expected a size such as 5GB, 500MB or 2GiB, got",
-                    shard_flag);
-
     Error err = {0};
+    if (shard_flag && cli_parse_size("--max-shard-size", shard_flag, &max_shard, &err))
+        cli_usage_error(&cli, "%s", err.msg);
+
     int rc = is_import   ? cmd_import(args[0], out, quiet, &err)
              : is_export ? cmd_export(args[0], out, dtype, max_shard, quiet, &err)
                          : cmd_compare(args[0], args[1], &err);
     if (rc && err.code)
-        err_die(prog, &err);
+        cli_fail(&cli, &err);
     return rc;
 }

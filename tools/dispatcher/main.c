@@ -6,6 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
+#include "proc.h"
+
 static const char *const tools[][2] = {
     {"train", "train a Llama model from a JSON config"},
     {"create-config", "write a run config (picotron's create_config.py flags)"},
@@ -19,17 +22,9 @@ static const char *const tools[][2] = {
 /* Path of picotron-<name> beside this executable, if it exists. */
 static int sibling(char *out, size_t len, const char *name)
 {
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return 0;
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (!slash)
-        return 0;
-    *slash = '\0';
-    snprintf(out, len, "%s/picotron-%s", self, name);
-    return access(out, X_OK) == 0;
+    char tool[128];
+    snprintf(tool, sizeof tool, "picotron-%s", name);
+    return proc_beside_self(tool, out, len);
 }
 
 static void help(FILE *f)
@@ -57,8 +52,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < NTOOLS; i++)
         known |= !strcmp(argv[1], tools[i][0]);
     if (!known) {
-        fprintf(stderr, "picotron: unknown tool '%s'; try 'picotron --help'\n", argv[1]);
-        return 2;
+        const Cli cli = {.prog = "picotron"};
+        cli_usage_error(&cli, "unknown tool %s", argv[1]);
     }
     char path[PATH_MAX + 256], name[128];
     snprintf(name, sizeof name, "picotron-%s", argv[1]);

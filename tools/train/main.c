@@ -1,8 +1,5 @@
 /* picotron-train: train a Llama model from a JSON config (picotron's schema). */
-#include <getopt.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "config.h"
 #include "toolrun.h"
@@ -33,51 +30,24 @@ static const char usage[] =
 
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"config", required_argument, 0, 'c'}, {"steps", required_argument, 0, 's'},
-        {"set", required_argument, 0, 'S'},    {"no-metrics", no_argument, 0, 'M'},
-        {"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+    RunArgs args = {.steps = 0};
+    int no_metrics = 0, quiet = 0;
+    const CliOption options[] = {
+        TOOLRUN_OPTIONS(&args, 1, 1000000000),
+        OPT_FLAG("no-metrics", 0, &no_metrics),
+        OPT_FLAG("quiet", 'q', &quiet),
+        OPT_END,
     };
     ToolRun run;
-    toolrun_begin(&run, "picotron-train", &argc, &argv);
-    const char *config_path = NULL;
-    char **sets = calloc((size_t)argc, sizeof *sets);
-    int nsets = 0;
-    TrainOptions opt = {.max_steps = 0, .quiet = 0, .write_metrics = 1, .checkpoints = 1,
-                        .out = stdout};
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":c:s:qh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'c': config_path = optarg; break;
-        case 's': {
-            char *end;
-            long n = strtol(optarg, &end, 10);
-            if (*end || n <= 0 || n > 1000000000)
-                toolrun_usage_error(&run, "--steps: expected a positive integer, got", optarg);
-            opt.max_steps = (int)n;
-            break;
-        }
-        case 'S': sets[nsets++] = optarg; break;
-        case 'M': opt.write_metrics = 0; break;
-        case 'q': opt.quiet = 1; break;
-        case 'h':
-            if (run.speaker)
-                fputs(usage, stdout);
-            toolrun_exit(0);
-        case ':': toolrun_usage_error(&run, "option needs a value:", argv[optind - 1]);
-        default: toolrun_usage_error(&run, "unknown option", argv[optind - 1]);
-        }
-    }
-
     Config cfg;
-    Error err = {0};
     int code;
-    if (toolrun_prepare(&run, &cfg, argc, argv, optind, config_path, sets, nsets, &code))
+    toolrun_begin(&run, "picotron-train", usage, &argc, &argv);
+    if (toolrun_prepare(&run, &cfg, options, &args, argc, argv, &code))
         return code;
-    free(sets);
+    TrainOptions opt = {.max_steps = args.steps, .quiet = quiet, .write_metrics = !no_metrics,
+                        .checkpoints = 1, .out = stdout};
     TrainReport rep;
+    Error err = {0};
     if (trainer_run(&cfg, toolrun_comm(&run), &opt, &rep, &err))
         toolrun_fail(&run, &err);
     if (!opt.quiet && run.speaker)

@@ -1,0 +1,59 @@
+/* rundir: a run directory as picotron-submit keeps it: config.json (or the config named),
+ * submit.json (each submission's job ids and Slurm's last word on each job) and status (one
+ * word, lib/slurm's RunStatus names). Reference: docs/submit.md. */
+#ifndef PICOTRON_RUNDIR_H
+#define PICOTRON_RUNDIR_H
+
+#include <jansson.h>
+#include <limits.h>
+
+#include "error.h"
+#include "slurm.h"
+
+typedef struct {
+    const char *arg;          /* as the user wrote it, for output */
+    char dir[PATH_MAX];       /* absolute run directory */
+    char config[PATH_MAX];    /* absolute config path */
+    int ntasks;               /* ranks: dp*pp*cp*tp of the config */
+    json_t *record;           /* submit.json: {"submissions": [{"submitted", "jobs": [...]}]} */
+    RunStatus status;
+    char job[64];             /* the job the status comes from */
+    char state[64], exit_code[32];
+} RunDir;
+
+/* Resolve a RUN_DIR or CONFIG argument, load and validate the config, read submit.json when
+ * there is one. PT_EINPUT naming arg (or the file) when any of it is missing or malformed. */
+int rundir_open(RunDir *r, const char *arg, Error *err);
+
+/* A run that exists only as paths so far (a dry run of a config on stdin): dir made absolute
+ * against workdir, its config DIR/config.json, no submissions. */
+void rundir_planned(RunDir *r, const char *dir, const char *workdir, int ntasks);
+
+/* Ask Slurm (when ask_slurm) about the jobs of the last submission that had not ended and
+ * derive the status: running or pending while any job is; else what the last job Slurm told
+ * about ended with. */
+void rundir_refresh(RunDir *r, int ask_slurm);
+
+/* Why run r must not be submitted now, or NULL: never a completed, pending or running run;
+ * with only_mask (a bit per RunStatus; 0: any) not one whose status is left out. */
+const char *rundir_skip_reason(const RunDir *r, int only_mask);
+
+/* The longest directory holding every run directory (a sweep's Slurm logs go there). */
+void rundir_common_parent(RunDir *const *runs, int n, char *out, size_t len);
+
+/* A submission of `chain` jobs made at `when` (ISO 8601) with the ids given, each pending. */
+void rundir_add_submission(RunDir *r, const char *when, int chain, char ids[][96], int nids);
+
+/* The number of submissions recorded. */
+size_t rundir_submissions(const RunDir *r);
+
+/* The job ids of the last submission, comma-separated, into out. */
+void rundir_last_jobs(const RunDir *r, char *out, size_t len);
+
+/* Write submit.json (when it holds a submission) and status (when it changed), each
+ * atomically. */
+int rundir_save(const RunDir *r, Error *err);
+
+void rundir_free(RunDir *r);
+
+#endif
