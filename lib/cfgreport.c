@@ -90,10 +90,7 @@ int cfgreport_json(FILE *f, const Config *cfg, const char *path, const MemPlan *
         "global_batch_samples", (json_int_t)gbs, "global_batch_tokens",
         (json_int_t)(gbs * cfg->training.seq_length), "mesh", "dp", cfg->distributed.dp_size,
         "pp", cfg->distributed.pp_size, "cp", cfg->distributed.cp_size, "tp",
-        cfg->distributed.tp_size, "world",
-        cfg->distributed.dp_size * cfg->distributed.pp_size * cfg->distributed.cp_size *
-            cfg->distributed.tp_size,
-        "stages", stages);
+        cfg->distributed.tp_size, "world", config_world_size(cfg), "stages", stages);
     if (!o)
         return err_set(err, PT_ERUNTIME, "%s: cannot describe the config as JSON", path);
     char *text = json_dumps(o, JSON_INDENT(2) | JSON_ENSURE_ASCII);

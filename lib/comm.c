@@ -47,6 +47,27 @@ static void comm_fatal(const char *fmt, ...)
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
+void comm_init(int *argc, char ***argv)
+{
+    MPI_Init(argc, argv);
+}
+
+void comm_finalize(void)
+{
+    int init = 0, done = 0;
+    MPI_Initialized(&init);
+    if (init) {
+        MPI_Finalized(&done);
+        if (!done)
+            MPI_Finalize();
+    }
+}
+
+Comm comm_world(void)
+{
+    return comm_from_mpi(MPI_COMM_WORLD);
+}
+
 Comm comm_self(void)
 {
     return (Comm){ MPI_COMM_NULL, 0, 1, COMM_OTHER };

@@ -27,6 +27,13 @@ typedef struct {
 double comm_wait_seconds(CommKind kind);
 const char *comm_kind_name(CommKind kind);
 
+/* The process's MPI lifetime: comm_init under a launcher (MPI_Init), comm_finalize before
+ * exit (a no-op when MPI was never started or is already finished). */
+void comm_init(int *argc, char ***argv);
+void comm_finalize(void);
+/* Every process of the job (MPI_COMM_WORLD after comm_init; comm_free leaves it alone). */
+Comm comm_world(void);
+
 /* A Comm of one process that never calls MPI. */
 Comm comm_self(void);
 /* Wrap (and own) an MPI communicator. */

@@ -777,6 +777,12 @@ char *config_to_json(const Config *cfg)
     return text;
 }
 
+int config_world_size(const Config *cfg)
+{
+    return cfg->distributed.dp_size * cfg->distributed.pp_size * cfg->distributed.cp_size *
+           cfg->distributed.tp_size;
+}
+
 int64_t config_global_batch(const Config *cfg)
 {
     return (int64_t)cfg->training.micro_batch_size * cfg->training.gradient_accumulation_steps *

@@ -119,6 +119,9 @@ char *config_to_json(const Config *cfg);
  * for a key the schema does not have. */
 struct json_t *config_key_value(const Config *cfg, const char *key);
 
+/* Ranks of the run: dp × pp × cp × tp. */
+int config_world_size(const Config *cfg);
+
 /* Global batch in samples: mbs × grad_acc × dp. */
 int64_t config_global_batch(const Config *cfg);
 

@@ -52,8 +52,7 @@ int rundir_open(RunDir *r, const char *arg, Error *err)
     Config cfg;
     if (locate(r, arg, err) || config_load(&cfg, r->config, err))
         return err->code;
-    r->ntasks = cfg.distributed.dp_size * cfg.distributed.pp_size * cfg.distributed.cp_size *
-                cfg.distributed.tp_size;
+    r->ntasks = config_world_size(&cfg);
     char path[PATH_MAX + 16];
     file_path(path, sizeof path, r, "submit.json");
     if (access(path, F_OK) != 0) {

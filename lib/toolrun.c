@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "comm.h"
 #include "launch.h"
 #include "toolrun.h"
 
@@ -25,7 +26,7 @@ void toolrun_begin(ToolRun *r, const char *prog, const char *usage, int *argc, c
     r->speaker = 1;
     r->under_launcher = launch_under_launcher();
     if (r->under_launcher) {
-        MPI_Init(argc, argv);
+        comm_init(argc, argv);
         r->speaker = launcher_rank() == 0;
     }
     r->cli = (Cli){.prog = prog, .usage = usage, .silent = !r->speaker, .before_exit = finalize};
@@ -33,13 +34,7 @@ void toolrun_begin(ToolRun *r, const char *prog, const char *usage, int *argc, c
 
 static void finalize(void)
 {
-    int init = 0, done = 0;
-    MPI_Initialized(&init);
-    if (init) {
-        MPI_Finalized(&done);
-        if (!done)
-            MPI_Finalize();
-    }
+    comm_finalize();
 }
 
 void toolrun_exit(int code)
@@ -58,19 +53,18 @@ static int share_text(ToolRun *r, const char *path, Error *err)
 {
     if (!r->under_launcher)
         return config_read_text(path, &r->config_text, err);
-    int rank;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    long len = 0;
-    if (rank == 0)
-        len = config_read_text(path, &r->config_text, err) ? -1 : (long)strlen(r->config_text);
-    MPI_Bcast(&len, 1, MPI_LONG, 0, MPI_COMM_WORLD);
+    Comm world = comm_world();
+    int64_t len = 0;
+    if (world.rank == 0)
+        len = config_read_text(path, &r->config_text, err) ? -1 : (int64_t)strlen(r->config_text);
+    comm_bcast(&world, &len, sizeof len, 0);
     if (len < 0) {
-        MPI_Bcast(err, (int)sizeof *err, MPI_BYTE, 0, MPI_COMM_WORLD);
+        comm_bcast(&world, err, sizeof *err, 0);
         return err->code;
     }
-    if (rank != 0)
-        r->config_text = calloc((size_t)len + 1, 1);
-    MPI_Bcast(r->config_text, (int)len, MPI_CHAR, 0, MPI_COMM_WORLD);
+    if (world.rank != 0)
+        r->config_text = xcalloc((size_t)len + 1, 1);
+    comm_bcast(&world, r->config_text, len, 0);
     return PT_OK;
 }
 
@@ -85,16 +79,10 @@ int toolrun_config(ToolRun *r, Config *cfg, const char *path, const CliList *set
     return sets->n ? config_validate(cfg, err) : PT_OK;
 }
 
-int toolrun_world(const Config *cfg)
-{
-    return cfg->distributed.dp_size * cfg->distributed.pp_size * cfg->distributed.cp_size *
-           cfg->distributed.tp_size;
-}
-
 int toolrun_maybe_launch(ToolRun *r, const Config *cfg, const char *config_path, char **argv,
                          int *exit_code, Error *err)
 {
-    int world = toolrun_world(cfg);
+    int world = config_world_size(cfg);
     if (r->under_launcher || world == 1)
         return 0;
     /* the ranks read the config again; a config from stdin reaches rank 0 through mpirun */

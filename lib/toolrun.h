@@ -38,8 +38,6 @@ void toolrun_begin(ToolRun *r, const char *prog, const char *usage, int *argc, c
  * validate. Config warnings come from the speaker only. */
 int toolrun_config(ToolRun *r, Config *cfg, const char *path, const CliList *sets, Error *err);
 
-/* dp·pp·cp·tp of the config. */
-int toolrun_world(const Config *cfg);
 
 /* When no launcher started us and the mesh needs more than one rank, run this program on N
  * local ranks through mpirun and return 1 with *exit_code set (the caller exits with it);

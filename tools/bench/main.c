@@ -66,7 +66,7 @@ int main(int argc, char **argv)
         toolrun_exit(0);
     double peak_after = kernels_sgemm_peak_gflops(1024, 5);
     double peak = peak_after > peak_before ? peak_after : peak_before;
-    int ranks = toolrun_world(&cfg);
+    int ranks = config_world_size(&cfg);
     FlopCount fc = metrics_flops(&cfg.model.dims, cfg.training.seq_length);
     double gflops = rep.tokens_per_s * fc.flops_per_token / 1e9;
     double gflops_causal = rep.tokens_per_s * fc.flops_per_token_causal / 1e9;

@@ -171,8 +171,7 @@ static int stdin_run_dir(const SubmitOpts *o)
                         atomic_write_file(path, text, strlen(text), &err)))
         cli_fail(&cli, &err);
     free(text);
-    return cfg.distributed.dp_size * cfg.distributed.pp_size * cfg.distributed.cp_size *
-           cfg.distributed.tp_size;
+    return config_world_size(&cfg);
 }
 
 static const char *base_name(const char *path)
