@@ -51,6 +51,11 @@ void ckpt_step_path(const char *save_dir, long long step, const char *suffix, ch
     snprintf(out, len, "%s/%s%s", save_dir, name, suffix);
 }
 
+void ckpt_sibling_path(const char *dir, const char *suffix, char *out, size_t len)
+{
+    snprintf(out, len, "%s%s", dir, suffix);
+}
+
 void ckpt_opt_range(size_t numel, int dp, int dp_rank, int zero_stage, size_t *lo, size_t *hi)
 {
     if (zero_stage == 0) {
@@ -312,7 +317,7 @@ static int prune(const char *save_dir, int keep_last, long long keep, Error *err
 int ckpt_dir_install(const char *tmp, const char *dir, Error *err)
 {
     char aside[4200];
-    snprintf(aside, sizeof aside, "%s%s", dir, CKPT_ASIDE);
+    ckpt_sibling_path(dir, CKPT_ASIDE, aside, sizeof aside);
     if (fsync_dir(tmp, err))
         return err->code;
     /* Replacing a directory (re-saving a step after a resume, shard-ckpt --force): the old one

@@ -93,6 +93,8 @@ void ckpt_meta_path(const char *dir, char *out, size_t len);
 void ckpt_latest_path(const char *save_dir, char *out, size_t len);
 void ckpt_step_path(const char *save_dir, long long step, const char *suffix, char *out,
                     size_t len);
+/* dir<suffix>: a checkpoint directory's temp (CKPT_TMP) or aside (CKPT_ASIDE) sibling. */
+void ckpt_sibling_path(const char *dir, const char *suffix, char *out, size_t len);
 
 /* A checkpoint directory from what a user names: a step directory as it is, or a save_dir
  * (one holding `latest`) resolved to the checkpoint `latest` names. Every reader below

@@ -139,7 +139,7 @@ int reshard_checkpoint(const char *in, const char *out, const ReshardMesh *to, i
             *fields[i] = from[i];
     Config *cfg = xmalloc(sizeof *cfg);
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s%s", out, CKPT_TMP);
+    ckpt_sibling_path(out, CKPT_TMP, tmp, sizeof tmp);
     struct stat st;
     int exists = stat(out, &st) == 0, nfiles = 0;
     int rc = target_config(meta, in, &t, cfg, err);
