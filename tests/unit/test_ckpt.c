@@ -599,11 +599,55 @@ START_TEST(out_of_range_meta_field_is_named)
             expect_meta_error(dir, want);
         }
     }
+    /* a config larger than CkptMeta holds: one string of 70000 bytes */
+    char big[600];
+    write_meta_dir("bigconfig", big, sizeof big);
+    hid_t f = open_rw(big, "meta.h5");
+    ck_assert_int_ge(H5Ldelete(f, "config", H5P_DEFAULT), 0);
+    char *text = malloc(70000);
+    memset(text, '{', 69999);
+    text[69999] = '\0';
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, 70000);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t d = H5Dcreate2(f, "config", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    ck_assert_int_ge(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, text), 0);
+    H5Dclose(d);
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Fclose(f);
+    free(text);
+    expect_meta_error(big, "meta.h5: dataset config is 70000 bytes, at most 65535 fit");
     /* a world that is not dp·pp·cp·tp */
     char dir[600];
     write_meta_dir("world", dir, sizeof dir);
     set_meta_attr(dir, "world", 209);
     expect_meta_error(dir, "meta.h5: attribute world 209");
+}
+END_TEST
+
+/* ckpt_dir_install: the new directory in place of the old, no sibling left behind. */
+START_TEST(dir_install_replaces_and_leaves_no_sibling)
+{
+    char dir[600], tmp[600], path[700];
+    snprintf(dir, sizeof dir, "%s/out", tmpdir);
+    snprintf(tmp, sizeof tmp, "%s/out.tmp", tmpdir);
+    for (int round = 0; round < 2; round++) {   /* into nothing, then over the first */
+        ck_assert_int_eq(mkdir(tmp, 0755), 0);
+        snprintf(path, sizeof path, "%s/round%d", tmp, round);
+        FILE *f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fclose(f);
+        Error err = {0};
+        ck_assert_msg(ckpt_dir_install(tmp, dir, &err) == 0, "%s", err.msg);
+        snprintf(path, sizeof path, "%s/round%d", dir, round);
+        ck_assert_int_eq(access(path, F_OK), 0);
+        snprintf(path, sizeof path, "%s/round%d", dir, 1 - round);
+        ck_assert_int_ne(access(path, F_OK), 0);
+        ck_assert_int_ne(access(tmp, F_OK), 0);
+        snprintf(path, sizeof path, "%s/out.old", tmpdir);
+        ck_assert_int_ne(access(path, F_OK), 0);
+    }
 }
 END_TEST
 
@@ -846,6 +890,7 @@ static Suite *suite(void)
     tcase_add_test(tc, meta_table_round_trips_every_field);
     tcase_add_test(tc, missing_meta_field_is_named);
     tcase_add_test(tc, out_of_range_meta_field_is_named);
+    tcase_add_test(tc, dir_install_replaces_and_leaves_no_sibling);
     tcase_add_test(tc, range_intersect_cuts_half_open_ranges);
     tcase_add_test(tc, state_span_is_tensor_cut_by_zero_range);
     suite_add_tcase(s, tc);
