@@ -14,10 +14,11 @@
 #    leaves `latest` naming a complete, loadable checkpoint;
 #  - bad input → exit 2, one line: another global batch (and allow_batch_change), other model
 #    dimensions, a load_path that is not a checkpoint, `latest` naming a missing directory.
-# POSIX sh (like lib.sh). Three groups of cases run side by side (see "The run" below): a run
-# here is mostly process start-up, so they overlap well. Measured on 2 cores shared with other
-# test runs (load 5-9): 28-32 s wall where the same cases one after the other took 40 s; 23-25 s
-# CPU (user + sys). The runner limit below leaves room for a busier machine.
+# POSIX sh (like lib.sh). Two groups of cases run side by side (see "The run" below): a run
+# here is mostly process start-up, so they overlap well. Measured back to back with the same
+# cases one after the other, on 2 cores shared with other test runs (load 4.6-6.5): 15-21 s
+# wall against 24-27 s, 19-21 s CPU (user + sys) against 18-21 s. The runner limit below
+# leaves room for a busier machine.
 # timeout: 180
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -155,7 +156,8 @@ complete_ckpt() {
 }
 
 # Independent groups of cases run side by side: each run is mostly process start-up (mpirun,
-# 2-4 ranks, a few ms of steps), so two jobs overlap well on 2 cores.
+# 2-4 ranks, a few ms of steps), so two jobs overlap well on 2 cores; a third lane only adds
+# CPU (ranks yielding to each other).
 # lane NAME FUNC: run FUNC in the background in $TMP/NAME, which becomes its $TMP (so its $OUT,
 # $ERR, $RUN, scratch files and failures are its own); its output goes to $TMP/NAME.log.
 LANES=""
@@ -222,7 +224,8 @@ exact_resume() {
 # exact-resume checks above show it is the state after 3 steps (the LR schedule follows
 # total_train_steps, not --steps). Through picotron-shard-ckpt B loads the same values into the
 # same mesh, so that run is text-equal to the direct load.
-# configs: every mesh below, written into the lane's directory
+
+# configs: the meshes of exact resume, the reshard pairs and the bad input.
 configs() {
     ck_json dp2tp2.json 2 1 1 2 1 2
     ck_json dp2pp2.json 2 2 1 1 1 2
@@ -268,13 +271,6 @@ reshard() {
     assert_contains "$ERR" "sh_${a}_$b at step 3 (mesh then"
     mesh_equal sharded.txt ref.txt "shard-ckpt then load on $b vs 6 steps on $a"
     same_cols sharded.txt direct.txt "shard-ckpt then load vs direct load (text)"
-}
-# Two pairs whose A is not an exact-resume mesh (run in a lane beside the rest, below).
-reshard_pairs() {
-    # tp → cp
-    reshard tp2 cp2 tp=1,cp=2 auto
-    # pp → dp·tp with ZeRO-1: grad_acc halved
-    reshard pp2 dp2tp2 dp=2,pp=1,tp=2,zero=1 savedir
 }
 
 # =============================================================================================
@@ -337,6 +333,7 @@ preemption() {
 # 2 of 6 in the commit (meta.h5 written, not yet renamed), 4 of 6 after it (latest = step 2).
 # So every round checks the state a crash leaves; the log says where each kill landed.
 crash_safety() {
+    ck_json tp2.json 1 1 1 2 0 4
     BIG="--config tp2.json --no-metrics --set model.hidden_size=256 --set model.intermediate_size=768
         --set model.num_hidden_layers=4 --set training.total_train_steps=1000
         --set checkpoint.save_frequency=1"
@@ -392,24 +389,26 @@ crash_safety() {
     echo "# crash safety: $MIDWRITE of 3 kills landed before the commit"
 }
 
-# The second lane: two reshard pairs, then crash safety.
-reshard_then_crash() {
-    configs
-    reshard_pairs
+# The timing-bound cases (slow steps, signals, kills), one after the other.
+timing_lane() {
+    preemption
     crash_safety
 }
 
 # =============================================================================================
-# The run, in three lanes of about equal length: preemption; two reshard pairs and crash
-# safety; and here the exact-resume meshes, the reshard pairs from them and from cp·pp, and the
+# The run, in two lanes of about equal length: the timing-bound cases in the background; here
+# exact resume, the reshard pairs (which start from the exact-resume runs' checkpoints) and the
 # bad input (which loads full_dp2tp2's checkpoint).
-lane preempt preemption
-lane reshard reshard_then_crash
+lane timing timing_lane
 configs
 exact_resume dp2tp2
 exact_resume dp2pp2
 # tp and pp change, dp 2 → 1 with ZeRO-1 → none: grad_acc doubled
 reshard dp2tp2 pp2tp2 dp=1,pp=2,tp=2,zero=0 path
+# tp → cp
+reshard tp2 cp2 tp=1,cp=2 auto
+# pp → dp·tp with ZeRO-1: grad_acc halved
+reshard pp2 dp2tp2 dp=2,pp=1,tp=2,zero=1 savedir
 # cp·pp → tp
 reshard cp2pp2 tp4 cp=1,pp=1,tp=4 path
 # to the single process
