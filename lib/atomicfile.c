@@ -1,4 +1,4 @@
-/* atomicfile: temp name, fsync, rename, fsync the directory. */
+/* atomicfile: temp name, fsync, rename, fsync the directory; syncing a path by name. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -9,17 +9,28 @@
 
 #include "atomicfile.h"
 
-int fsync_dir(const char *dir, Error *err)
+/* open(path, flags), fsync, close: the one place a path is synced by name. */
+static int sync_path(const char *path, int flags, const char *what, Error *err)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    int fd = open(path, O_RDONLY | flags);
     if (fd < 0 || fsync(fd) != 0) {
         int e = errno;
         if (fd >= 0)
             close(fd);
-        return err_set(err, PT_ERUNTIME, "%s: cannot sync directory: %s", dir, strerror(e));
+        return err_set(err, PT_ERUNTIME, "%s: cannot sync %s: %s", path, what, strerror(e));
     }
     close(fd);
     return PT_OK;
+}
+
+int fsync_dir(const char *dir, Error *err)
+{
+    return sync_path(dir, O_DIRECTORY, "directory", err);
+}
+
+int fsync_file(const char *path, Error *err)
+{
+    return sync_path(path, 0, "file", err);
 }
 
 int fsync_parent_dir(const char *path, Error *err)

@@ -9,8 +9,13 @@
 
 int atomic_write_file(const char *path, const void *data, size_t len, Error *err);
 
-/* fsync a directory: makes the renames and creations inside it durable. */
+/* fsync a directory: makes the renames and creations inside it durable. Every directory
+ * sync of the library goes through it. */
 int fsync_dir(const char *dir, Error *err);
+
+/* fsync a file by name, for files written by a library that closes its own descriptor
+ * (HDF5). */
+int fsync_file(const char *path, Error *err);
 
 /* fsync the directory holding path (makes a rename of path durable). */
 int fsync_parent_dir(const char *path, Error *err);

@@ -1,18 +1,19 @@
-/* ckpt: which pieces a rank stores, writing rank files and meta.h5, and the commit protocol
- * (step_N.tmp/ → step_N/, `latest`, keep_last). Reading lives in ckpt_read.c. */
+/* ckpt: the names of a checkpoint's files, which pieces a rank stores, writing rank files,
+ * and the commit protocol (step_N.tmp/ → step_N/, `latest`, keep_last). meta.h5 lives in
+ * ckpt_meta.c, reading in ckpt_read.c. */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "atomicfile.h"
 #include "ckpt.h"
+#include "ckpt_h5.h"
+#include "range.h"
 
 static const char *kind_names[CKPT_KINDS] = {"weights", "adam_m", "adam_v"};
 
@@ -26,10 +27,33 @@ void ckpt_rank_path(const char *dir, int rank, char *out, size_t len)
     snprintf(out, len, "%s/rank_%05d.h5", dir, rank);
 }
 
+void ckpt_meta_path(const char *dir, char *out, size_t len)
+{
+    snprintf(out, len, "%s/meta.h5", dir);
+}
+
+void ckpt_latest_path(const char *save_dir, char *out, size_t len)
+{
+    snprintf(out, len, "%s/latest", save_dir);
+}
+
+/* The name of step's directory inside a save_dir, as `latest` holds it. */
+static void step_name(long long step, char *out, size_t len)
+{
+    snprintf(out, len, "step_%08lld", step);
+}
+
 void ckpt_step_path(const char *save_dir, long long step, const char *suffix, char *out,
                     size_t len)
 {
-    snprintf(out, len, "%s/step_%08lld%s", save_dir, step, suffix);
+    char name[32];
+    step_name(step, name, sizeof name);
+    snprintf(out, len, "%s/%s%s", save_dir, name, suffix);
+}
+
+void ckpt_sibling_path(const char *dir, const char *suffix, char *out, size_t len)
+{
+    snprintf(out, len, "%s%s", dir, suffix);
 }
 
 void ckpt_opt_range(size_t numel, int dp, int dp_rank, int zero_stage, size_t *lo, size_t *hi)
@@ -42,6 +66,17 @@ void ckpt_opt_range(size_t numel, int dp, int dp_rank, int zero_stage, size_t *l
     size_t S = (numel + (size_t)dp - 1) / (size_t)dp;
     *lo = (size_t)dp_rank * S;
     *hi = (size_t)(dp_rank + 1) * S;
+}
+
+int ckpt_state_span(const ParamInfo *p, const CkptView *view, size_t *lo, size_t *hi)
+{
+    int64_t valid = p->valid_rows * p->local_shape[1];   /* padding rows come last */
+    int64_t a, b;
+    int some = range_intersect((int64_t)p->offset, (int64_t)p->offset + valid,
+                               (int64_t)view->opt_lo, (int64_t)view->opt_hi, &a, &b);
+    *lo = (size_t)a;
+    *hi = (size_t)b;
+    return some;
 }
 
 /* ---- layout: who writes what ---- */
@@ -78,11 +113,8 @@ int ckpt_pieces(const ParamTable *pt, const CkptView *view, CkptPiece **out)
         }
         if (!states_here)
             continue;
-        /* [opt_lo, opt_hi) ∩ the tensor's stored elements, in flat-buffer coordinates */
-        size_t lo = p->offset > view->opt_lo ? p->offset : view->opt_lo;
-        size_t end = p->offset + (size_t)valid;
-        size_t hi = end < view->opt_hi ? end : view->opt_hi;
-        if (lo >= hi)
+        size_t lo, hi;
+        if (!ckpt_state_span(p, view, &lo, &hi))
             continue;
         for (int k = CKPT_ADAM_M; k <= CKPT_ADAM_V; k++) {
             pc[n] = base;
@@ -110,48 +142,11 @@ static int h5_fail(Error *err, const char *path, const char *what)
     return err_set(err, PT_ERUNTIME, "%s: HDF5 %s failed", path, what);
 }
 
-static int fsync_path(const char *path, Error *err)
-{
-    int fd = open(path, O_RDONLY);
-    if (fd < 0 || fsync(fd) != 0) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        return err_set(err, PT_ERUNTIME, "%s: cannot sync: %s", path, strerror(e));
-    }
-    close(fd);
-    return PT_OK;
-}
-
-static int put_i64_attr(hid_t obj, const char *name, const int64_t *v, hsize_t n)
-{
-    hid_t sp = n == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, NULL);
-    hid_t a = H5Acreate2(obj, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t rc = a < 0 ? -1 : H5Awrite(a, H5T_NATIVE_INT64, v);
-    if (a >= 0)
-        H5Aclose(a);
-    H5Sclose(sp);
-    return rc < 0 ? -1 : 0;
-}
-
-/* HDF5 1.8+ file format (superblock v2, v2 object headers): its metadata carries checksums,
- * so a corrupted file is refused by the library instead of being walked into. h5py and h5dump
- * read it. */
-static hid_t create_h5(const char *path)
-{
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    H5Pclose(fapl);
-    return f;
-}
-
 int ckpt_writer_open(const char *path, CkptWriter **wp, Error *err)
 {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     CkptWriter *w = xcalloc(1, sizeof *w);
     snprintf(w->path, sizeof w->path, "%s", path);
-    w->file = create_h5(path);
+    w->file = ckpt_h5_create(path);
     if (w->file < 0) {
         free(w);
         return err_set(err, PT_ERUNTIME, "%s: cannot create HDF5 file", path);
@@ -179,8 +174,10 @@ int ckpt_writer_put(CkptWriter *w, const ParamInfo *p, const CkptPiece *pc, cons
         rc = H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0 ? -1 : 0;
     int64_t gshape[2] = {p->shape[0], p->shape[1]}, range[2] = {pc->flat_lo, pc->flat_hi};
     if (!rc)
-        rc = put_i64_attr(d, "global_shape", gshape, 2) | put_i64_attr(d, "block_offset", pc->block_offset, 2) |
-             put_i64_attr(d, "block_shape", pc->block_shape, 2) | put_i64_attr(d, "flat_range", range, 2);
+        rc = ckpt_h5_put_i64(d, "global_shape", gshape, 2) |
+             ckpt_h5_put_i64(d, "block_offset", pc->block_offset, 2) |
+             ckpt_h5_put_i64(d, "block_shape", pc->block_shape, 2) |
+             ckpt_h5_put_i64(d, "flat_range", range, 2);
     if (d >= 0)
         H5Dclose(d);
     H5Sclose(sp);
@@ -196,7 +193,7 @@ int ckpt_writer_close(CkptWriter *w, Error *err)
         if (w->group[k] >= 0)
             bad |= H5Gclose(w->group[k]) < 0;
     bad |= H5Fclose(w->file) < 0;
-    int rc = bad ? h5_fail(err, w->path, "close") : fsync_path(w->path, err);
+    int rc = bad ? h5_fail(err, w->path, "close") : fsync_file(w->path, err);
     free(w);
     return rc;
 }
@@ -228,63 +225,6 @@ int ckpt_write_rank(const char *dir, const ParamTable *pt, const CkptView *view,
     return rc;
 }
 
-/* ---- meta.h5 ---- */
-
-static int put_string(hid_t file, const char *name, const char *text)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, strlen(text) + 1);
-    H5Tset_strpad(t, H5T_STR_NULLTERM);
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t d = H5Dcreate2(file, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t rc = d < 0 ? -1 : H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, text);
-    if (d >= 0)
-        H5Dclose(d);
-    H5Sclose(sp);
-    H5Tclose(t);
-    return rc < 0 ? -1 : 0;
-}
-
-int ckpt_write_meta(const char *dir, const CkptMeta *meta, const int *ranks, int nranks,
-                    Error *err)
-{
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/meta.h5", dir);
-    hid_t f = create_h5(path);
-    if (f < 0)
-        return err_set(err, PT_ERUNTIME, "%s: cannot create HDF5 file", path);
-    struct { const char *name; int64_t v; } attrs[] = {
-        {"format_version", meta->format_version}, {"step", meta->step},
-        {"consumed_samples", meta->consumed_samples}, {"global_batch", meta->global_batch},
-        {"tokens", meta->tokens}, {"adam_t", meta->adam_t}, {"dp", meta->dp}, {"pp", meta->pp},
-        {"cp", meta->cp}, {"tp", meta->tp}, {"zero_stage", meta->zero_stage},
-        {"world", (int64_t)meta->dp * meta->pp * meta->cp * meta->tp},
-    };
-    int bad = 0;
-    for (size_t i = 0; i < sizeof attrs / sizeof attrs[0]; i++)
-        bad |= put_i64_attr(f, attrs[i].name, &attrs[i].v, 0);
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(f, "seed", H5T_STD_U64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-    bad |= a < 0 || H5Awrite(a, H5T_NATIVE_UINT64, &meta->seed) < 0;
-    if (a >= 0)
-        H5Aclose(a);
-    H5Sclose(sp);
-    bad |= put_string(f, "config", meta->config_json);
-    /* the rank files written, so a missing one is an error rather than a hole */
-    hsize_t n = (hsize_t)nranks;
-    sp = H5Screate_simple(1, &n, NULL);
-    hid_t d = H5Dcreate2(f, "rank_files", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    bad |= d < 0 || (nranks > 0 && H5Dwrite(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, ranks) < 0);
-    if (d >= 0)
-        H5Dclose(d);
-    H5Sclose(sp);
-    bad |= H5Fclose(f) < 0;
-    if (bad)
-        return h5_fail(err, path, "write of meta.h5");
-    return fsync_path(path, err);
-}
-
 /* ---- the commit protocol ---- */
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -307,7 +247,7 @@ int ckpt_begin(const char *save_dir, int64_t step, char *tmpdir, size_t len, Err
 {
     if (make_dirs(save_dir, err))
         return err->code;
-    ckpt_step_path(save_dir, (long long)step, ".tmp", tmpdir, len);
+    ckpt_step_path(save_dir, (long long)step, CKPT_TMP, tmpdir, len);
     if (ckpt_remove_dir(tmpdir, err))
         return err->code;
     if (mkdir(tmpdir, 0755) != 0)
@@ -315,7 +255,7 @@ int ckpt_begin(const char *save_dir, int64_t step, char *tmpdir, size_t len, Err
     return PT_OK;
 }
 
-/* Exactly the names step_%08lld writes: "step_" and 8 digits, or more digits without a
+/* Exactly the names step_name writes: "step_" and 8 digits, or more digits without a
  * leading zero once the step passes 99,999,999. */
 static int is_step_name(const char *name, long long *step)
 {
@@ -374,32 +314,37 @@ static int prune(const char *save_dir, int keep_last, long long keep, Error *err
     return rc ? rc : fsync_dir(save_dir, err);
 }
 
+int ckpt_dir_install(const char *tmp, const char *dir, Error *err)
+{
+    char aside[4200];
+    ckpt_sibling_path(dir, CKPT_ASIDE, aside, sizeof aside);
+    if (fsync_dir(tmp, err))
+        return err->code;
+    /* Replacing a directory (re-saving a step after a resume, shard-ckpt --force): the old one
+     * goes aside until the new one is in place; ckpt_latest falls back to it in between. */
+    struct stat st;
+    int replacing = stat(dir, &st) == 0;
+    if (replacing && (ckpt_remove_dir(aside, err) || rename(dir, aside) != 0))
+        return err_set(err, PT_ERUNTIME, "%s: cannot move aside: %s", dir, strerror(errno));
+    if (rename(tmp, dir) != 0)
+        return err_set(err, PT_ERUNTIME, "%s: cannot rename to %s: %s", tmp, dir, strerror(errno));
+    if (fsync_parent_dir(dir, err))
+        return err->code;
+    return replacing ? ckpt_remove_dir(aside, err) : PT_OK;
+}
+
 int ckpt_commit(const char *save_dir, const CkptMeta *meta, const int *ranks, int nranks,
                 int keep_last, Error *err)
 {
-    char tmp[4096], final[4096], aside[4200], latest[4096], name[32];
-    snprintf(name, sizeof name, "step_%08lld", (long long)meta->step);
-    snprintf(tmp, sizeof tmp, "%s/%s.tmp", save_dir, name);
-    snprintf(final, sizeof final, "%s/%s", save_dir, name);
-    snprintf(aside, sizeof aside, "%s.old", final);
-    if (ckpt_write_meta(tmp, meta, ranks, nranks, err) || fsync_dir(tmp, err))
+    char tmp[4096], final[4096], latest[4096], name[32], line[40];
+    ckpt_step_path(save_dir, (long long)meta->step, CKPT_TMP, tmp, sizeof tmp);
+    ckpt_step_path(save_dir, (long long)meta->step, "", final, sizeof final);
+    if (ckpt_write_meta(tmp, meta, ranks, nranks, err) || ckpt_dir_install(tmp, final, err))
         return err->code;
-    /* Re-saving a step (after a resume): the old directory goes aside until the new one is
-     * in place; ckpt_latest falls back to it in between. */
-    struct stat st;
-    int replacing = stat(final, &st) == 0;
-    if (replacing && (ckpt_remove_dir(aside, err) || rename(final, aside) != 0))
-        return err_set(err, PT_ERUNTIME, "%s: cannot move aside: %s", final, strerror(errno));
-    if (rename(tmp, final) != 0)
-        return err_set(err, PT_ERUNTIME, "%s: cannot rename to %s: %s", tmp, final, strerror(errno));
-    if (fsync_dir(save_dir, err))
-        return err->code;
-    char line[40];
+    step_name((long long)meta->step, name, sizeof name);
     snprintf(line, sizeof line, "%s\n", name);
-    snprintf(latest, sizeof latest, "%s/latest", save_dir);
+    ckpt_latest_path(save_dir, latest, sizeof latest);
     if (atomic_write_file(latest, line, strlen(line), err))
-        return err->code;
-    if (replacing && ckpt_remove_dir(aside, err))
         return err->code;
     if (keep_last > 0)
         return prune(save_dir, keep_last, (long long)meta->step, err);
@@ -415,7 +360,7 @@ int ckpt_save(const char *save_dir, const CkptMeta *meta, const ParamTable *pt,
     if (view->rank == 0)
         ckpt_begin(save_dir, meta->step, tmp, sizeof tmp, &local);
     else
-        ckpt_step_path(save_dir, (long long)meta->step, ".tmp", tmp, sizeof tmp);
+        ckpt_step_path(save_dir, (long long)meta->step, CKPT_TMP, tmp, sizeof tmp);
     if (comm_agree(all, &local))
         return err_set(err, local.code, "%s", local.msg);
     int wrote = 0;
@@ -447,9 +392,9 @@ int ckpt_resolve(const char *path, char *out, size_t len, Error *err)
 {
     char probe[4200];
     struct stat st;
-    snprintf(probe, sizeof probe, "%s/meta.h5", path);
+    ckpt_meta_path(path, probe, sizeof probe);
     int is_step = stat(probe, &st) == 0;
-    snprintf(probe, sizeof probe, "%s/latest", path);
+    ckpt_latest_path(path, probe, sizeof probe);
     if (!is_step && stat(probe, &st) == 0)
         return ckpt_latest(path, out, len, err);
     snprintf(out, len, "%s", path); /* a step directory, or an error for the reader to name */
@@ -459,7 +404,7 @@ int ckpt_resolve(const char *path, char *out, size_t len, Error *err)
 int ckpt_latest(const char *save_dir, char *out, size_t len, Error *err)
 {
     char path[4096], line[256] = "";
-    snprintf(path, sizeof path, "%s/latest", save_dir);
+    ckpt_latest_path(save_dir, path, sizeof path);
     FILE *f = fopen(path, "r");
     if (!f)
         return err_set(err, PT_EINPUT, "no checkpoint in %s (%s: %s)", save_dir, path,
@@ -472,14 +417,15 @@ int ckpt_latest(const char *save_dir, char *out, size_t len, Error *err)
     if (!is_step_name(line, &step))
         return err_set(err, PT_EINPUT, "%s: expected a step_NNNNNNNN directory name, got '%s'",
                        path, line);
+    /* is_step_name accepts exactly what step_name writes: the same name rebuilt */
     struct stat st;
-    snprintf(out, len, "%s/%s", save_dir, line);
+    ckpt_step_path(save_dir, step, "", out, len);
     if (stat(out, &st) == 0 && S_ISDIR(st.st_mode))
         return PT_OK;
     /* a save of the same step was replacing it when it stopped */
-    snprintf(out, len, "%s/%s.old", save_dir, line);
+    ckpt_step_path(save_dir, step, CKPT_ASIDE, out, len);
     if (stat(out, &st) == 0 && S_ISDIR(st.st_mode))
         return PT_OK;
-    snprintf(out, len, "%s/%s", save_dir, line);
+    ckpt_step_path(save_dir, step, "", out, len);
     return err_set(err, PT_EINPUT, "%s names %s, which does not exist", path, out);
 }

@@ -33,6 +33,29 @@ typedef struct {
     char config_json[65536];   /* the resolved config of the run (config_to_json) */
 } CkptMeta;
 
+/* meta.h5 stores each field of CkptMeta under one name: integers as scalar attributes, the
+ * config as a string dataset. ckpt_meta_fields is that table, in CkptMeta's order; the writer,
+ * the reader, picotron-shard-ckpt info and --verify walk it. */
+typedef enum { CKPT_FIELD_INT, CKPT_FIELD_I64, CKPT_FIELD_U64, CKPT_FIELD_TEXT } CkptFieldType;
+typedef enum {
+    CKPT_ROLE_FORMAT,          /* format_version */
+    CKPT_ROLE_RUN,             /* where the run stands: step ... seed */
+    CKPT_ROLE_MESH,            /* the mesh it was written from */
+    CKPT_ROLE_CONFIG,          /* the resolved config */
+} CkptFieldRole;
+typedef struct {
+    const char *name;
+    CkptFieldType type;
+    size_t offset;             /* into CkptMeta */
+    int64_t min, max;          /* a value the reader accepts (INT, I64); TEXT: stored bytes */
+    CkptFieldRole role;
+} CkptField;
+extern const CkptField ckpt_meta_fields[];
+extern const int ckpt_meta_nfields;
+
+/* Integer field f of m: INT and I64 as int64 bits, U64 as itself. */
+uint64_t ckpt_meta_get(const CkptMeta *m, const CkptField *f);
+
 /* Where this rank sits and which part of the optimizer state it holds. */
 typedef struct {
     int rank, world;
@@ -60,11 +83,18 @@ int ckpt_read_meta(const char *dir, CkptMeta *meta, Error *err);
 int ckpt_load(const char *dir, const ParamTable *pt, const CkptView *view, float *params,
               float *adam_m, float *adam_v, Error *err);
 
-/* The names inside a save_dir and a checkpoint: dir/rank_NNNNN.h5 and
- * save_dir/step_NNNNNNNN<suffix> (suffix "" or ".tmp"). */
+/* The names inside a save_dir and a checkpoint, built nowhere else: dir/rank_NNNNN.h5,
+ * dir/meta.h5, save_dir/latest and save_dir/step_NNNNNNNN<suffix> (suffix "", CKPT_TMP or
+ * CKPT_ASIDE). */
+#define CKPT_TMP ".tmp"        /* a directory being written */
+#define CKPT_ASIDE ".old"      /* a directory being replaced, until its successor is in place */
 void ckpt_rank_path(const char *dir, int rank, char *out, size_t len);
+void ckpt_meta_path(const char *dir, char *out, size_t len);
+void ckpt_latest_path(const char *save_dir, char *out, size_t len);
 void ckpt_step_path(const char *save_dir, long long step, const char *suffix, char *out,
                     size_t len);
+/* dir<suffix>: a checkpoint directory's temp (CKPT_TMP) or aside (CKPT_ASIDE) sibling. */
+void ckpt_sibling_path(const char *dir, const char *suffix, char *out, size_t len);
 
 /* A checkpoint directory from what a user names: a step directory as it is, or a save_dir
  * (one holding `latest`) resolved to the checkpoint `latest` names. Every reader below
@@ -100,6 +130,11 @@ int ckpt_pieces(const ParamTable *pt, const CkptView *view, CkptPiece **out);
  * [0, numel) without ZeRO. */
 void ckpt_opt_range(size_t numel, int dp, int dp_rank, int zero_stage, size_t *lo, size_t *hi);
 
+/* The part of tensor p's stored (non-padding) elements in this rank's optimizer range
+ * [view->opt_lo, view->opt_hi), in flat-buffer coordinates: 1 and [*lo, *hi), or 0 when
+ * the range holds none of them. */
+int ckpt_state_span(const ParamInfo *p, const CkptView *view, size_t *lo, size_t *hi);
+
 /* A rank file being written: create, add pieces, close (H5Fclose, then fsync). */
 typedef struct CkptWriter CkptWriter;
 int ckpt_writer_open(const char *path, CkptWriter **w, Error *err);
@@ -123,6 +158,14 @@ int ckpt_commit(const char *save_dir, const CkptMeta *meta, const int *ranks, in
 /* meta.h5 into dir (fsynced), with the list of rank files. */
 int ckpt_write_meta(const char *dir, const CkptMeta *meta, const int *ranks, int nranks,
                     Error *err);
+
+/* meta.h5 of the checkpoint directory dir as it is (not resolved); with ranks not NULL, also
+ * its list of rank files (*ranks malloc'ed, *nranks of them). */
+int ckpt_meta_read_file(const char *dir, CkptMeta *meta, int **ranks, int *nranks, Error *err);
+
+/* Put the finished directory tmp in place as dir: tmp's entries synced, an existing dir moved
+ * to dir.old (CKPT_ASIDE) until tmp is renamed over it, the parent synced, dir.old removed. */
+int ckpt_dir_install(const char *tmp, const char *dir, Error *err);
 
 /* Every piece of every rank file of a checkpoint, from their attributes only. */
 typedef struct CkptIndex CkptIndex;

@@ -1,14 +1,14 @@
-/* ckpt_read: reading checkpoints. meta.h5, the index of every stored piece (attributes only),
+/* ckpt_read: reading checkpoints. The index of every stored piece (attributes only),
  * assembling any flat range of any block of a tensor from the pieces that intersect it, and
  * ckpt_load on top of that. */
-#include <errno.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "ckpt.h"
+#include "ckpt_h5.h"
+#include "range.h"
 
 /* Rank files kept open at once while reading (file descriptors are finite). */
 #define MAX_OPEN 64
@@ -35,148 +35,6 @@ struct CkptIndex {
     StoredTensor *ts[CKPT_KINDS];
     int nts[CKPT_KINDS], capts[CKPT_KINDS];
 };
-
-/* H5Fopen with our own error line: missing, or not readable HDF5. */
-static int open_h5(const char *path, hid_t *f, Error *err)
-{
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return err_set(err, PT_EINPUT, "%s: missing: %s", path, strerror(errno));
-    *f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (*f < 0)
-        return err_set(err, PT_EINPUT, "%s: not a readable HDF5 file (truncated or corrupt?)",
-                       path);
-    return PT_OK;
-}
-
-static int get_i64_attr(hid_t obj, const char *name, int64_t *v, hssize_t n)
-{
-    if (H5Aexists(obj, name) <= 0)
-        return -1;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0)
-        return -1;
-    hid_t sp = H5Aget_space(a);
-    hssize_t got = H5Sget_simple_extent_npoints(sp);
-    H5Sclose(sp);
-    int rc = got == n && H5Aread(a, H5T_NATIVE_INT64, v) >= 0 ? 0 : -1;
-    H5Aclose(a);
-    return rc;
-}
-
-/* ---- meta.h5 ---- */
-
-static int read_meta_file(const char *dir, CkptMeta *m, int **ranks, int *nranks, Error *err)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/meta.h5", dir);
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return err_set(err, PT_EINPUT, "%s: no such checkpoint directory", dir);
-    if (stat(path, &st) != 0)
-        return err_set(err, PT_EINPUT, "%s: not a checkpoint (meta.h5 missing)", dir);
-    hid_t f;
-    if (open_h5(path, &f, err))
-        return err->code;
-    memset(m, 0, sizeof *m);
-    int64_t v[12];
-    const char *names[12] = {"format_version", "step", "consumed_samples", "global_batch",
-                             "tokens", "adam_t", "dp", "pp", "cp", "tp", "zero_stage", "world"};
-    int rc = PT_OK;
-    for (int i = 0; !rc && i < 12; i++)
-        if (get_i64_attr(f, names[i], &v[i], 1))
-            rc = err_set(err, PT_EINPUT, "%s: attribute %s missing or malformed", path, names[i]);
-    if (!rc && v[0] != CKPT_FORMAT_VERSION)
-        rc = err_set(err, PT_EINPUT, "%s: format_version %lld, this picotron reads version %d",
-                     path, (long long)v[0], CKPT_FORMAT_VERSION);
-    if (!rc) {
-        m->format_version = (int)v[0];
-        m->step = v[1], m->consumed_samples = v[2], m->global_batch = v[3];
-        m->tokens = v[4], m->adam_t = v[5];
-        m->dp = (int)v[6], m->pp = (int)v[7], m->cp = (int)v[8], m->tp = (int)v[9];
-        m->zero_stage = (int)v[10];
-        if (m->dp < 1 || m->pp < 1 || m->cp < 1 || m->tp < 1 || v[11] != (int64_t)m->dp * m->pp * m->cp * m->tp)
-            rc = err_set(err, PT_EINPUT, "%s: inconsistent mesh attributes", path);
-    }
-    /* seed: one uint64 (an N-element attribute would be read past &m->seed) */
-    hid_t a = rc || H5Aexists(f, "seed") <= 0 ? -1 : H5Aopen(f, "seed", H5P_DEFAULT);
-    hid_t asp = a < 0 ? -1 : H5Aget_space(a);
-    hssize_t an = asp < 0 ? -1 : H5Sget_simple_extent_npoints(asp);
-    if (!rc && (a < 0 || an != 1 || H5Aread(a, H5T_NATIVE_UINT64, &m->seed) < 0))
-        rc = err_set(err, PT_EINPUT, "%s: attribute seed missing or malformed (%lld elements, "
-                     "one uint64 expected)", path, (long long)an);
-    if (asp >= 0)
-        H5Sclose(asp);
-    if (a >= 0)
-        H5Aclose(a);
-    /* config: one fixed-length string (H5S_ALL reads every element: N of them would overflow
-     * config_json) */
-    if (!rc) {
-        hid_t d = H5Dopen2(f, "config", H5P_DEFAULT);
-        hid_t t = d < 0 ? -1 : H5Dget_type(d);
-        hid_t dsp = d < 0 ? -1 : H5Dget_space(d);
-        hssize_t dn = dsp < 0 ? -1 : H5Sget_simple_extent_npoints(dsp);
-        size_t sz = t < 0 ? 0 : H5Tget_size(t);
-        if (dsp >= 0)
-            H5Sclose(dsp);
-        if (d < 0 || t < 0 || H5Tget_class(t) != H5T_STRING || H5Tis_variable_str(t))
-            rc = err_set(err, PT_EINPUT, "%s: dataset config missing or malformed", path);
-        else if (dn != 1)
-            rc = err_set(err, PT_EINPUT, "%s: dataset config holds %lld strings, one expected",
-                         path, (long long)dn);
-        else if (sz >= sizeof m->config_json)
-            rc = err_set(err, PT_EINPUT, "%s: dataset config is %zu bytes, at most %zu fit", path,
-                         sz, sizeof m->config_json - 1);
-        else {
-            hid_t mt = H5Tcopy(H5T_C_S1);
-            H5Tset_size(mt, sz);
-            if (H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, m->config_json) < 0)
-                rc = err_set(err, PT_EINPUT, "%s: cannot read dataset config", path);
-            m->config_json[sz] = '\0';
-            H5Tclose(mt);
-        }
-        if (t >= 0)
-            H5Tclose(t);
-        if (d >= 0)
-            H5Dclose(d);
-    }
-    if (!rc && ranks) {
-        hid_t d = H5Dopen2(f, "rank_files", H5P_DEFAULT);
-        hid_t sp = d < 0 ? -1 : H5Dget_space(d);
-        hssize_t n = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
-        if (n < 0 || n > v[11])
-            rc = err_set(err, PT_EINPUT, "%s: dataset rank_files missing or malformed", path);
-        else {
-            *ranks = xmalloc((size_t)n * sizeof **ranks);
-            *nranks = (int)n;
-            if (n > 0 && H5Dread(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, *ranks) < 0)
-                rc = err_set(err, PT_EINPUT, "%s: cannot read dataset rank_files", path);
-            for (int i = 0; !rc && i < n; i++)
-                if ((*ranks)[i] < 0 || (*ranks)[i] >= v[11])
-                    rc = err_set(err, PT_EINPUT, "%s: rank_files holds rank %d of %lld", path,
-                                 (*ranks)[i], (long long)v[11]);
-            if (rc) {
-                free(*ranks);
-                *ranks = NULL;
-            }
-        }
-        if (sp >= 0)
-            H5Sclose(sp);
-        if (d >= 0)
-            H5Dclose(d);
-    }
-    H5Fclose(f);
-    return rc;
-}
-
-int ckpt_read_meta(const char *dir, CkptMeta *meta, Error *err)
-{
-    char resolved[4096];
-    if (ckpt_resolve(dir, resolved, sizeof resolved, err))
-        return err->code;
-    return read_meta_file(resolved, meta, NULL, NULL, err);
-}
 
 /* ---- the index ---- */
 
@@ -226,8 +84,10 @@ static int index_dataset(CkptIndex *x, hid_t g, CkptKind k, int file, const char
                        ckpt_kind_name(k), name);
     Stored s = {.file = file};
     int64_t range[2] = {0, 0};
-    int bad = get_i64_attr(d, "global_shape", s.gshape, 2) | get_i64_attr(d, "block_offset", s.off, 2) |
-              get_i64_attr(d, "block_shape", s.shape, 2) | get_i64_attr(d, "flat_range", range, 2);
+    int bad = ckpt_h5_get_i64(d, "global_shape", s.gshape, 2) |
+              ckpt_h5_get_i64(d, "block_offset", s.off, 2) |
+              ckpt_h5_get_i64(d, "block_shape", s.shape, 2) |
+              ckpt_h5_get_i64(d, "flat_range", range, 2);
     hid_t sp = H5Dget_space(d);
     hssize_t n = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
     if (sp >= 0)
@@ -266,7 +126,7 @@ static int index_file(CkptIndex *x, int file, Error *err)
     char path[4200];
     ckpt_rank_path(x->dir, x->ranks[file], path, sizeof path);
     hid_t f;
-    if (open_h5(path, &f, err))
+    if (ckpt_h5_open(path, &f, err))
         return err->code;
     int rc = PT_OK;
     for (int k = 0; !rc && k < CKPT_KINDS; k++) {
@@ -304,7 +164,7 @@ int ckpt_index_open(const char *dir, CkptIndex **out, Error *err)
     }
     CkptIndex *x = xcalloc(1, sizeof *x);
     snprintf(x->dir, sizeof x->dir, "%s", resolved);
-    int rc = read_meta_file(resolved, &x->meta, &x->ranks, &x->nfiles, err);
+    int rc = ckpt_meta_read_file(resolved, &x->meta, &x->ranks, &x->nfiles, err);
     if (!rc) {
         x->fid = xmalloc((size_t)(x->nfiles ? x->nfiles : 1) * sizeof *x->fid);
         for (int i = 0; i < x->nfiles; i++)
@@ -370,7 +230,7 @@ static hid_t file_handle(CkptIndex *x, int file, Error *err)
     }
     char path[4200];
     ckpt_rank_path(x->dir, x->ranks[file], path, sizeof path);
-    if (open_h5(path, &x->fid[file], err)) {
+    if (ckpt_h5_open(path, &x->fid[file], err)) {
         x->fid[file] = -1;
         return -1;
     }
@@ -404,22 +264,20 @@ static int read_span(CkptIndex *x, CkptKind k, const char *name, const Stored *s
     return err_set(err, PT_EINPUT, "%s: cannot read %s (truncated or corrupt?)", path, dset);
 }
 
-static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-/* The part of target row r (global row gr) that stored piece s holds, as a range [*f0, *f1)
- * of the piece's flat index (its block's row-major order); 0 when none. */
+/* The part of target row r that stored piece s holds, as a range [*f0, *f1) of the piece's
+ * flat index (its block's row-major order); 0 when none. Three cuts: the target's flat range
+ * [lo, hi) within row r, the piece's global columns, the piece's stored flat range. */
 static int row_overlap(const Stored *s, const int64_t off[2], const int64_t shape[2],
                        int64_t lo, int64_t hi, int64_t r, int64_t *f0, int64_t *f1)
 {
-    int64_t tc = shape[1], srow = off[0] + r - s->off[0], sc = s->shape[1];
-    int64_t a = max64(lo, r * tc) - r * tc, b = min64(hi, (r + 1) * tc) - r * tc;
-    int64_t g0 = max64(off[1] + a, s->off[1]), g1 = min64(off[1] + b, s->off[1] + sc);
-    if (g0 >= g1)
+    int64_t tc = shape[1], a, b, g0, g1;
+    if (!range_intersect(lo, hi, r * tc, (r + 1) * tc, &a, &b) ||
+        !range_intersect(off[1] + a - r * tc, off[1] + b - r * tc, s->off[1],
+                         s->off[1] + s->shape[1], &g0, &g1))
         return 0;
-    *f0 = max64(srow * sc + g0 - s->off[1], s->lo);
-    *f1 = min64(srow * sc + g1 - s->off[1], s->hi);
-    return *f0 < *f1;
+    /* the piece's flat index of global column 0 in the piece's row holding target row r */
+    int64_t base = (off[0] + r - s->off[0]) * s->shape[1] - s->off[1];
+    return range_intersect(base + g0, base + g1, s->lo, s->hi, f0, f1);
 }
 
 int ckpt_index_read(CkptIndex *x, CkptKind k, const char *name, const int64_t gshape[2],
@@ -428,11 +286,14 @@ int ckpt_index_read(CkptIndex *x, CkptKind k, const char *name, const int64_t gs
 {
     if (flat_lo >= flat_hi)
         return PT_OK;
-    int64_t tc = shape[1], covered = 0;
-    int64_t r_lo = flat_lo / tc, r_hi = (flat_hi - 1) / tc;   /* target rows, inclusive */
-    /* vocab padding rows */
-    for (int64_t r = max64(r_lo, gshape[0] - off[0]); r <= r_hi; r++) {
-        int64_t a = max64(flat_lo, r * tc), b = min64(flat_hi, (r + 1) * tc);
+    int64_t tc = shape[1], covered = 0, a, b;
+    int64_t r_lo = flat_lo / tc, r_end = (flat_hi - 1) / tc + 1;   /* target rows touched */
+    /* vocab padding rows (at or past gshape[0]) are zeros; the rows above them are stored */
+    int64_t p0, p1, v0, v1;
+    range_intersect(r_lo, r_end, gshape[0] - off[0], INT64_MAX, &p0, &p1);
+    range_intersect(r_lo, r_end, INT64_MIN, gshape[0] - off[0], &v0, &v1);
+    for (int64_t r = p0; r < p1; r++) {
+        range_intersect(flat_lo, flat_hi, r * tc, (r + 1) * tc, &a, &b);
         memset(dst + (a - flat_lo), 0, (size_t)(b - a) * sizeof *dst);
         covered += b - a;
     }
@@ -452,19 +313,18 @@ int ckpt_index_read(CkptIndex *x, CkptKind k, const char *name, const int64_t gs
                            (long long)gshape[0], (long long)gshape[1]);
         }
         /* target rows this piece's block can hold, below the padding */
-        int64_t ra = max64(r_lo, s->off[0] - off[0]);
-        int64_t rb = min64(min64(r_hi, s->off[0] + s->shape[0] - 1 - off[0]), gshape[0] - 1 - off[0]);
-        int64_t span0 = INT64_MAX, span1 = -1, f0, f1;
-        for (int64_t r = ra; r <= rb; r++)
+        int64_t ra, rb, span0 = INT64_MAX, span1 = -1, f0, f1;
+        range_intersect(v0, v1, s->off[0] - off[0], s->off[0] + s->shape[0] - off[0], &ra, &rb);
+        for (int64_t r = ra; r < rb; r++)
             if (row_overlap(s, off, shape, flat_lo, flat_hi, r, &f0, &f1)) {
-                span0 = min64(span0, f0);
-                span1 = max64(span1, f1);
+                span0 = f0 < span0 ? f0 : span0;
+                span1 = f1 > span1 ? f1 : span1;
             }
         if (span1 < 0)
             continue;
         float *buf = xmalloc((size_t)(span1 - span0) * sizeof *buf);
         int rc = read_span(x, k, name, s, span0 - s->lo, span1 - span0, buf, err);
-        for (int64_t r = ra; !rc && r <= rb; r++) {
+        for (int64_t r = ra; !rc && r < rb; r++) {
             if (!row_overlap(s, off, shape, flat_lo, flat_hi, r, &f0, &f1))
                 continue;
             int64_t srow = off[0] + r - s->off[0];
@@ -536,10 +396,8 @@ int ckpt_load(const char *dir, const ParamTable *pt, const CkptView *view, float
         for (int i = 0; !rc && i < pt->n; i++) {
             const ParamInfo *p = &pt->t[i];
             int64_t block[2] = {p->valid_rows, p->local_shape[1]};
-            size_t end = p->offset + (size_t)(p->valid_rows * p->local_shape[1]);
-            size_t lo = p->offset > view->opt_lo ? p->offset : view->opt_lo;
-            size_t hi = end < view->opt_hi ? end : view->opt_hi;
-            if (lo < hi)
+            size_t lo, hi;
+            if (ckpt_state_span(p, view, &lo, &hi))
                 rc = ckpt_index_read(x, (CkptKind)(CKPT_ADAM_M + k), p->name, p->shape,
                                      p->local_offset, block, (int64_t)(lo - p->offset),
                                      (int64_t)(hi - p->offset), s + (lo - view->opt_lo), err);

@@ -14,8 +14,11 @@
 #    leaves `latest` naming a complete, loadable checkpoint;
 #  - bad input → exit 2, one line: another global batch (and allow_batch_change), other model
 #    dimensions, a load_path that is not a checkpoint, `latest` naming a missing directory.
-# POSIX sh (like lib.sh). Measured on 2 cores shared with other test runs (load 4-7): 44-79 s
-# wall, 41 s CPU (user + sys); the runner limit below leaves room for that.
+# POSIX sh (like lib.sh). Two groups of cases run side by side (see "The run" below): a run
+# here is mostly process start-up, so they overlap well. Measured back to back with the same
+# cases one after the other, on 2 cores shared with other test runs (load 4.6-6.5): 15-21 s
+# wall against 24-27 s, 19-21 s CPU (user + sys) against 18-21 s. The runner limit below
+# leaves room for a busier machine.
 # timeout: 180
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -152,15 +155,52 @@ complete_ckpt() {
     [ -f "$1/meta.h5" ] && "$SHARD" info "$1" >"$TMP/info.txt" 2>"$TMP/info.err"
 }
 
+# Independent groups of cases run side by side: each run is mostly process start-up (mpirun,
+# 2-4 ranks, a few ms of steps), so two jobs overlap well on 2 cores; a third lane only adds
+# CPU (ranks yielding to each other).
+# lane NAME FUNC: run FUNC in the background in $TMP/NAME, which becomes its $TMP (so its $OUT,
+# $ERR, $RUN, scratch files and failures are its own); its output goes to $TMP/NAME.log.
+LANES=""
+lane() {
+    mkdir "$TMP/$1"
+    lane_run "$1" "$2" >"$TMP/$1.log" 2>&1 &
+    LANES="$LANES $1:$!"
+}
+
+# lane_run NAME FUNC: the body of a lane (a background subshell: what it sets stays there).
+lane_run() {
+    TMP=$TMP/$1
+    OUT=$TMP/stdout ERR=$TMP/stderr RUN=$TMP/run NCHECKS=0 NFAILS=0
+    cd "$TMP" || exit 2
+    "$2"
+    echo "$NCHECKS $NFAILS" >"$TMP/tally"
+}
+
+# join_lanes: wait for every lane; print its output and add its checks and failures.
+join_lanes() {
+    for l in $LANES; do
+        wait "${l#*:}"
+        name=${l%%:*}
+        cat "$TMP/$name.log"
+        [ -s "$TMP/$name/failures" ] && cat "$TMP/$name/failures" >>"$TMP/failures"
+        if read -r n f <"$TMP/$name/tally"; then
+            NCHECKS=$((NCHECKS + n))
+            NFAILS=$((NFAILS + f))
+        else
+            CASE="lane $name"
+            fail "ended without its tally (killed?)"
+        fi
+    done
+}
+
 # =============================================================================================
 # Exact resume. Reference: docs/training.md — "a run stopped after step k and resumed prints
 # bit for bit the losses of the uninterrupted run on the same mesh": text-equal columns.
-ck_json dp2tp2.json 2 1 1 2 1 2
-ck_json dp2pp2.json 2 2 1 1 1 2
-for m in dp2tp2 dp2pp2; do
+exact_resume() {
+    m=$1
     begin "exact resume $m zero1"
     # The straight run saves at step 3 too: its step_00000003 is mesh A's checkpoint below.
-    train 0 --config $m.json --no-metrics --set checkpoint.save_dir="$TMP/full_$m" \
+    train 0 --config "$m.json" --no-metrics --set checkpoint.save_dir="$TMP/full_$m" \
         --set checkpoint.save_frequency=3
     cp "$OUT" "full_$m.txt"
     check "6 steps straight" [ "$(steps "full_$m.txt" | tr '\n' ' ')" = "1 2 3 4 5 6 " ]
@@ -176,7 +216,7 @@ for m in dp2tp2 dp2pp2; do
     assert_contains "$ERR" "resumed from $TMP/res_$m/step_00000003 at step 3"
     cat part1.txt part2.txt >resumed.txt
     same_cols resumed.txt "full_$m.txt" "3 + resume + 3 vs 6 straight (step loss lr grad_norm)"
-done
+}
 
 # =============================================================================================
 # Reshard and continue: 3 steps on A, 3 more on B = 6 steps on A, to the mesh-equivalence
@@ -184,13 +224,19 @@ done
 # exact-resume checks above show it is the state after 3 steps (the LR schedule follows
 # total_train_steps, not --steps). Through picotron-shard-ckpt B loads the same values into the
 # same mesh, so that run is text-equal to the direct load.
-ck_json tp2.json 1 1 1 2 0 4
-ck_json pp2.json 1 2 1 1 0 4
-ck_json cp2pp2.json 1 2 2 1 0 4
-ck_json pp2tp2.json 1 2 1 2 0 4
-ck_json cp2.json 1 1 2 1 0 4
-ck_json tp4.json 1 1 1 4 0 4
-ck_json one.json 1 1 1 1 0 4
+
+# configs: the meshes of exact resume, the reshard pairs and the bad input.
+configs() {
+    ck_json dp2tp2.json 2 1 1 2 1 2
+    ck_json dp2pp2.json 2 2 1 1 1 2
+    ck_json tp2.json 1 1 1 2 0 4
+    ck_json pp2.json 1 2 1 1 0 4
+    ck_json cp2pp2.json 1 2 2 1 0 4
+    ck_json pp2tp2.json 1 2 1 2 0 4
+    ck_json cp2.json 1 1 2 1 0 4
+    ck_json tp4.json 1 1 1 4 0 4
+    ck_json one.json 1 1 1 1 0 4
+}
 
 # reshard A B TO HOW: A's checkpoint at step 3 continued on B; TO is picotron-shard-ckpt's
 # --to; HOW is how B loads it directly: path (load_path = the step directory), savedir
@@ -226,16 +272,6 @@ reshard() {
     mesh_equal sharded.txt ref.txt "shard-ckpt then load on $b vs 6 steps on $a"
     same_cols sharded.txt direct.txt "shard-ckpt then load vs direct load (text)"
 }
-# tp and pp change, dp 2 → 1 with ZeRO-1 → none: grad_acc doubled
-reshard dp2tp2 pp2tp2 dp=1,pp=2,tp=2,zero=0 path
-# tp → cp
-reshard tp2 cp2 tp=1,cp=2 auto
-# pp → dp·tp with ZeRO-1: grad_acc halved
-reshard pp2 dp2tp2 dp=2,pp=1,tp=2,zero=1 savedir
-# cp·pp → tp
-reshard cp2pp2 tp4 cp=1,pp=1,tp=4 path
-# to the single process
-reshard dp2pp2 one dp=1,pp=1,zero=0 auto
 
 # =============================================================================================
 # Preemption. Reference: docs/training.md — SIGTERM or SIGUSR1 (to a self-launched run's
@@ -244,42 +280,44 @@ reshard dp2pp2 one dp=1,pp=1,zero=0 auto
 # Slow steps so that the signal, sent as soon as "step 3" is on stdout (polled every 10 ms),
 # lands during step 4: seq 256, mbs 4 (global batch 16 x 256 tokens), ~0.35 s a step on 2
 # cores; measured: it stops at step 4 every time.
-ck_json slow.json 2 1 1 2 1 2 256 4
-begin "preemption: uninterrupted reference"
-train 0 --config slow.json --no-metrics
-cp "$OUT" slow_ref.txt
-check "6 steps" [ "$(steps slow_ref.txt | tr '\n' ' ')" = "1 2 3 4 5 6 " ]
+preemption() {
+    ck_json slow.json 2 1 1 2 1 2 256 4
+    begin "preemption: uninterrupted reference"
+    train 0 --config slow.json --no-metrics
+    cp "$OUT" slow_ref.txt
+    check "6 steps" [ "$(steps slow_ref.txt | tr '\n' ' ')" = "1 2 3 4 5 6 " ]
 
-for sig in TERM USR1; do
-    begin "preemption: SIG$sig during step 4"
-    sd=$TMP/pre_$sig
-    # Fresh output files: the background job truncates its stdout only once it runs, so a
-    # reused name could show the previous run's "step 3" before that.
-    "$TRAIN" --config slow.json --no-metrics --set checkpoint.save_dir="$sd" \
-        >"pre_$sig.out" 2>"pre_$sig.err" &
-    pid=$!
-    check "step 3 appeared" wait_step "pre_$sig.out" 3
-    pids=$(job_pids "$pid")
-    kill "-$sig" "$pid"
-    # shellcheck disable=SC2086  # a list of PIDs
-    wait_job $pids
-    rc=$?
-    check "exit $rc is 75 (saved, requeue me)" [ "$rc" -eq 75 ]
-    n=$(latest_step "$sd")
-    echo "# $CASE: stopped after step ${n:-none}"
-    check "latest names step ${n:-none} >= 3" [ "${n:-0}" -ge 3 ]
-    check "step_$n is complete" complete_ckpt "$sd/$(cat "$sd/latest" 2>/dev/null)"
-    check "the last step line printed is step $n" [ "$(steps "pre_$sig.out" | tail -n 1)" = "$n" ]
-    assert_contains "pre_$sig.err" "stopped by a signal at step $n: checkpoint saved in $sd"
-    lines_to slow_ref.txt "$n" >ref.txt
-    same_cols "pre_$sig.out" ref.txt "steps 1..$n before the signal vs uninterrupted"
-    train 0 --config slow.json --no-metrics --set checkpoint.save_dir="$sd" \
-        --set checkpoint.resume=auto
-    cp "$OUT" post.txt
-    assert_contains "$ERR" "resumed from $sd/$(printf 'step_%08d' "$n") at step $n"
-    lines_from slow_ref.txt "$((n + 1))" >ref.txt
-    same_cols post.txt ref.txt "resumed steps $((n + 1))..6 vs uninterrupted"
-done
+    for sig in TERM USR1; do
+        begin "preemption: SIG$sig during step 4"
+        sd=$TMP/pre_$sig
+        # Fresh output files: the background job truncates its stdout only once it runs, so a
+        # reused name could show the previous run's "step 3" before that.
+        "$TRAIN" --config slow.json --no-metrics --set checkpoint.save_dir="$sd" \
+            >"pre_$sig.out" 2>"pre_$sig.err" &
+        pid=$!
+        check "step 3 appeared" wait_step "pre_$sig.out" 3
+        pids=$(job_pids "$pid")
+        kill "-$sig" "$pid"
+        # shellcheck disable=SC2086  # a list of PIDs
+        wait_job $pids
+        rc=$?
+        check "exit $rc is 75 (saved, requeue me)" [ "$rc" -eq 75 ]
+        n=$(latest_step "$sd")
+        echo "# $CASE: stopped after step ${n:-none}"
+        check "latest names step ${n:-none} >= 3" [ "${n:-0}" -ge 3 ]
+        check "step_$n is complete" complete_ckpt "$sd/$(cat "$sd/latest" 2>/dev/null)"
+        check "the last step line printed is step $n" [ "$(steps "pre_$sig.out" | tail -n 1)" = "$n" ]
+        assert_contains "pre_$sig.err" "stopped by a signal at step $n: checkpoint saved in $sd"
+        lines_to slow_ref.txt "$n" >ref.txt
+        same_cols "pre_$sig.out" ref.txt "steps 1..$n before the signal vs uninterrupted"
+        train 0 --config slow.json --no-metrics --set checkpoint.save_dir="$sd" \
+            --set checkpoint.resume=auto
+        cp "$OUT" post.txt
+        assert_contains "$ERR" "resumed from $sd/$(printf 'step_%08d' "$n") at step $n"
+        lines_from slow_ref.txt "$((n + 1))" >ref.txt
+        same_cols post.txt ref.txt "resumed steps $((n + 1))..6 vs uninterrupted"
+    done
+}
 
 # =============================================================================================
 # Crash safety. Reference: docs/checkpoint.md "Commit protocol" — a process killed at any point
@@ -294,59 +332,87 @@ done
 # 0-15 of 38 MB); 20 ms — always before the commit (30-38 MB written, no meta.h5); 60 ms —
 # 2 of 6 in the commit (meta.h5 written, not yet renamed), 4 of 6 after it (latest = step 2).
 # So every round checks the state a crash leaves; the log says where each kill landed.
-BIG="--config tp2.json --no-metrics --set model.hidden_size=256 --set model.intermediate_size=768
-    --set model.num_hidden_layers=4 --set training.total_train_steps=1000
-    --set checkpoint.save_frequency=1"
-MIDWRITE=0
-for delay in 0 0.02 0.06; do
-    begin "crash safety: SIGKILL during a save (delay $delay s)"
-    sd=$TMP/crash_$delay
-    # shellcheck disable=SC2086  # $BIG is a list of words on purpose
-    "$TRAIN" $BIG --set checkpoint.save_dir="$sd" >crash.out 2>crash.err &
-    pid=$!
-    i=0
-    while [ ! -f "$sd/latest" ] && [ "$i" -lt 3000 ]; do
-        sleep 0.01
-        i=$((i + 1))
+crash_safety() {
+    ck_json tp2.json 1 1 1 2 0 4
+    BIG="--config tp2.json --no-metrics --set model.hidden_size=256 --set model.intermediate_size=768
+        --set model.num_hidden_layers=4 --set training.total_train_steps=1000
+        --set checkpoint.save_frequency=1"
+    MIDWRITE=0
+    for delay in 0 0.02 0.06; do
+        begin "crash safety: SIGKILL during a save (delay $delay s)"
+        sd=$TMP/crash_$delay
+        # shellcheck disable=SC2086  # $BIG is a list of words on purpose
+        "$TRAIN" $BIG --set checkpoint.save_dir="$sd" >crash.out 2>crash.err &
+        pid=$!
+        i=0
+        while [ ! -f "$sd/latest" ] && [ "$i" -lt 3000 ]; do
+            sleep 0.01
+            i=$((i + 1))
+        done
+        pids=$(job_pids "$pid")
+        i=0
+        found=""
+        while [ -z "$found" ] && [ "$i" -lt 5000 ]; do
+            for d in "$sd"/step_*.tmp; do [ -d "$d" ] && found=$d; done
+            [ -n "$found" ] || sleep 0.002
+            i=$((i + 1))
+        done
+        [ "$delay" = 0 ] || sleep "$delay"
+        # shellcheck disable=SC2086  # a list of PIDs
+        kill -KILL $pids 2>/dev/null
+        wait "$pid" 2>/dev/null
+        check "a save was in progress (${found:-no step_*.tmp seen})" [ -n "$found" ]
+        left=""
+        for d in "$sd"/step_*.tmp; do [ -d "$d" ] && left=$d; done
+        if [ -n "$left" ]; then
+            MIDWRITE=$((MIDWRITE + 1))
+            echo "# $CASE: killed before the commit: $left holds $(cd "$left" && echo *) ($(du -sk "$left" | cut -f1) KiB)"
+        else
+            echo "# $CASE: the kill landed after the commit"
+        fi
+        n=$(latest_step "$sd")
+        check "latest names a step (${n:-none})" [ -n "$n" ]
+        name=$(cat "$sd/latest" 2>/dev/null)
+        check "latest's $name is complete and picotron-shard-ckpt info reads it" \
+            complete_ckpt "$sd/$name"
+        check "info says step $n" grep -q "^step ${n:-x}\$" "$TMP/info.txt"
+        # shellcheck disable=SC2086
+        train 0 $BIG --set checkpoint.save_dir="$sd" --set checkpoint.resume=auto --steps 1
+        assert_contains "$ERR" "resumed from $sd/$name at step $n"
+        check "the resumed run printed step $((n + 1))" [ "$(steps "$OUT")" = "$((n + 1))" ]
+        check "latest now names step $((n + 1))" [ "$(latest_step "$sd")" = "$((n + 1))" ]
+        left=""
+        for d in "$sd"/step_*.tmp; do [ -d "$d" ] && left=$d; done
+        check "no step_*.tmp left after the next save (${left:-none})" [ -z "$left" ]
+        rm -rf "$sd"
     done
-    pids=$(job_pids "$pid")
-    i=0
-    found=""
-    while [ -z "$found" ] && [ "$i" -lt 5000 ]; do
-        for d in "$sd"/step_*.tmp; do [ -d "$d" ] && found=$d; done
-        [ -n "$found" ] || sleep 0.002
-        i=$((i + 1))
-    done
-    [ "$delay" = 0 ] || sleep "$delay"
-    # shellcheck disable=SC2086  # a list of PIDs
-    kill -KILL $pids 2>/dev/null
-    wait "$pid" 2>/dev/null
-    check "a save was in progress (${found:-no step_*.tmp seen})" [ -n "$found" ]
-    left=""
-    for d in "$sd"/step_*.tmp; do [ -d "$d" ] && left=$d; done
-    if [ -n "$left" ]; then
-        MIDWRITE=$((MIDWRITE + 1))
-        echo "# $CASE: killed before the commit: $left holds $(cd "$left" && echo *) ($(du -sk "$left" | cut -f1) KiB)"
-    else
-        echo "# $CASE: the kill landed after the commit"
-    fi
-    n=$(latest_step "$sd")
-    check "latest names a step (${n:-none})" [ -n "$n" ]
-    name=$(cat "$sd/latest" 2>/dev/null)
-    check "latest's $name is complete and picotron-shard-ckpt info reads it" \
-        complete_ckpt "$sd/$name"
-    check "info says step $n" grep -q "^step ${n:-x}\$" "$TMP/info.txt"
-    # shellcheck disable=SC2086
-    train 0 $BIG --set checkpoint.save_dir="$sd" --set checkpoint.resume=auto --steps 1
-    assert_contains "$ERR" "resumed from $sd/$name at step $n"
-    check "the resumed run printed step $((n + 1))" [ "$(steps "$OUT")" = "$((n + 1))" ]
-    check "latest now names step $((n + 1))" [ "$(latest_step "$sd")" = "$((n + 1))" ]
-    left=""
-    for d in "$sd"/step_*.tmp; do [ -d "$d" ] && left=$d; done
-    check "no step_*.tmp left after the next save (${left:-none})" [ -z "$left" ]
-    rm -rf "$sd"
-done
-echo "# crash safety: $MIDWRITE of 3 kills landed before the commit"
+    echo "# crash safety: $MIDWRITE of 3 kills landed before the commit"
+}
+
+# The timing-bound cases (slow steps, signals, kills), one after the other.
+timing_lane() {
+    preemption
+    crash_safety
+}
+
+# =============================================================================================
+# The run, in two lanes of about equal length: the timing-bound cases in the background; here
+# exact resume, the reshard pairs (which start from the exact-resume runs' checkpoints) and the
+# bad input (which loads full_dp2tp2's checkpoint).
+lane timing timing_lane
+configs
+exact_resume dp2tp2
+exact_resume dp2pp2
+# tp and pp change, dp 2 → 1 with ZeRO-1 → none: grad_acc doubled
+reshard dp2tp2 pp2tp2 dp=1,pp=2,tp=2,zero=0 path
+# tp → cp
+reshard tp2 cp2 tp=1,cp=2 auto
+# pp → dp·tp with ZeRO-1: grad_acc halved
+reshard pp2 dp2tp2 dp=2,pp=1,tp=2,zero=1 savedir
+# cp·pp → tp
+reshard cp2pp2 tp4 cp=1,pp=1,tp=4 path
+# to the single process
+reshard dp2pp2 one dp=1,pp=1,zero=0 auto
 
 # =============================================================================================
 # Bad input: one line, exit 2, nothing written. Reference: docs/checkpoint.md "Loading",
@@ -399,4 +465,5 @@ assert_contains "$ERR" "step_00000009"
 assert_no_run_dir
 check "no checkpoint written beside it" [ "$(cd dangling && echo *)" = latest ]
 
+join_lanes
 finish

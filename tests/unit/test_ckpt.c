@@ -15,6 +15,7 @@
 #include "ckpt.h"
 #include "mesh.h"
 #include "params.h"
+#include "range.h"
 #include "rng.h"
 
 #define SEED 1234
@@ -464,6 +465,236 @@ START_TEST(config_dataset_must_hold_one_string)
 }
 END_TEST
 
+/* ---- the meta.h5 table ---- */
+
+/* A CkptMeta with a distinct, non-default value in every member (seed above INT64_MAX, counters
+ * past 2^32), built member by member: the reference the table's round trip is checked against. */
+static CkptMeta *meta_every_field(void)
+{
+    CkptMeta *m = calloc(1, sizeof *m);
+    m->format_version = CKPT_FORMAT_VERSION;
+    m->step = 123456789012LL;
+    m->consumed_samples = (1LL << 40) + 3;
+    m->global_batch = 77;
+    m->tokens = (1LL << 50) + 5;
+    m->adam_t = 99;
+    m->seed = UINT64_MAX - 5;
+    m->dp = 3, m->pp = 5, m->cp = 7, m->tp = 2;
+    m->zero_stage = 1;
+    snprintf(m->config_json, sizeof m->config_json, "{\"model\": {\"name\": \"x\"}}");
+    return m;
+}
+
+/* meta.h5 with every field of meta_every_field in tmpdir/<name>; the directory in dir. */
+static void write_meta_dir(const char *name, char *dir, size_t len)
+{
+    snprintf(dir, len, "%s/%s", tmpdir, name);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    CkptMeta *m = meta_every_field();
+    int ranks[3] = {0, 17, 209};   /* world 3·5·7·2 = 210 */
+    Error err = {0};
+    ck_assert_msg(ckpt_write_meta(dir, m, ranks, 3, &err) == 0, "%s", err.msg);
+    free(m);
+}
+
+/* Reading meta.h5 of dir fails with PT_EINPUT and one line holding needle. */
+static void expect_meta_error(const char *dir, const char *needle)
+{
+    CkptMeta *m = calloc(1, sizeof *m);
+    Error err = {0};
+    ck_assert_int_eq(ckpt_read_meta(dir, m, &err), PT_EINPUT);
+    ck_assert_msg(strstr(err.msg, needle) != NULL, "'%s' lacks '%s'", err.msg, needle);
+    ck_assert_ptr_null(strchr(err.msg, '\n'));
+    free(m);
+}
+
+START_TEST(meta_table_round_trips_every_field)
+{
+    char dir[600];
+    write_meta_dir("rt", dir, sizeof dir);
+    /* both sides zeroed first: a member the table missed would read back 0, not its value */
+    CkptMeta *want = meta_every_field(), *got = malloc(sizeof *got);
+    memset(got, 0x5a, sizeof *got);
+    int *ranks = NULL, n = 0;
+    Error err = {0};
+    ck_assert_msg(ckpt_meta_read_file(dir, got, &ranks, &n, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(memcmp(got, want, sizeof *got), 0);
+    ck_assert_uint_eq(got->seed, UINT64_MAX - 5);
+    ck_assert_int_eq(got->step, 123456789012LL);
+    ck_assert_int_eq(n, 3);
+    ck_assert_int_eq(ranks[0], 0);
+    ck_assert_int_eq(ranks[1], 17);
+    ck_assert_int_eq(ranks[2], 209);
+    /* the table describes CkptMeta: every field read back through ckpt_meta_get */
+    for (int i = 0; i < ckpt_meta_nfields; i++)
+        if (ckpt_meta_fields[i].type != CKPT_FIELD_TEXT)
+            ck_assert_uint_eq(ckpt_meta_get(got, &ckpt_meta_fields[i]),
+                              ckpt_meta_get(want, &ckpt_meta_fields[i]));
+    free(ranks);
+    free(want);
+    free(got);
+}
+END_TEST
+
+START_TEST(missing_meta_field_is_named)
+{
+    /* every field of the table, and the derived world */
+    for (int i = 0; i <= ckpt_meta_nfields; i++) {
+        const char *name = i < ckpt_meta_nfields ? ckpt_meta_fields[i].name : "world";
+        int text = i < ckpt_meta_nfields && ckpt_meta_fields[i].type == CKPT_FIELD_TEXT;
+        char dir[600], sub[32], want[128];
+        snprintf(sub, sizeof sub, "miss%d", i);
+        write_meta_dir(sub, dir, sizeof dir);
+        hid_t f = open_rw(dir, "meta.h5");
+        if (text)
+            ck_assert_int_ge(H5Ldelete(f, name, H5P_DEFAULT), 0);
+        else
+            ck_assert_int_ge(H5Adelete(f, name), 0);
+        H5Fclose(f);
+        snprintf(want, sizeof want, "meta.h5: %s %s", text ? "dataset" : "attribute", name);
+        expect_meta_error(dir, want);
+    }
+}
+END_TEST
+
+/* Replace integer attribute name of dir/meta.h5 by a scalar holding v. */
+static void set_meta_attr(const char *dir, const char *name, int64_t v)
+{
+    hid_t f = open_rw(dir, "meta.h5");
+    put_attr(f, name, H5T_NATIVE_INT64, &v, 1);
+    H5Fclose(f);
+}
+
+START_TEST(out_of_range_meta_field_is_named)
+{
+    /* the bounds the reader must hold to, spelled out here, not taken from the table */
+    static const struct { const char *name; int64_t bad; } cases[] = {
+        {"format_version", 0}, {"format_version", CKPT_FORMAT_VERSION + 1}, {"step", -1},
+        {"consumed_samples", -1}, {"global_batch", -1}, {"tokens", -1}, {"adam_t", -1},
+        {"dp", 0}, {"pp", 0}, {"cp", -3}, {"tp", 0}, {"dp", 65537}, {"tp", 1LL << 40},
+        {"zero_stage", -1}, {"zero_stage", 2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char dir[600], sub[32], want[128];
+        snprintf(sub, sizeof sub, "range%zu", i);
+        write_meta_dir(sub, dir, sizeof dir);
+        set_meta_attr(dir, cases[i].name, cases[i].bad);
+        snprintf(want, sizeof want, "meta.h5: attribute %s %lld ", cases[i].name,
+                 (long long)cases[i].bad);
+        expect_meta_error(dir, want);
+    }
+    /* the table's bounds are the reader's: one past each integer bound is refused too */
+    for (int i = 0; i < ckpt_meta_nfields; i++) {
+        const CkptField *fd = &ckpt_meta_fields[i];
+        if (fd->type != CKPT_FIELD_INT && fd->type != CKPT_FIELD_I64)
+            continue;
+        int64_t bad[2] = {fd->min - 1, fd->max == INT64_MAX ? fd->min - 1 : fd->max + 1};
+        for (int j = 0; j < 2; j++) {
+            char dir[600], sub[32], want[128];
+            snprintf(sub, sizeof sub, "bound%d_%d", i, j);
+            write_meta_dir(sub, dir, sizeof dir);
+            set_meta_attr(dir, fd->name, bad[j]);
+            snprintf(want, sizeof want, "meta.h5: attribute %s %lld ", fd->name,
+                     (long long)bad[j]);
+            expect_meta_error(dir, want);
+        }
+    }
+    /* a config larger than CkptMeta holds: one string of 70000 bytes */
+    char big[600];
+    write_meta_dir("bigconfig", big, sizeof big);
+    hid_t f = open_rw(big, "meta.h5");
+    ck_assert_int_ge(H5Ldelete(f, "config", H5P_DEFAULT), 0);
+    char *text = malloc(70000);
+    memset(text, '{', 69999);
+    text[69999] = '\0';
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, 70000);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t d = H5Dcreate2(f, "config", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    ck_assert_int_ge(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, text), 0);
+    H5Dclose(d);
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Fclose(f);
+    free(text);
+    expect_meta_error(big, "meta.h5: dataset config is 70000 bytes, at most 65535 fit");
+    /* a world that is not dp·pp·cp·tp */
+    char dir[600];
+    write_meta_dir("world", dir, sizeof dir);
+    set_meta_attr(dir, "world", 209);
+    expect_meta_error(dir, "meta.h5: attribute world 209");
+}
+END_TEST
+
+/* ckpt_dir_install: the new directory in place of the old, no sibling left behind. */
+START_TEST(dir_install_replaces_and_leaves_no_sibling)
+{
+    char dir[600], tmp[600], path[700];
+    snprintf(dir, sizeof dir, "%s/out", tmpdir);
+    snprintf(tmp, sizeof tmp, "%s/out.tmp", tmpdir);
+    for (int round = 0; round < 2; round++) {   /* into nothing, then over the first */
+        ck_assert_int_eq(mkdir(tmp, 0755), 0);
+        snprintf(path, sizeof path, "%s/round%d", tmp, round);
+        FILE *f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fclose(f);
+        Error err = {0};
+        ck_assert_msg(ckpt_dir_install(tmp, dir, &err) == 0, "%s", err.msg);
+        snprintf(path, sizeof path, "%s/round%d", dir, round);
+        ck_assert_int_eq(access(path, F_OK), 0);
+        snprintf(path, sizeof path, "%s/round%d", dir, 1 - round);
+        ck_assert_int_ne(access(path, F_OK), 0);
+        ck_assert_int_ne(access(tmp, F_OK), 0);
+        snprintf(path, sizeof path, "%s/out.old", tmpdir);
+        ck_assert_int_ne(access(path, F_OK), 0);
+    }
+}
+END_TEST
+
+/* ---- range_intersect ---- */
+
+START_TEST(range_intersect_cuts_half_open_ranges)
+{
+    static const struct { int64_t a0, a1, b0, b1; int some; int64_t lo, hi; } cases[] = {
+        {0, 10, 5, 15, 1, 5, 10},            /* overlap */
+        {5, 15, 0, 10, 1, 5, 10},            /* the same, swapped */
+        {0, 10, 2, 4, 1, 2, 4},              /* nested */
+        {3, 7, 3, 7, 1, 3, 7},               /* equal */
+        {0, 5, 5, 9, 0, 5, 5},               /* touching: [0, 5) and [5, 9) share nothing */
+        {0, 3, 6, 9, 0, 6, 3},               /* disjoint */
+        {4, 4, 0, 9, 0, 4, 4},               /* empty */
+        {INT64_MIN, 8, -2, INT64_MAX, 1, -2, 8},   /* unbounded sides */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t lo, hi;
+        int some = range_intersect(cases[i].a0, cases[i].a1, cases[i].b0, cases[i].b1, &lo, &hi);
+        ck_assert_int_eq(some, cases[i].some);
+        ck_assert_int_eq(lo, cases[i].lo);
+        ck_assert_int_eq(hi, cases[i].hi);
+    }
+}
+END_TEST
+
+/* ckpt_state_span: a tensor's stored elements cut by the ZeRO range, in flat coordinates. */
+START_TEST(state_span_is_tensor_cut_by_zero_range)
+{
+    ParamInfo p = {.offset = 100, .numel = 60, .valid_rows = 5, .local_shape = {6, 10}};
+    CkptView v = {.opt_lo = 120, .opt_hi = 200};
+    size_t lo, hi;
+    ck_assert(ckpt_state_span(&p, &v, &lo, &hi));
+    ck_assert_uint_eq(lo, 120);
+    ck_assert_uint_eq(hi, 150);   /* 5 valid rows of 10: the padding row 150..160 is not stored */
+    v.opt_lo = 0, v.opt_hi = 100;
+    ck_assert(!ckpt_state_span(&p, &v, &lo, &hi));
+    v.opt_lo = 150, v.opt_hi = 400;
+    ck_assert(!ckpt_state_span(&p, &v, &lo, &hi));
+    v.opt_lo = 0, v.opt_hi = 1000;
+    ck_assert(ckpt_state_span(&p, &v, &lo, &hi));
+    ck_assert_uint_eq(lo, 100);
+    ck_assert_uint_eq(hi, 150);
+}
+END_TEST
+
 /* Set one attribute of the first weights dataset of rank_00000.h5; its name in *name. */
 static void corrupt_piece(const char *dir, const char *attr, const int64_t v[2], char *name,
                           size_t len)
@@ -656,6 +887,12 @@ static Suite *suite(void)
     tcase_add_test(tc, keep_last_prunes_oldest);
     tcase_add_test(tc, killed_save_leaves_previous_checkpoint);
     tcase_add_test(tc, pieces_cover_each_element_once);
+    tcase_add_test(tc, meta_table_round_trips_every_field);
+    tcase_add_test(tc, missing_meta_field_is_named);
+    tcase_add_test(tc, out_of_range_meta_field_is_named);
+    tcase_add_test(tc, dir_install_replaces_and_leaves_no_sibling);
+    tcase_add_test(tc, range_intersect_cuts_half_open_ranges);
+    tcase_add_test(tc, state_span_is_tensor_cut_by_zero_range);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -129,7 +129,7 @@ static int cmd_import(const char *hf_dir, const char *out, int quiet, Error *err
     if (absolute_path(out, abs_out, sizeof abs_out, err))
         return err->code;
     snprintf(save_dir, sizeof save_dir, "%s/weights", abs_out);
-    snprintf(init_from, sizeof init_from, "%s/step_00000000", save_dir);
+    ckpt_step_path(save_dir, 0, "", init_from, sizeof init_from);
     static Config cfg;
     if (import_config(&d, init_from, &cfg, err))
         return err_set(err, PT_EINPUT, "%s/config.json: the model is not one picotron trains: %s",
@@ -186,19 +186,19 @@ static int cmd_import(const char *hf_dir, const char *out, int quiet, Error *err
  * dropped: the stored config has every dimension, and the name may be a directory that is gone. */
 static int ckpt_dims(const char *dir, const CkptMeta *meta, ModelDims *d, Error *err)
 {
+    char where[PATH_MAX + 16];
+    ckpt_meta_path(dir, where, sizeof where);
     json_error_t jerr;
     json_t *root = json_loads(meta->config_json, 0, &jerr);
     json_t *model = root ? json_object_get(root, "model") : NULL;
     if (!json_is_object(model)) {
         json_decref(root);
-        return err_set(err, PT_EINPUT, "%s/meta.h5: the stored config has no model section", dir);
+        return err_set(err, PT_EINPUT, "%s: the stored config has no model section", where);
     }
     json_object_del(model, "name");
     char *text = json_dumps(root, 0);
     json_decref(root);
     static Config cfg;
-    char where[PATH_MAX + 16];
-    snprintf(where, sizeof where, "%s/meta.h5", dir);
     config_warnings(0);
     int rc = config_parse(&cfg, text, where, err);
     free(text);

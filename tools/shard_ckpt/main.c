@@ -1,21 +1,18 @@
 /* picotron-shard-ckpt: rewrite a checkpoint for another mesh offline (optimizer states
  * included, tensor piece by tensor piece), compare two checkpoints tensor by tensor, or list
  * what one holds. One process, no MPI. Format: docs/checkpoint.md. */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
-#include "atomicfile.h"
 #include "ckpt.h"
 #include "config.h"
-#include "mesh.h"
 #include "params.h"
+#include "reshard.h"
 
 static const char *prog = "picotron-shard-ckpt";
 
@@ -66,11 +63,7 @@ static char *dir_arg(const char *arg)
 
 /* ---- the target mesh ---- */
 
-typedef struct {
-    int dp, pp, cp, tp, zero;
-} Target;
-
-static void parse_to(const char *text, Target *t)
+static void parse_to(const char *text, ReshardMesh *t)
 {
     char buf[256];
     snprintf(buf, sizeof buf, "%s", text);
@@ -91,158 +84,15 @@ static void parse_to(const char *text, Target *t)
     }
 }
 
-/* The stored config with the target mesh substituted and validated; the global batch kept. */
-static int target_config(const CkptMeta *meta, const char *dir, const Target *t, Config *cfg,
-                         Error *err)
+static int cmd_reshard(const char *in, const char *out, const ReshardMesh *to, int force,
+                       int quiet, Error *err)
 {
-    char where[4200];
-    snprintf(where, sizeof where, "%s/meta.h5 config", dir);
-    config_warnings(0);
-    if (config_parse(cfg, meta->config_json, where, err))
+    ReshardResult r;
+    if (reshard_checkpoint(in, out, to, force, !quiet && isatty(2), &r, err))
         return err->code;
-    cfg->distributed.dp_size = t->dp;
-    cfg->distributed.pp_size = t->pp;
-    cfg->distributed.cp_size = t->cp;
-    cfg->distributed.tp_size = t->tp;
-    cfg->distributed.zero_stage = t->zero;
-    if (t->dp < 1 || t->pp < 1 || t->cp < 1 || t->tp < 1 || t->zero > 1)
-        return err_set(err, PT_EINPUT, "--to: dp, tp, pp, cp must be >= 1 and zero 0 or 1");
-    int64_t G = meta->global_batch, mbs = cfg->training.micro_batch_size;
-    if (G > 0 && G % ((int64_t)mbs * t->dp) == 0)
-        cfg->training.gradient_accumulation_steps = (int)(G / (mbs * t->dp));
-    else if (G > 0 && G % t->dp == 0) {
-        cfg->training.micro_batch_size = (int)(G / t->dp);
-        cfg->training.gradient_accumulation_steps = 1;
-    } else if (G > 0)
-        return err_set(err, PT_EINPUT,
-                       "--to: dp=%d does not divide the checkpoint's global batch %lld", t->dp,
-                       (long long)G);
-    return config_validate(cfg, err);
-}
-
-/* The table and view of rank r of the target mesh. */
-static void target_rank(const ModelDims *d, const Target *t, int r, ParamTable *pt, CkptView *v)
-{
-    int tp_r = r % t->tp, cp_r = r / t->tp % t->cp;
-    int pp_r = r / (t->tp * t->cp) % t->pp, dp_r = r / (t->tp * t->cp * t->pp);
-    ParamShard shard = {tp_r, t->tp, 0, 0, pp_r == 0, pp_r == t->pp - 1};
-    mesh_stage_layers(d->num_hidden_layers, t->pp, pp_r, &shard.layer_begin, &shard.layer_end);
-    params_build(pt, d, &shard);
-    CkptView view = {r, t->dp * t->pp * t->cp * t->tp, dp_r, pp_r, cp_r, tp_r,
-                     t->dp, t->pp, t->cp, t->tp, t->zero, 0, 0};
-    ckpt_opt_range(pt->numel, t->dp, dp_r, t->zero, &view.opt_lo, &view.opt_hi);
-    *v = view;
-}
-
-/* Write rank r's file into dir, piece by piece from the source index. */
-static int write_rank(CkptIndex *src, const char *dir, const ModelDims *d, const Target *t,
-                      int r, int *wrote, Error *err)
-{
-    ParamTable pt;
-    CkptView view;
-    target_rank(d, t, r, &pt, &view);
-    CkptPiece *pc;
-    int n = ckpt_pieces(&pt, &view, &pc);
-    *wrote = n > 0;
-    int rc = PT_OK;
-    if (n > 0) {
-        char path[4300];
-        ckpt_rank_path(dir, r, path, sizeof path);
-        CkptWriter *w = NULL;
-        rc = ckpt_writer_open(path, &w, err);
-        for (int i = 0; !rc && i < n; i++) {
-            const ParamInfo *p = &pt.t[pc[i].tensor];
-            float *buf = xmalloc((size_t)(pc[i].flat_hi - pc[i].flat_lo) * sizeof *buf);
-            rc = ckpt_index_read(src, pc[i].kind, p->name, p->shape, pc[i].block_offset,
-                                 pc[i].block_shape, pc[i].flat_lo, pc[i].flat_hi, buf, err);
-            if (!rc)
-                rc = ckpt_writer_put(w, p, &pc[i], buf, err);
-            free(buf);
-        }
-        if (w && ckpt_writer_close(w, err))
-            rc = err->code;
-    }
-    free(pc);
-    params_free(&pt);
-    return rc;
-}
-
-static int cmd_reshard(const char *in, const char *out, const Target *want, int force, int quiet,
-                       Error *err)
-{
-    CkptIndex *src;
-    if (ckpt_index_open(in, &src, err))
-        return err->code;
-    const CkptMeta *meta = ckpt_index_meta(src);
-    Target t = *want;
-    int *fields[5] = {&t.dp, &t.pp, &t.cp, &t.tp, &t.zero};
-    int from[5] = {meta->dp, meta->pp, meta->cp, meta->tp, meta->zero_stage};
-    for (int i = 0; i < 5; i++)
-        if (*fields[i] < 0)
-            *fields[i] = from[i];
-    Config *cfg = xmalloc(sizeof *cfg);
-    CkptMeta *m = xmalloc(sizeof *m);
-    char tmp[4200], aside[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", out);
-    snprintf(aside, sizeof aside, "%s.old", out);
-    struct stat st;
-    int exists = stat(out, &st) == 0;
-    int rc = target_config(meta, in, &t, cfg, err);
-    if (!rc && exists && !force)
-        rc = err_set(err, PT_EINPUT, "%s exists (use --force to replace it)", out);
-    if (!rc)
-        rc = ckpt_remove_dir(tmp, err);
-    if (!rc)
-        rc = make_dirs(tmp, err);
-    int world = t.dp * t.pp * t.cp * t.tp, nfiles = 0, progress = !rc && !quiet && isatty(2);
-    int *ranks = xmalloc((size_t)world * sizeof *ranks);
-    for (int r = 0; !rc && r < world; r++) {
-        int wrote;
-        rc = write_rank(src, tmp, &cfg->model.dims, &t, r, &wrote, err);
-        if (wrote)
-            ranks[nfiles++] = r;
-        if (progress)
-            fprintf(stderr, "\rrank file %d/%d", r + 1, world);
-    }
-    if (progress)
-        fputc('\n', stderr);
-    if (!rc) {
-        *m = *meta;
-        m->dp = t.dp, m->pp = t.pp, m->cp = t.cp, m->tp = t.tp, m->zero_stage = t.zero;
-        char *json = config_to_json(cfg);
-        if (strlen(json) >= sizeof m->config_json)
-            rc = err_set(err, PT_ERUNTIME, "the config is too long for meta.h5");
-        else
-            snprintf(m->config_json, sizeof m->config_json, "%s", json);
-        free(json);
-    }
-    if (!rc)
-        rc = ckpt_write_meta(tmp, m, ranks, nfiles, err);
-    char meta_path[4300];
-    snprintf(meta_path, sizeof meta_path, "%s/meta.h5", tmp);
-    if (!rc)   /* the directory's entries, then the directory's own entry */
-        rc = fsync_parent_dir(meta_path, err) || fsync_parent_dir(tmp, err) ? err->code : PT_OK;
-    if (!rc && exists && (ckpt_remove_dir(aside, err) || rename(out, aside) != 0))
-        rc = err_set(err, PT_ERUNTIME, "%s: cannot move aside: %s", out, strerror(errno));
-    if (!rc && rename(tmp, out) != 0)
-        rc = err_set(err, PT_ERUNTIME, "%s: cannot rename to %s: %s", tmp, out, strerror(errno));
-    if (!rc)
-        rc = fsync_parent_dir(out, err);
-    if (!rc && exists)
-        rc = ckpt_remove_dir(aside, err);
-    if (rc) {
-        Error ignore = {0};
-        if (!exists || force)
-            ckpt_remove_dir(tmp, &ignore);
-    } else {
-        printf("%s: step %lld, dp=%d pp=%d cp=%d tp=%d zero=%d, %d rank files\n", out,
-               (long long)m->step, t.dp, t.pp, t.cp, t.tp, t.zero, nfiles);
-    }
-    free(ranks);
-    free(cfg);
-    free(m);
-    ckpt_index_close(src);
-    return rc;
+    printf("%s: step %lld, dp=%d pp=%d cp=%d tp=%d zero=%d, %d rank files\n", out,
+           (long long)r.step, r.mesh.dp, r.mesh.pp, r.mesh.cp, r.mesh.tp, r.mesh.zero, r.nfiles);
+    return PT_OK;
 }
 
 /* ---- --verify ---- */
@@ -294,12 +144,14 @@ static int cmd_verify(const char *a_dir, const char *b_dir, Error *err)
             }
         }
     }
+    /* where each run stands: the run fields of the meta.h5 table */
     const CkptMeta *ma = ckpt_index_meta(a), *mb = ckpt_index_meta(b);
-    if (!rc && (ma->step != mb->step || ma->consumed_samples != mb->consumed_samples ||
-                ma->global_batch != mb->global_batch || ma->tokens != mb->tokens ||
-                ma->adam_t != mb->adam_t || ma->seed != mb->seed)) {
-        printf("mismatch: meta: step, consumed_samples, global_batch, tokens, adam_t or seed differ\n");
-        differ++;
+    for (int i = 0; !rc && i < ckpt_meta_nfields; i++) {
+        const CkptField *f = &ckpt_meta_fields[i];
+        if (f->role == CKPT_ROLE_RUN && ckpt_meta_get(ma, f) != ckpt_meta_get(mb, f)) {
+            printf("mismatch: meta: %s differs\n", f->name);
+            differ++;
+        }
     }
     if (!rc)
         printf("verify: %d tensors compared, %d differ%s\n", compared, differ,
@@ -344,24 +196,32 @@ static int cmd_info(const char *dir, int json, Error *err)
             rc = err_set(err, PT_EINPUT, "%s: the directory name is not valid UTF-8, which --json "
                          "cannot carry", dir);
         json_object_set_new(root, "dir", jdir ? jdir : json_null());
-        json_object_set_new(root, "format_version", json_integer(m->format_version));
-        json_object_set_new(root, "step", json_integer(m->step));
-        json_object_set_new(root, "consumed_samples", json_integer(m->consumed_samples));
-        json_object_set_new(root, "global_batch", json_integer(m->global_batch));
-        json_object_set_new(root, "tokens", json_integer(m->tokens));
-        json_object_set_new(root, "adam_t", json_integer(m->adam_t));
-        /* json_int_t is signed 64-bit: a seed above INT64_MAX would read back negative */
-        json_object_set_new(root, "seed", m->seed > INT64_MAX ? json_real((double)m->seed)
-                                                              : json_integer((json_int_t)m->seed));
+        for (int i = 0; i < ckpt_meta_nfields; i++) {
+            const CkptField *f = &ckpt_meta_fields[i];
+            uint64_t v = ckpt_meta_get(m, f);
+            /* json_int_t is signed 64-bit: a seed above INT64_MAX would read back negative */
+            if (f->role == CKPT_ROLE_FORMAT || f->role == CKPT_ROLE_RUN)
+                json_object_set_new(root, f->name,
+                                    f->type == CKPT_FIELD_U64 && v > INT64_MAX
+                                        ? json_real((double)v) : json_integer((json_int_t)v));
+        }
         json_object_set_new(root, "mesh", mesh);
         json_object_set_new(root, "tensors", tensors);
-    } else
-        printf("checkpoint %s\nformat_version %d\nstep %lld\nconsumed_samples %lld\n"
-               "global_batch %lld\ntokens %lld\nadam_t %lld\nseed %llu\n"
-               "mesh dp=%d pp=%d cp=%d tp=%d zero=%d\ntensors %d\n",
-               dir, m->format_version, (long long)m->step, (long long)m->consumed_samples,
-               (long long)m->global_batch, (long long)m->tokens, (long long)m->adam_t,
-               (unsigned long long)m->seed, m->dp, m->pp, m->cp, m->tp, m->zero_stage, n);
+    } else {
+        printf("checkpoint %s\n", dir);
+        for (int i = 0; i < ckpt_meta_nfields; i++) {
+            const CkptField *f = &ckpt_meta_fields[i];
+            uint64_t v = ckpt_meta_get(m, f);
+            if (f->role != CKPT_ROLE_FORMAT && f->role != CKPT_ROLE_RUN)
+                continue;
+            if (f->type == CKPT_FIELD_U64)
+                printf("%s %llu\n", f->name, (unsigned long long)v);
+            else
+                printf("%s %lld\n", f->name, (long long)v);
+        }
+        printf("mesh dp=%d pp=%d cp=%d tp=%d zero=%d\ntensors %d\n", m->dp, m->pp, m->cp, m->tp,
+               m->zero_stage, n);
+    }
     /* in the model's order when the stored config gives the table, else as stored */
     int *order = xmalloc((size_t)(n ? n : 1) * sizeof *order), m_ = 0;
     for (int t = 0; t < full.n; t++)
@@ -457,7 +317,7 @@ int main(int argc, char **argv)
         {"help", no_argument, 0, 'h'},       {0, 0, 0, 0},
     };
     char *in = NULL, *out = NULL;
-    Target t = {-1, -1, -1, -1, -1};
+    ReshardMesh t = {-1, -1, -1, -1, -1};
     int verify = 0, force = 0, quiet = 0, have_to = 0, c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":i:t:o:fqh", longopts, NULL)) != -1) {
