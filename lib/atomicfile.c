@@ -40,40 +40,62 @@ int fsync_parent_dir(const char *path, Error *err)
     return fsync_dir(dirname(buf), err);
 }
 
-int atomic_write_file(const char *path, const void *data, size_t len, Error *err)
+int atomic_open(AtomicFile *f, const char *path, Error *err)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0)
+    snprintf(f->path, sizeof f->path, "%s", path);
+    snprintf(f->tmp, sizeof f->tmp, "%s.tmp.%ld", path, (long)getpid());
+    f->err = 0;
+    f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (f->fd < 0)
         return err_set(err, errno == ENOENT || errno == EACCES ? PT_EINPUT : PT_ERUNTIME,
                        "%s: cannot create: %s", path, strerror(errno));
+    return PT_OK;
+}
+
+int atomic_write(AtomicFile *f, const void *data, size_t len)
+{
     const char *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t n = write(fd, p, left);
+    while (!f->err && len > 0) {
+        ssize_t n = write(f->fd, p, len);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return err_set(err, PT_ERUNTIME, "%s: write failed: %s", path, strerror(e));
+        if (n <= 0)
+            f->err = n < 0 ? errno : EIO;
+        else {
+            p += n;
+            len -= (size_t)n;
         }
-        p += n;
-        left -= (size_t)n;
     }
-    if (fsync(fd) != 0 || close(fd) != 0) {
+    return f->err ? -1 : 0;
+}
+
+int atomic_commit(AtomicFile *f, Error *err)
+{
+    if (f->err) {
+        close(f->fd);
+        unlink(f->tmp);
+        return err_set(err, PT_ERUNTIME, "%s: write failed: %s", f->path, strerror(f->err));
+    }
+    if (fsync(f->fd) != 0 || close(f->fd) != 0) {
         int e = errno;
-        unlink(tmp);
-        return err_set(err, PT_ERUNTIME, "%s: sync failed: %s", path, strerror(e));
+        unlink(f->tmp);
+        return err_set(err, PT_ERUNTIME, "%s: sync failed: %s", f->path, strerror(e));
     }
-    if (rename(tmp, path) != 0) {
+    if (rename(f->tmp, f->path) != 0) {
         int e = errno;
-        unlink(tmp);
-        return err_set(err, PT_ERUNTIME, "%s: rename failed: %s", path, strerror(e));
+        unlink(f->tmp);
+        return err_set(err, PT_ERUNTIME, "%s: rename failed: %s", f->path, strerror(e));
     }
-    return fsync_parent_dir(path, err);
+    return fsync_parent_dir(f->path, err);
+}
+
+int atomic_write_file(const char *path, const void *data, size_t len, Error *err)
+{
+    AtomicFile f;
+    if (atomic_open(&f, path, err))
+        return err->code;
+    atomic_write(&f, data, len);
+    return atomic_commit(&f, err);
 }
 
 int make_dirs(const char *path, Error *err)

@@ -9,6 +9,20 @@
 
 int atomic_write_file(const char *path, const void *data, size_t len, Error *err);
 
+/* The same for a file written piece by piece: atomic_open creates the temporary file,
+ * atomic_write appends (after a failure it does nothing and returns −1), atomic_commit syncs,
+ * renames it to path and syncs the directory — or, when a write failed, removes it and
+ * reports the error. Nothing ever appears under path half-written. */
+typedef struct {
+    char path[4096], tmp[4200];
+    int fd;
+    int err;      /* errno of the first failed write, 0 while all is well */
+} AtomicFile;
+
+int atomic_open(AtomicFile *f, const char *path, Error *err);
+int atomic_write(AtomicFile *f, const void *data, size_t len);
+int atomic_commit(AtomicFile *f, Error *err);
+
 /* fsync a directory: makes the renames and creations inside it durable. Every directory
  * sync of the library goes through it. */
 int fsync_dir(const char *dir, Error *err);

@@ -56,18 +56,6 @@ void ckpt_sibling_path(const char *dir, const char *suffix, char *out, size_t le
     snprintf(out, len, "%s%s", dir, suffix);
 }
 
-void ckpt_opt_range(size_t numel, int dp, int dp_rank, int zero_stage, size_t *lo, size_t *hi)
-{
-    if (zero_stage == 0) {
-        *lo = 0;
-        *hi = numel;
-        return;
-    }
-    size_t S = (numel + (size_t)dp - 1) / (size_t)dp;
-    *lo = (size_t)dp_rank * S;
-    *hi = (size_t)(dp_rank + 1) * S;
-}
-
 int ckpt_state_span(const ParamInfo *p, const CkptView *view, size_t *lo, size_t *hi)
 {
     int64_t valid = p->valid_rows * p->local_shape[1];   /* padding rows come last */

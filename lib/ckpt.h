@@ -126,10 +126,6 @@ const char *ckpt_kind_name(CkptKind kind);
  * returns their number (0: this rank writes no file). */
 int ckpt_pieces(const ParamTable *pt, const CkptView *view, CkptPiece **out);
 
-/* The ZeRO-1 range of dp rank d: [d·S, (d+1)·S) with S = ceil(numel / dp); the whole buffer
- * [0, numel) without ZeRO. */
-void ckpt_opt_range(size_t numel, int dp, int dp_rank, int zero_stage, size_t *lo, size_t *hi);
-
 /* The part of tensor p's stored (non-padding) elements in this rank's optimizer range
  * [view->opt_lo, view->opt_hi), in flat-buffer coordinates: 1 and [*lo, *hi), or 0 when
  * the range holds none of them. */

@@ -5,7 +5,7 @@
 
 #include "error.h"
 #include "grads.h"
-#include "kernels/kernels.h"
+#include "optim.h"
 
 #define PROGRESS_TESTS 8 /* MPI_Test calls per in-flight bucket per progress visit */
 
@@ -190,15 +190,7 @@ void grads_finish(Grads *gr)
 
 double grads_sumsq(const Grads *gr)
 {
-    double total = 0.0;
-    for (int i = 0; i < gr->pt->n; i++) {
-        const ParamInfo *p = &gr->pt->t[i];
-        size_t a = p->offset > gr->lo ? p->offset : gr->lo;
-        size_t b = p->offset + p->numel < gr->hi ? p->offset + p->numel : gr->hi;
-        if (gr->counted[i] && a < b)
-            total += sum_squares(gr->g + a, (int64_t)(b - a));
-    }
-    return total;
+    return optim_sumsq(gr->pt, gr->g, gr->lo, gr->hi, gr->counted);
 }
 
 void grads_gather_params(const Grads *gr, float *params)

@@ -6,6 +6,7 @@
 #include "error.h"
 #include "kernels/kernels.h"
 #include "optim.h"
+#include "range.h"
 
 void optim_init(Optimizer *o, const ParamTable *pt, const Config *cfg)
 {
@@ -49,22 +50,24 @@ double optim_lr(const Config *cfg, int64_t s)
     return min_lr + 0.5 * (lr - min_lr) * (1.0 + cos(M_PI * progress));
 }
 
-double optim_grad_sumsq(const Optimizer *o, const float *grads, const unsigned char *counted)
+double optim_sumsq(const ParamTable *pt, const float *grads, size_t lo, size_t hi,
+                   const unsigned char *counted)
 {
     double total = 0.0;
-    for (int i = 0; i < o->pt->n; i++) {
-        const ParamInfo *p = &o->pt->t[i];
-        size_t a = p->offset > o->lo ? p->offset : o->lo;
-        size_t b = p->offset + p->numel < o->hi ? p->offset + p->numel : o->hi;
-        if ((!counted || counted[i]) && a < b)
-            total += sum_squares(grads + a, (int64_t)(b - a));
+    for (int i = 0; i < pt->n; i++) {
+        const ParamInfo *p = &pt->t[i];
+        int64_t a, b;
+        if ((!counted || counted[i]) &&
+            range_intersect((int64_t)p->offset, (int64_t)(p->offset + p->numel), (int64_t)lo,
+                            (int64_t)hi, &a, &b))
+            total += sum_squares(grads + a, b - a);
     }
     return total;
 }
 
 double optim_grad_norm(const Optimizer *o, const float *grads)
 {
-    return sqrt(optim_grad_sumsq(o, grads, NULL));
+    return sqrt(optim_sumsq(o->pt, grads, o->lo, o->hi, NULL));
 }
 
 void optim_step(Optimizer *o, float *params, float *grads, double norm, double lr)
@@ -81,13 +84,13 @@ void optim_step(Optimizer *o, float *params, float *grads, double norm, double l
     float bc2 = (float)(1.0 - pow(o->beta2, (double)o->t));
     for (int i = 0; i < pt->n; i++) {
         const ParamInfo *p = &pt->t[i];
-        size_t a = p->offset > o->lo ? p->offset : o->lo;
-        size_t b = p->offset + p->numel < o->hi ? p->offset + p->numel : o->hi;
-        if (a >= b)
+        int64_t a, b;
+        if (!range_intersect((int64_t)p->offset, (int64_t)(p->offset + p->numel), (int64_t)o->lo,
+                             (int64_t)o->hi, &a, &b))
             continue;
         float wd = (p->is_norm && !o->decay_norms) ? 0.0f : (float)o->weight_decay;
-        adamw_update(params + a, o->m + (a - o->lo), o->v + (a - o->lo), grads + a,
-                     (int64_t)(b - a), (float)lr, (float)o->beta1, (float)o->beta2,
+        adamw_update(params + a, o->m + (a - (int64_t)o->lo), o->v + (a - (int64_t)o->lo),
+                     grads + a, b - a, (float)lr, (float)o->beta1, (float)o->beta2,
                      (float)o->eps, wd, bc1, bc2);
     }
 }

@@ -30,9 +30,11 @@ double optim_lr(const Config *cfg, int64_t s);
 /* √(Σ g²) over every element of the flat gradient buffer. */
 double optim_grad_norm(const Optimizer *o, const float *grads);
 
-/* Σ g² over [lo, hi) restricted to tensors i with counted[i] != 0 (NULL: all): the local part
- * of the global norm, where replicated copies are counted on one rank only. */
-double optim_grad_sumsq(const Optimizer *o, const float *grads, const unsigned char *counted);
+/* Σ g² (in double, fixed order) over the elements [lo, hi) of the flat buffer, restricted
+ * to tensors i with counted[i] != 0 (NULL: all): a rank's part of the global norm², where
+ * replicated copies are counted on one rank only. */
+double optim_sumsq(const ParamTable *pt, const float *grads, size_t lo, size_t hi,
+                   const unsigned char *counted);
 
 /* Clip (when grad_clip > 0 and norm > grad_clip: g ← g·clip/(norm + 1e-6)), then one AdamW
  * update of params[lo, hi) with learning rate lr. */

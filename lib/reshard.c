@@ -7,6 +7,7 @@
 #include "atomicfile.h"
 #include "ckpt.h"
 #include "config.h"
+#include "grads.h"
 #include "mesh.h"
 #include "params.h"
 #include "reshard.h"
@@ -52,7 +53,7 @@ static void target_rank(const ModelDims *d, const ReshardMesh *t, int r, ParamTa
     params_build(pt, d, &shard);
     CkptView view = {r, t->dp * t->pp * t->cp * t->tp, dp_r, pp_r, cp_r, tp_r,
                      t->dp, t->pp, t->cp, t->tp, t->zero, 0, 0};
-    ckpt_opt_range(pt->numel, t->dp, dp_r, t->zero, &view.opt_lo, &view.opt_hi);
+    grads_shard_range(pt->numel, t->dp, dp_r, t->zero, &view.opt_lo, &view.opt_hi);
     *v = view;
 }
 

@@ -445,21 +445,6 @@ static int64_t out_numel(const StOut *t)
     return n;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t k = write(fd, p, len);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        p += k;
-        len -= (size_t)k;
-    }
-    return 0;
-}
-
 /* Header text, padded with spaces to a multiple of 8 so the data starts aligned. */
 static char *make_header(const StOut *t, int n, StDtype dtype, size_t *len)
 {
@@ -489,11 +474,11 @@ static char *make_header(const StOut *t, int n, StDtype dtype, size_t *len)
 }
 
 /* One tensor's data in dtype, converted in chunks. */
-static int write_tensor(int fd, const StOut *t, StDtype dtype)
+static int write_tensor(AtomicFile *f, const StOut *t, StDtype dtype)
 {
     int64_t n = out_numel(t);
     if (dtype == ST_F32)
-        return write_all(fd, t->data, (size_t)n * 4);
+        return atomic_write(f, t->data, (size_t)n * 4);
     enum { CHUNK = 1 << 16 };
     uint16_t *buf = xmalloc(CHUNK * sizeof *buf);
     int rc = 0;
@@ -501,7 +486,7 @@ static int write_tensor(int fd, const StOut *t, StDtype dtype)
         int64_t m = n - i < CHUNK ? n - i : CHUNK;
         for (int64_t j = 0; j < m; j++)
             buf[j] = dtype == ST_BF16 ? st_f32_to_bf16(t->data[i + j]) : st_f32_to_f16(t->data[i + j]);
-        rc = write_all(fd, buf, (size_t)m * 2);
+        rc = atomic_write(f, buf, (size_t)m * 2);
     }
     free(buf);
     return rc;
@@ -509,33 +494,20 @@ static int write_tensor(int fd, const StOut *t, StDtype dtype)
 
 int st_write_file(const char *path, const StOut *t, int n, StDtype dtype, Error *err)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0)
-        return err_set(err, PT_ERUNTIME, "%s: cannot create: %s", path, strerror(errno));
+    AtomicFile f;
+    if (atomic_open(&f, path, err))
+        return err->code;
     size_t hlen;
     char *hdr = make_header(t, n, dtype, &hlen);
     unsigned char len8[8];
     for (int i = 0; i < 8; i++)
         len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-    int bad = write_all(fd, len8, 8) || write_all(fd, hdr, hlen);
+    atomic_write(&f, len8, 8);
+    atomic_write(&f, hdr, hlen);
     free(hdr);
-    for (int i = 0; !bad && i < n; i++)
-        bad = write_tensor(fd, &t[i], dtype);
-    bad = bad || fsync(fd) != 0;
-    int e = errno;
-    if (close(fd) != 0 && !bad) {
-        bad = 1;
-        e = errno;
-    }
-    if (bad || rename(tmp, path) != 0) {
-        if (!bad)
-            e = errno;
-        unlink(tmp);
-        return err_set(err, PT_ERUNTIME, "%s: write failed: %s", path, strerror(e));
-    }
-    return fsync_parent_dir(path, err);
+    for (int i = 0; i < n && !f.err; i++)
+        write_tensor(&f, &t[i], dtype);
+    return atomic_commit(&f, err);
 }
 
 int st_write_model(const char *dir, const StOut *t, int n, StDtype dtype, uint64_t max_shard_bytes,

@@ -117,7 +117,7 @@ static int checkpoint_source(const Trainer *t, char *dir, size_t len, int *weigh
         /* no `latest` yet: a fresh start; a `latest` that leads nowhere must not silently
          * restart a requeued job from scratch */
         char latest[4096];
-        snprintf(latest, sizeof latest, "%s/latest", cfg->checkpoint.save_dir);
+        ckpt_latest_path(cfg->checkpoint.save_dir, latest, sizeof latest);
         Error e = {0};
         if (access(latest, F_OK) != 0)
             dir[0] = '\0';

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ckpt.h"
+#include "grads.h"
 #include "mesh.h"
 #include "params.h"
 #include "range.h"
@@ -83,7 +84,7 @@ static void rank_state(RankState *s, const ModelDims *d, Shape sh, int rank, int
     params_build(&s->pt, d, &shard);
     CkptView v = {rank, sh.dp * sh.pp * sh.cp * sh.tp, dp_r, pp_r, cp_r, tp_r,
                   sh.dp, sh.pp, sh.cp, sh.tp, sh.zero, 0, 0};
-    ckpt_opt_range(s->pt.numel, sh.dp, dp_r, sh.zero, &v.opt_lo, &v.opt_hi);
+    grads_shard_range(s->pt.numel, sh.dp, dp_r, sh.zero, &v.opt_lo, &v.opt_hi);
     s->view = v;
     size_t n = v.opt_hi - v.opt_lo;
     s->params = malloc(s->pt.numel * sizeof(float));
