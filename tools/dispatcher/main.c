@@ -16,6 +16,8 @@ static const char *const tools[][2] = {
     {"shard-ckpt", "reshard checkpoints between mesh shapes"},
     {"convert-hf", "Hugging Face safetensors <-> picotron checkpoints"},
     {"bench", "throughput and MFU measurement"},
+    {"metrics", "one table over many runs: status, mesh, tokens/s, MFU, memory, losses"},
+    {"plot", "loss and throughput of runs against step or tokens (SVG/PNG, gnuplot)"},
 };
 #define NTOOLS (sizeof tools / sizeof tools[0])
 
