@@ -23,13 +23,6 @@ void err_die(const char *prog, const Error *e)
     exit(e->code == PT_OK ? PT_ERUNTIME : e->code);
 }
 
-void err_usage(const char *prog, const char *msg, const char *arg)
-{
-    fprintf(stderr, "%s: %s%s%s (try '%s --help')\n", prog, msg, arg ? " " : "", arg ? arg : "",
-            prog);
-    exit(PT_EINPUT);
-}
-
 void *xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);

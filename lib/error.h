@@ -24,10 +24,6 @@ int err_set(Error *e, int code, const char *fmt, ...) __attribute__((format(prin
 /* Print "<prog>: <msg>" on stderr and exit with the error's code. */
 void err_die(const char *prog, const Error *e) __attribute__((noreturn));
 
-/* Print "<prog>: <msg> <arg> (try '<prog> --help')" on stderr and exit 2: the one usage-error
- * line of every tool. arg may be NULL. */
-void err_usage(const char *prog, const char *msg, const char *arg) __attribute__((noreturn));
-
 /* Allocation that ends the process with exit 1 and one line when memory runs out. */
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);

@@ -1,7 +1,6 @@
 /* picotron-shard-ckpt: rewrite a checkpoint for another mesh offline (optimizer states
  * included, tensor piece by tensor piece), compare two checkpoints tensor by tensor, or list
  * what one holds. One process, no MPI. Format: docs/checkpoint.md. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,12 +8,11 @@
 
 #include <jansson.h>
 
+#include "cli.h"
 #include "ckpt.h"
 #include "config.h"
 #include "params.h"
 #include "reshard.h"
-
-static const char *prog = "picotron-shard-ckpt";
 
 static const char usage[] =
     "usage: picotron-shard-ckpt --in DIR --to dp=N,tp=N,pp=N,cp=N,zero=Z --out OUTDIR [options]\n"
@@ -43,11 +41,7 @@ static const char usage[] =
     "  picotron-shard-ckpt --in ckpt_b --to dp=1,tp=1,pp=1,cp=1,zero=0 --out ckpt_one --verify\n"
     "  picotron-shard-ckpt info runs/a/ckpt/step_00001000\n";
 
-static void die(int code, const Error *err)
-{
-    fprintf(stderr, "%s: %s\n", prog, err->msg);
-    exit(code ? code : err->code);
-}
+static const Cli cli = {.prog = "picotron-shard-ckpt", .usage = usage};
 
 /* A copy of a directory argument without trailing slashes ("o1/" -> "o1", "/" stays), so that
  * the OUTDIR.tmp and OUTDIR.old names built from it are siblings, not children. */
@@ -68,18 +62,21 @@ static void parse_to(const char *text, ReshardMesh *t)
     char buf[256];
     snprintf(buf, sizeof buf, "%s", text);
     for (char *save, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(kv, '='), *end;
+        char *eq = strchr(kv, '=');
         if (!eq)
-            err_usage(prog, "--to: expected key=value, got", kv);
+            cli_usage_error(&cli, "--to: expected key=value, got %s", kv);
         *eq = '\0';
-        long v = strtol(eq + 1, &end, 10);
-        if (*end || eq[1] == '\0' || v < 0 || v > 65536)
-            err_usage(prog, "--to: expected a non-negative integer for", kv);
         int *slot = !strcmp(kv, "dp") ? &t->dp : !strcmp(kv, "pp") ? &t->pp
                   : !strcmp(kv, "cp") ? &t->cp : !strcmp(kv, "tp") ? &t->tp
                   : !strcmp(kv, "zero") ? &t->zero : NULL;
         if (!slot)
-            err_usage(prog, "--to: unknown key (dp, tp, pp, cp, zero):", kv);
+            cli_usage_error(&cli, "--to: unknown key (dp, tp, pp, cp, zero): %s", kv);
+        char what[64];
+        snprintf(what, sizeof what, "--to %s", kv);
+        long v;
+        Error e = {0};
+        if (cli_parse_long(what, eq + 1, 0, 65536, &v, &e))
+            cli_usage_error(&cli, "%s", e.msg);
         *slot = (int)v;
     }
 }
@@ -289,66 +286,48 @@ int main(int argc, char **argv)
 {
     Error err = {0};
     if (argc >= 2 && strcmp(argv[1], "info") == 0) {
-        const char *dir = NULL;
         int json = 0;
-        for (int i = 2; i < argc; i++) {
-            if (!strcmp(argv[i], "--json"))
-                json = 1;
-            else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-                fputs(usage, stdout);
-                return 0;
-            } else if (argv[i][0] == '-')
-                err_usage(prog, "unknown option", argv[i]);
-            else if (dir)
-                err_usage(prog, "unexpected argument", argv[i]);
-            else
-                dir = argv[i];
-        }
-        if (!dir)
-            err_usage(prog, "info: missing DIR", NULL);
-        if (cmd_info(dir, json, &err))
-            die(0, &err);
+        const CliOption info_options[] = {OPT_FLAG("json", 0, &json), OPT_END};
+        int first = cli_parse(&cli, info_options, argc - 1, argv + 1) + 1;
+        if (first >= argc)
+            cli_usage_error(&cli, "info: missing DIR");
+        if (first + 1 < argc)
+            cli_usage_error(&cli, "unexpected argument %s", argv[first + 1]);
+        if (cmd_info(argv[first], json, &err))
+            cli_fail(&cli, &err);
         return 0;
     }
-    static const struct option longopts[] = {
-        {"in", required_argument, 0, 'i'},   {"to", required_argument, 0, 't'},
-        {"out", required_argument, 0, 'o'},  {"verify", no_argument, 0, 'V'},
-        {"force", no_argument, 0, 'f'},      {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0},
+    const char *in_arg = NULL, *out_arg = NULL, *to = NULL;
+    int verify = 0, force = 0, quiet = 0;
+    const CliOption options[] = {
+        OPT_STRING("in", 'i', &in_arg),   OPT_STRING("to", 't', &to),
+        OPT_STRING("out", 'o', &out_arg), OPT_FLAG("verify", 0, &verify),
+        OPT_FLAG("force", 'f', &force),   OPT_FLAG("quiet", 'q', &quiet),
+        OPT_END,
     };
-    char *in = NULL, *out = NULL;
+    int first = cli_parse(&cli, options, argc, argv);
+    if (first < argc)
+        cli_usage_error(&cli, "unexpected argument %s", argv[first]);
+    if (!in_arg)
+        cli_usage_error(&cli, "missing --in DIR");
+    if (!out_arg)
+        cli_usage_error(&cli, "missing --out OUTDIR");
+    if (!to && !verify)
+        cli_usage_error(&cli, "missing --to MESH (or --verify to compare --in with --out)");
+    char *in = dir_arg(in_arg), *out = dir_arg(out_arg);
     ReshardMesh t = {-1, -1, -1, -1, -1};
-    int verify = 0, force = 0, quiet = 0, have_to = 0, c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":i:t:o:fqh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'i': free(in); in = dir_arg(optarg); break;
-        case 't': parse_to(optarg, &t); have_to = 1; break;
-        case 'o': free(out); out = dir_arg(optarg); break;
-        case 'V': verify = 1; break;
-        case 'f': force = 1; break;
-        case 'q': quiet = 1; break;
-        case 'h': fputs(usage, stdout); return 0;
-        case ':': err_usage(prog, "option needs a value:", argv[optind - 1]);
-        default: err_usage(prog, "unknown option", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        err_usage(prog, "unexpected argument", argv[optind]);
-    if (!in)
-        err_usage(prog, "missing --in DIR", NULL);
-    if (!out)
-        err_usage(prog, "missing --out OUTDIR", NULL);
-    if (!have_to && !verify)
-        err_usage(prog, "missing --to MESH (or --verify to compare --in with --out)", NULL);
-    if (have_to && cmd_reshard(in, out, &t, force, quiet, &err))
-        die(0, &err);
+    if (to)
+        parse_to(to, &t);
+    if (to && cmd_reshard(in, out, &t, force, quiet, &err))
+        cli_fail(&cli, &err);
     if (verify) {
         int rc = cmd_verify(in, out, &err);
         if (rc == PT_ERUNTIME && !err.code)
             return 1;
         if (rc)
-            die(0, &err);
+            cli_fail(&cli, &err);
     }
+    free(in);
+    free(out);
     return 0;
 }
