@@ -49,10 +49,11 @@ check "dp=1 rows wait on no group, dp=2 rows on dp only" \
     [ "$(awk -F'|' '$14 == "ok" && $10 + $11 + $12 == 0 && ($1 == 2 || $13 == 0)' table.txt | wc -l)" -eq 4 ]
 csv_cells sweep.csv >csv.txt
 assert_same_text csv.txt table.txt "the CSV, cell for cell, is the table"
-check "no temporary left beside the CSV" [ "$(ls | grep -c 'sweep.csv')" -eq 1 ]
+check "no temporary left beside the CSV" [ "$(find . -name 'sweep.csv*' | wc -l)" -eq 1 ]
 # The fastest ok row, from the table, against best.json.
 fastest=$(awk -F'|' 'NR > 1 && $14 == "ok" && $5 + 0 > best { best = $5 + 0; row = $1 " " $3 }
                      END { print row }' table.txt)
+# shellcheck disable=SC2086  # "dp mbs" split into $1 $2
 set -- $fastest
 assert_contains "$OUT" "best: dp=$1 tp=1 mbs=$2 ("
 # best_has KEY VALUE: best.json (one key a line, as json.dump writes) sets KEY to VALUE

@@ -79,15 +79,44 @@ static const char *failure_line(char *text)
     return "";
 }
 
-/* Run point p as a child picotron-bench --json and fill its row from the result. */
-static void run_point(const char *self, const RunArgs *args, const Sweep *s, int p,
-                      const Config *cfg, SweepRow *row)
+/* The keys a point's config differs from the input file in: the --set keys, the sweep's,
+ * and grad_acc when --keep-global-batch chose it. malloc'ed strings in a malloc'ed array. */
+static char **point_keys(const RunArgs *args, const Sweep *s, int keep_global_batch, int *n)
+{
+    char **keys = xcalloc((size_t)(args->sets.n + s->naxes + 1), sizeof *keys);
+    *n = 0;
+    for (int i = 0; i < args->sets.n; i++) {
+        const char *set = args->sets.items[i], *eq = strchr(set, '='); /* validated: has '=' */
+        keys[(*n)++] = strndup(set, (size_t)(eq - set));
+    }
+    for (int a = 0; a < s->naxes; a++)
+        keys[(*n)++] = strdup(s->axis[a].key);
+    if (keep_global_batch)
+        keys[(*n)++] = strdup("training.gradient_accumulation_steps");
+    for (int i = 0; i < *n; i++)
+        if (!keys[i])
+            err_die("picotron-bench", &(Error){PT_ERUNTIME, "out of memory"});
+    return keys;
+}
+
+static void free_keys(char **keys, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+}
+
+/* Run point p as a child picotron-bench --json and fill its row from the result. The child
+ * gets the point's keys as the parent resolved them, so it runs exactly the config that was
+ * sized. */
+static void run_point(const char *self, const RunArgs *args, char **keys, int nkeys,
+                      const Sweep *s, int p, const Config *cfg, SweepRow *row)
 {
     char steps[16], label[512];
-    char *sets[3 * 64];
     snprintf(steps, sizeof steps, "%d", args->steps);
     sweep_point_label(s, p, label, sizeof label);
-    const char *argv[16 + 2 * 64 + 2 * 64];
+    char **sets = xcalloc((size_t)nkeys, sizeof *sets);
+    const char **argv = xcalloc((size_t)(9 + 2 * nkeys), sizeof *argv);
     int n = 0;
     argv[n++] = self;
     argv[n++] = "--config";
@@ -97,26 +126,17 @@ static void run_point(const char *self, const RunArgs *args, const Sweep *s, int
     argv[n++] = "--label";
     argv[n++] = label;
     argv[n++] = "--json";
-    for (int i = 0; i < args->sets.n && i < 64; i++) {
-        argv[n++] = "--set";
-        argv[n++] = args->sets.items[i];
-    }
-    /* the point's values as the parent resolved them (grad_acc included), so the child runs
-     * exactly the config that was sized */
-    int nsets = 0;
-    for (int a = 0; a <= s->naxes && a < 64; a++) {
-        const char *key = a < s->naxes ? s->axis[a].key : "training.gradient_accumulation_steps";
-        json_t *v = config_key_value(cfg, key);
+    for (int k = 0; k < nkeys; k++) {
+        json_t *v = config_key_value(cfg, keys[k]);
         char *text = json_dumps(v, JSON_ENCODE_ANY);
         json_decref(v);
-        size_t len = strlen(key) + strlen(text) + 2;
-        sets[nsets] = xmalloc(len);
-        snprintf(sets[nsets], len, "%s=%s", key, text);
+        size_t len = strlen(keys[k]) + strlen(text) + 2;
+        sets[k] = xmalloc(len);
+        snprintf(sets[k], len, "%s=%s", keys[k], text);
         free(text);
         argv[n++] = "--set";
-        argv[n++] = sets[nsets++];
+        argv[n++] = sets[k];
     }
-    argv[n] = NULL;
     ProcResult res;
     Error err = {0};
     if (proc_run((char *const *)argv, &res, &err)) {
@@ -134,8 +154,10 @@ static void run_point(const char *self, const RunArgs *args, const Sweep *s, int
         snprintf(row->reason, sizeof row->reason, "%s", err.msg);
     }
     proc_result_free(&res);
-    for (int i = 0; i < nsets; i++)
-        free(sets[i]);
+    for (int k = 0; k < nkeys; k++)
+        free(sets[k]);
+    free(sets);
+    free(argv);
 }
 
 /* The sweep's options: only with --sweep, in combinations that mean something. */
@@ -162,8 +184,7 @@ static void check_sweep_args(const ToolRun *run, const SweepArgs *sw, const char
 }
 
 /* Size, then run, every point; the table, CSV, plot and best config. Exits. */
-static void bench_sweep(ToolRun *run, const RunArgs *args, const SweepArgs *sw,
-                        const Config *base)
+static void bench_sweep(ToolRun *run, RunArgs *args, const SweepArgs *sw, const Config *base)
 {
     const Cli *cli = &run->cli;
     Error err = {0};
@@ -181,6 +202,8 @@ static void bench_sweep(ToolRun *run, const RunArgs *args, const SweepArgs *sw,
     if (!proc_beside_self("picotron-bench", self, sizeof self))
         cli_die(cli, 1, "cannot find picotron-bench beside this executable");
     int64_t global_batch = sw->keep_global_batch ? config_global_batch(base) : 0;
+    int nkeys;
+    char **keys = point_keys(args, &s, sw->keep_global_batch, &nkeys);
 
     SweepRow *rows = xcalloc((size_t)s.npoints, sizeof *rows);
     Config *best_cfg = xmalloc(sizeof *best_cfg);
@@ -205,7 +228,7 @@ static void bench_sweep(ToolRun *run, const RunArgs *args, const SweepArgs *sw,
                          row->mem_gib, per_rank / (1024.0 * 1024 * 1024),
                          (double)limit / (1024.0 * 1024 * 1024), row->ranks);
             } else {
-                run_point(self, args, &s, p, &cfg, row);
+                run_point(self, args, keys, nkeys, &s, p, &cfg, row);
             }
         }
         fprintf(stderr, "picotron-bench: [%d/%d] %s: %s%s%s\n", p + 1, s.npoints, label,
@@ -235,22 +258,10 @@ static void bench_sweep(ToolRun *run, const RunArgs *args, const SweepArgs *sw,
                     sw->out);
             code = code ? code : 1;
         } else {
-            const char *keys[64 + 64 + 1];
-            int nkeys = 0;
-            for (int i = 0; i < args->sets.n && i < 64; i++) {
-                static char key[64][256];
-                const char *eq = strchr(args->sets.items[i], '=');
-                snprintf(key[i], sizeof key[i], "%.*s", (int)(eq - args->sets.items[i]),
-                         args->sets.items[i]);
-                keys[nkeys++] = key[i];
-            }
-            for (int a = 0; a < s.naxes && a < 64; a++)
-                keys[nkeys++] = s.axis[a].key;
-            if (sw->keep_global_batch)
-                keys[nkeys++] = "training.gradient_accumulation_steps";
             Error berr = {0};
             if (sweep_point_config(&s, b, base, global_batch, best_cfg, &berr) ||
-                sweep_write_config(sw->out, run->config_text, keys, nkeys, best_cfg, &berr)) {
+                sweep_write_config(sw->out, run->config_text, (const char *const *)keys, nkeys,
+                                   best_cfg, &berr)) {
                 fprintf(stderr, "picotron-bench: %s\n", berr.msg);
                 code = code ? code : berr.code;
             } else {
@@ -262,9 +273,10 @@ static void bench_sweep(ToolRun *run, const RunArgs *args, const SweepArgs *sw,
     }
     free(best_cfg);
     free(rows);
+    free_keys(keys, nkeys);
     sweep_free(&s);
-    cli_list_free((CliList *)&args->sets);
-    exit(code);
+    cli_list_free(&args->sets);
+    cli_exit(cli, code);
 }
 
 int main(int argc, char **argv)
