@@ -67,9 +67,18 @@ char *plot_script(const PlotPanel *panels, int npanels, PlotFormat fmt, const ch
         for (int s = 0; s < panels[p].nseries; s++) {
             const PlotSeries *ser = &panels[p].series[s];
             fprintf(f, "$p%ds%d << EOD\n", p, s);
-            for (int i = 0; i < ser->n; i++)
-                if (!isnan(ser->y[i]) && !isnan(ser->x[i]))
-                    fprintf(f, "%.10g %.10g\n", ser->x[i], ser->y[i]);
+            for (int i = 0; i < ser->n; i++) {
+                if (isnan(ser->y[i]) || isnan(ser->x[i]))
+                    continue;
+                fprintf(f, "%.10g %.10g", ser->x[i], ser->y[i]);
+                if (ser->style == PLOT_BARS) { /* a data string: no quote, no backslash */
+                    fputs(" \"", f);
+                    for (const char *c = ser->labels[i]; *c; c++)
+                        fputc(*c == '"' || *c == '\\' ? '_' : *c, f);
+                    fputc('"', f);
+                }
+                fputc('\n', f);
+            }
             fputs("EOD\n", f);
         }
     fprintf(f, "set multiplot layout %d,1\n", npanels);
@@ -81,14 +90,22 @@ char *plot_script(const PlotPanel *panels, int npanels, PlotFormat fmt, const ch
         put_quoted(f, pn->xlabel);
         fputs("\nset ylabel ", f);
         put_quoted(f, pn->ylabel);
-        fputs("\nplot ", f);
+        int bars = 0;
+        for (int s = 0; s < pn->nseries; s++)
+            bars |= pn->series[s].style == PLOT_BARS;
+        fputs(bars ? "\nset boxwidth 0.8\nset yrange [0:*]\nset xtics rotate by -30\n"
+                   : "\nset autoscale y\nset xtics norotate\n", f);
+        fputs("plot ", f);
         int first = 1;
         for (int s = 0; s < pn->nseries; s++) {
             const PlotSeries *ser = &pn->series[s];
             if (!series_points(ser))
                 continue;
-            fprintf(f, "%s$p%ds%d using 1:2 ", first ? "" : ", \\\n     ", p, s);
-            if (ser->style == PLOT_LINE)
+            fprintf(f, "%s$p%ds%d using 1:2%s ", first ? "" : ", \\\n     ", p, s,
+                    ser->style == PLOT_BARS ? ":xtic(3)" : "");
+            if (ser->style == PLOT_BARS)
+                fprintf(f, "with boxes fill solid 0.6 lt %d", ser->color + 1);
+            else if (ser->style == PLOT_LINE)
                 fprintf(f, "with lines lw 2 lt %d", ser->color + 1);
             else
                 fprintf(f, "with linespoints lw 1.5 dt 2 pt 7 ps 0.8 lt %d", ser->color + 1);

@@ -8,6 +8,7 @@
 typedef enum {
     PLOT_LINE,   /* a solid line */
     PLOT_POINTS, /* dots joined by a dashed line: sparse values such as validation losses */
+    PLOT_BARS,   /* one bar per point, labelled on the x axis by labels[i] */
 } PlotStyle;
 
 typedef struct {
@@ -16,6 +17,7 @@ typedef struct {
     int n;
     PlotStyle style;
     int color;               /* 0, 1, ...: series with the same index share a colour */
+    const char *const *labels; /* PLOT_BARS: n x-axis labels; otherwise NULL */
 } PlotSeries;
 
 typedef struct {

@@ -7,6 +7,7 @@
 
 #include "atomicfile.h"
 #include "proc.h"
+#include "plot.h"
 #include "sweeprow.h"
 
 /* The columns after the axes. */
@@ -204,75 +205,31 @@ int sweeprow_best(const Sweep *s, const SweepRow *rows)
     return best;
 }
 
-/* Read a whole small file; NULL on failure. */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, n = 0, got;
-    char *buf = xmalloc(cap);
-    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            cap *= 2;
-            char *grown = realloc(buf, cap);
-            if (!grown)
-                abort();
-            buf = grown;
-        }
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
 int sweeprow_plot(const char *path, const Sweep *s, const SweepRow *rows, Error *err)
 {
     if (sweeprow_best(s, rows) < 0)
         return err_set(err, PT_ERUNTIME, "no point ran: no plot written to %s", path);
-    char script[] = "/tmp/picotron-sweep-plot.XXXXXX", svg[sizeof script + 4];
-    int fd = mkstemp(script);
-    if (fd < 0)
-        return err_set(err, PT_ERUNTIME, "cannot create a temporary file for gnuplot");
-    snprintf(svg, sizeof svg, "%s.svg", script);
-    FILE *f = fdopen(fd, "w");
-    fprintf(f, "set terminal svg size 900,500 dynamic\nset output '%s'\n"
-               "set style data histograms\nset style fill solid 0.6\nset boxwidth 0.8\n"
-               "set ylabel 'tokens/s'\nset yrange [0:*]\nset xtics rotate by -30\n"
-               "set title 'picotron-bench --sweep: tokens/s of the points that ran'\n"
-               "$d << EOD\n", svg);
-    char label[512];
+    double *x = xcalloc((size_t)s->npoints, sizeof *x), *y = xcalloc((size_t)s->npoints, sizeof *y);
+    char **labels = xcalloc((size_t)s->npoints, sizeof *labels);
+    int n = 0;
     for (int p = 0; p < s->npoints; p++) {
         if (rows[p].status != SWEEP_OK)
             continue;
-        sweep_point_label(s, p, label, sizeof label);
-        for (char *c = label; *c; c++)
-            if (*c == '"' || *c == '\\')
-                *c = '_';
-        fprintf(f, "\"%s\" %.2f\n", label, rows[p].tokens_per_s);
+        labels[n] = xmalloc(512);
+        sweep_point_label(s, p, labels[n], 512);
+        x[n] = n;
+        y[n] = rows[p].tokens_per_s;
+        n++;
     }
-    fprintf(f, "EOD\nplot $d using 2:xtic(1) notitle\n");
-    fclose(f);
-    char *argv[] = {"gnuplot", script, NULL};
-    ProcResult res;
-    int rc = proc_run(argv, &res, err);
-    if (!rc && res.status != 0)
-        rc = err_set(err, PT_ERUNTIME, "gnuplot failed: %s", proc_first_line(res.err));
-    proc_result_free(&res);
-    size_t len = 0;
-    char *data = rc ? NULL : slurp(svg, &len);
-    if (!rc && !data)
-        rc = err_set(err, PT_ERUNTIME, "gnuplot wrote no %s", svg);
-    if (!rc)
-        rc = atomic_write_file(path, data, len, err);
-    free(data);
-    unlink(script);
-    unlink(svg);
+    PlotSeries bars = {.title = "tokens/s", .x = x, .y = y, .n = n, .style = PLOT_BARS,
+                       .labels = (const char *const *)labels};
+    PlotPanel panel = {.title = "picotron-bench --sweep: tokens/s of the points that ran",
+                       .xlabel = "point", .ylabel = "tokens/s", .series = &bars, .nseries = 1};
+    int rc = plot_write(path, &panel, 1, err);
+    for (int i = 0; i < n; i++)
+        free(labels[i]);
+    free(labels);
+    free(x);
+    free(y);
     return rc;
 }

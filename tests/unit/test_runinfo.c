@@ -198,8 +198,8 @@ START_TEST(plot_script_quotes_titles_and_leaves_out_missing_points)
 {
     const double x[] = {1, 2, 3}, loss[] = {5.5, 5.25, 5.0}, val[] = {NAN, 4.5, NAN};
     const PlotSeries upper[] = {
-        {"it's a run", x, loss, 3, PLOT_LINE, 0},
-        {"val", x, val, 3, PLOT_POINTS, 0},
+        {"it's a run", x, loss, 3, PLOT_LINE, 0, NULL},
+        {"val", x, val, 3, PLOT_POINTS, 0, NULL},
     };
     const PlotPanel panel = {"loss", "step", "loss", upper, 2};
     char *s = plot_script(&panel, 1, PLOT_SVG, "/tmp/o.svg");

@@ -105,9 +105,9 @@ int main(int argc, char **argv)
         series_fill(&data[i], &runs[i], by_tokens, mfu);
         snprintf(names[i], sizeof names[i], "%s val_loss", dirs[i]);
         int m = runs[i].nsteps;
-        upper[2 * i] = (PlotSeries){dirs[i], data[i].x, data[i].loss, m, PLOT_LINE, i};
-        upper[2 * i + 1] = (PlotSeries){names[i], data[i].x, data[i].val, m, PLOT_POINTS, i};
-        lower[i] = (PlotSeries){dirs[i], data[i].x, data[i].lower, m, PLOT_LINE, i};
+        upper[2 * i] = (PlotSeries){dirs[i], data[i].x, data[i].loss, m, PLOT_LINE, i, NULL};
+        upper[2 * i + 1] = (PlotSeries){names[i], data[i].x, data[i].val, m, PLOT_POINTS, i, NULL};
+        lower[i] = (PlotSeries){dirs[i], data[i].x, data[i].lower, m, PLOT_LINE, i, NULL};
     }
     const PlotPanel panels[] = {
         {title, xaxis, "loss", upper, 2 * n},
