@@ -571,6 +571,38 @@ START_TEST(to_json_writes_resolved_dims_and_short_reals)
 }
 END_TEST
 
+/* picotron's nulls come back as nulls (its train.py runs while max_tokens is None: a 0 would
+ * stop it at once), the values it writes as values; our 0 / "" mean the same as its null. */
+START_TEST(to_json_keeps_picotrons_nulls)
+{
+    Config a = parse_ok(PICOTRON);
+    char *text = config_to_json(&a);
+    json_t *root = json_loads(text, 0, NULL);
+    const char *nulls[][2] = {{"training", "max_tokens"}, {"dataset", "subset_name"},
+                              {"logging", "run_name"}, {"environment", "HF_TOKEN"}};
+    for (size_t i = 0; i < sizeof nulls / sizeof nulls[0]; i++)
+        ck_assert_msg(json_is_null(json_object_get(json_object_get(root, nulls[i][0]),
+                                                   nulls[i][1])),
+                      "%s.%s is not null:\n%s", nulls[i][0], nulls[i][1], text);
+    json_t *training = json_object_get(root, "training");
+    ck_assert_int_eq(json_integer_value(json_object_get(training, "num_samples")), 400000);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(root, "checkpoint"),
+                                                       "load_path")), "");
+    json_decref(root);
+    free(text);
+
+    /* set values are written as values; num_samples 0 (the whole stream) is picotron's None */
+    a.training.max_tokens = 4096;
+    a.training.num_samples = 0;
+    snprintf(a.logging.run_name, sizeof a.logging.run_name, "r1");
+    text = config_to_json(&a);
+    ck_assert_ptr_nonnull(strstr(text, "\"max_tokens\": 4096"));
+    ck_assert_ptr_nonnull(strstr(text, "\"num_samples\": null"));
+    ck_assert_ptr_nonnull(strstr(text, "\"run_name\": \"r1\""));
+    free(text);
+}
+END_TEST
+
 /* ---- --set ---- */
 
 static void set_ok(Config *c, const char *assignment)
@@ -807,6 +839,7 @@ static Suite *config_suite(void)
     t = tcase_create("json_and_set");
     tcase_add_test(t, to_json_round_trip_is_identical);
     tcase_add_test(t, to_json_writes_resolved_dims_and_short_reals);
+    tcase_add_test(t, to_json_keeps_picotrons_nulls);
     tcase_add_test(t, set_overrides_through_the_same_checks);
     tcase_add_test(t, set_string_keys_take_the_text_as_is);
     tcase_add_test(t, set_unknown_key_is_an_error);
