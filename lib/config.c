@@ -442,13 +442,14 @@ static int parse_root(Config *cfg, json_t *root, const char *path, Error *err)
     return rc;
 }
 
-/* The CPU build runs every backend over MPI and computes in fp32: say so once. */
+/* picotron picks its backend and dtype from use_cpu alone (gloo and float32 on the CPU), as
+ * this build always runs: only a config that asks for the GPU is told, in one line. */
 static void warn_cpu(const Config *cfg)
 {
-    if (strcmp(cfg->distributed.backend, "mpi") != 0)
-        warn("distributed.backend \"%s\": running on the CPU with MPI", cfg->distributed.backend);
-    if (strcmp(cfg->model.dtype, "bfloat16") == 0)
-        warn("model.dtype \"bfloat16\": the CPU path computes in float32");
+    if (!cfg->distributed.use_cpu)
+        warn("distributed.use_cpu is false (backend \"%s\", dtype \"%s\"): this build runs on "
+             "the CPU, over MPI, in float32",
+             cfg->distributed.backend, cfg->model.dtype);
 }
 
 int config_parse(Config *cfg, const char *json_text, const char *path, Error *err)
