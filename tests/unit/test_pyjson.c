@@ -43,7 +43,9 @@ START_TEST(reals_are_written_as_repr_writes_them)
         {9999999999999998.0, "9999999999999998.0"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *got = pyjson_dump(json_real(cases[i].x), 4);
+        json_t *v = json_real(cases[i].x);
+        char *got = pyjson_dump(v, 4);
+        json_decref(v);
         ck_assert_msg(strcmp(got, cases[i].repr) == 0, "%.17g: got %s, want %s", cases[i].x,
                       got, cases[i].repr);
         free(got);
