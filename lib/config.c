@@ -38,6 +38,7 @@ typedef struct {
     double num;          /* default of a number or bool */
     const char *str;     /* default of a string */
     const char *choices; /* allowed strings, '|'-separated; NULL: any */
+    int null_unset;      /* 0 or "" (unset) is written as null, as picotron writes it */
 } Key;
 
 #define ANY    {-INFINITY, INFINITY, 0, 0}
@@ -47,9 +48,11 @@ typedef struct {
 #define BIT    {0, 1, 0, 0}
 
 #define FIELD(f)               offsetof(Config, f), sizeof(((Config *)0)->f)
-#define NUM(path, t, f, r, d)  {path, t, FIELD(f), r, d, NULL, NULL}
-#define BOOL(path, f, d)       {path, T_BOOL, FIELD(f), ANY, d, NULL, NULL}
-#define STR(path, f, d, ch)    {path, T_STR, FIELD(f), ANY, 0, d, ch}
+#define NUM(path, t, f, r, d)  {path, t, FIELD(f), r, d, NULL, NULL, 0}
+#define BOOL(path, f, d)       {path, T_BOOL, FIELD(f), ANY, d, NULL, NULL, 0}
+#define STR(path, f, d, ch)    {path, T_STR, FIELD(f), ANY, 0, d, ch, 0}
+#define NUM_OR_NULL(path, t, f, r) {path, t, FIELD(f), r, 0, NULL, NULL, 1}
+#define STR_OR_NULL(path, f)   {path, T_STR, FIELD(f), ANY, 0, "", NULL, 1}
 #define IS(k, f)               ((k)->off == offsetof(Config, f))
 
 /* Defaults are picotron's behaviour where its files lack a key (docs/config.md). */
@@ -85,8 +88,9 @@ static const Key KEYS[] = {
     NUM("training.micro_batch_size", T_INT, training.micro_batch_size, POS, 1),
     NUM("training.gradient_accumulation_steps", T_INT, training.gradient_accumulation_steps, POS,
         1),
-    NUM("training.num_samples", T_I64, training.num_samples, NONNEG, 0),
-    NUM("training.max_tokens", T_I64, training.max_tokens, NONNEG, 0),
+    NUM_OR_NULL("training.num_samples", T_I64, training.num_samples, NONNEG),
+    /* picotron's loop runs while max_tokens is None or above the tokens trained: 0 would stop */
+    NUM_OR_NULL("training.max_tokens", T_I64, training.max_tokens, NONNEG),
     NUM("optimizer.beta1", T_DBL, optimizer.beta1, UNIT, 0.9),
     NUM("optimizer.beta2", T_DBL, optimizer.beta2, UNIT, 0.999),
     NUM("optimizer.eps", T_DBL, optimizer.eps, POS, 1e-8),
@@ -104,7 +108,7 @@ static const Key KEYS[] = {
     STR("dataset.split", dataset.split, "train", NULL),
     NUM("dataset.num_workers", T_INT, dataset.num_workers, NONNEG, 0),
     NUM("dataset.num_proc", T_INT, dataset.num_proc, POS, 1),
-    STR("dataset.subset_name", dataset.subset_name, "", NULL),
+    STR_OR_NULL("dataset.subset_name", dataset.subset_name),
     STR("checkpoint.save_dir", checkpoint.save_dir, "ckpt", NULL),
     NUM("checkpoint.save_frequency", T_INT, checkpoint.save_frequency, NONNEG, 0),
     STR("checkpoint.load_path", checkpoint.load_path, "", NULL),
@@ -114,14 +118,14 @@ static const Key KEYS[] = {
     BOOL("checkpoint.allow_batch_change", checkpoint.allow_batch_change, 0),
     BOOL("logging.use_wandb", logging.use_wandb, 0),
     STR("logging.project_name", logging.project_name, "picotron", NULL),
-    STR("logging.run_name", logging.run_name, "", NULL),
+    STR_OR_NULL("logging.run_name", logging.run_name),
     STR("logging.run_dir", logging.run_dir, "", NULL),
     NUM("logging.log_frequency", T_INT, logging.log_frequency, POS, 1),
     NUM("environment.OMP_NUM_THREADS", T_INTSTR, environment.omp_num_threads, NONNEG, 0),
     STR("environment.TOKENIZERS_PARALLELISM", environment.tokenizers_parallelism, "", NULL),
     STR("environment.FLASH_ATTEN", environment.flash_atten, "", NULL),
-    STR("environment.HF_TOKEN", environment.hf_token, "", NULL),
-    {NULL, T_INT, 0, 0, ANY, 0, NULL, NULL},
+    STR_OR_NULL("environment.HF_TOKEN", environment.hf_token),
+    {NULL, T_INT, 0, 0, ANY, 0, NULL, NULL, 0},
 };
 
 static int warnings_on = 1;
@@ -438,13 +442,14 @@ static int parse_root(Config *cfg, json_t *root, const char *path, Error *err)
     return rc;
 }
 
-/* The CPU build runs every backend over MPI and computes in fp32: say so once. */
+/* picotron picks its backend and dtype from use_cpu alone (gloo and float32 on the CPU), as
+ * this build always runs: only a config that asks for the GPU is told, in one line. */
 static void warn_cpu(const Config *cfg)
 {
-    if (strcmp(cfg->distributed.backend, "mpi") != 0)
-        warn("distributed.backend \"%s\": running on the CPU with MPI", cfg->distributed.backend);
-    if (strcmp(cfg->model.dtype, "bfloat16") == 0)
-        warn("model.dtype \"bfloat16\": the CPU path computes in float32");
+    if (!cfg->distributed.use_cpu)
+        warn("distributed.use_cpu is false (backend \"%s\", dtype \"%s\"): this build runs on "
+             "the CPU, over MPI, in float32",
+             cfg->distributed.backend, cfg->model.dtype);
 }
 
 int config_parse(Config *cfg, const char *json_text, const char *path, Error *err)
@@ -715,9 +720,17 @@ int config_validate(const Config *cfg, Error *err)
 
 /* ---- to JSON ---- */
 
+/* Whether a key holds its unset value (0 or ""), which picotron writes as null. */
+static int is_unset(const Config *cfg, const Key *k)
+{
+    return k->type == T_STR ? !*(const char *)cfield(cfg, k) : load_int(cfg, k) == 0;
+}
+
 static json_t *to_value(const Config *cfg, const Key *k)
 {
     char digits[24];
+    if (k->null_unset && is_unset(cfg, k))
+        return json_null();
     switch (k->type) {
     case T_DBL: return json_real(load_num(cfg, k));
     case T_BOOL: return json_boolean(*(const int *)cfield(cfg, k));

@@ -47,6 +47,11 @@ int launch_under_launcher(void)
     return slurm_in_step() && env_set("SLURM_PROCID");
 }
 
+int launch_self_launched(void)
+{
+    return env_set("PICOTRON_SELF_LAUNCHED");
+}
+
 static int positive_int(const char *s)
 {
     if (s == NULL)

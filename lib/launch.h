@@ -11,6 +11,10 @@
  * SLURM_PROCID=0 but no step id, or a special one such as "batch"). */
 int launch_under_launcher(void);
 
+/* 1 in the ranks launch_self started: the tool that started them has already read the config
+ * and said what it had to say (warnings are printed once per job). */
+int launch_self_launched(void);
+
 /* Number of ranks of this job on this node (OMPI_COMM_WORLD_LOCAL_SIZE, then this node's
  * entry of SLURM_STEP_TASKS_PER_NODE inside a Slurm step, then SLURM_NTASKS_PER_NODE,
  * else 1). */

@@ -102,6 +102,7 @@ void metrics_log_write(FILE *f, const MetricsRecord *r)
     json_object_set_new(o, "tokens_per_s", json_real(r->tokens_per_s));
     json_object_set_new(o, "tflops_per_device", json_real(r->tflops_per_device));
     json_object_set_new(o, "mfu", json_real(r->mfu));
+    json_object_set_new(o, "mfu_pct", json_real(100.0 * r->mfu));
     json_object_set_new(o, "mem_mib", json_real(r->mem_mib));
     json_object_set_new(o, "epoch", json_integer(r->epoch));
     json_object_set_new(o, "step_time_s", json_real(r->step_time_s));

@@ -29,7 +29,8 @@ typedef struct {
     int64_t step;
     double loss, lr, grad_norm;
     int64_t tokens;               /* trained on so far */
-    double tokens_per_s, tflops_per_device, mfu, mem_mib;
+    double tokens_per_s, tflops_per_device, mem_mib;
+    double mfu;                   /* a fraction of the measured CPU peak (logged also as mfu_pct) */
     int64_t epoch;
     double step_time_s, comm_time_s;
     int has_val;

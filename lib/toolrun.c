@@ -70,7 +70,8 @@ static int share_text(ToolRun *r, const char *path, Error *err)
 
 int toolrun_config(ToolRun *r, Config *cfg, const char *path, const CliList *sets, Error *err)
 {
-    config_warnings(r->speaker);
+    /* ranks we started ourselves read the config a second time: their starter has warned */
+    config_warnings(r->speaker && !launch_self_launched());
     if (share_text(r, path, err) || config_load_text(cfg, r->config_text, path, err))
         return err->code;
     for (int i = 0; i < sets->n; i++)

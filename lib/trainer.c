@@ -132,8 +132,14 @@ static int load_checkpoint(Trainer *t, Error *err)
     const Config *cfg = t->cfg;
     char dir[4096];
     int weights_only;
-    if (checkpoint_source(t, dir, sizeof dir, &weights_only, err) || !dir[0])
+    if (checkpoint_source(t, dir, sizeof dir, &weights_only, err))
         return err->code;
+    if (!dir[0]) {
+        if (!strcmp(cfg->checkpoint.resume, "auto") && is_root(t) && !t->opt.quiet)
+            fprintf(stderr, "picotron-train: checkpoint.resume auto: no %s/latest yet, starting "
+                    "at step 0\n", cfg->checkpoint.save_dir);
+        return PT_OK;
+    }
     static CkptMeta meta; /* large (the config text): not on the stack */
     if (ckpt_read_meta(dir, &meta, err))
         return err->code;
@@ -141,8 +147,12 @@ static int load_checkpoint(Trainer *t, Error *err)
     if (ckpt_load(dir, &t->pt, &v, t->params, weights_only ? NULL : t->optim.m,
                   weights_only ? NULL : t->optim.v, err))
         return err->code;
-    if (weights_only)
+    if (weights_only) {
+        if (is_root(t) && !t->opt.quiet)
+            fprintf(stderr, "picotron-train: weights from %s (checkpoint.init_from, written at "
+                    "step %lld); fresh optimizer, step 0\n", dir, (long long)meta.step);
         return PT_OK;
+    }
     int64_t G = config_global_batch(cfg);
     if (meta.global_batch != G && !cfg->checkpoint.allow_batch_change)
         return err_set(err, PT_EINPUT,
@@ -351,7 +361,7 @@ int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOp
         return rc;
     t->fc = metrics_flops(d, T);
     /* the peak (for MFU) costs a few sgemm calls: only where it is printed or logged */
-    if (is_root(t) && (!opt->quiet || opt->write_metrics))
+    if (is_root(t) && (!opt->quiet || opt->step_lines || opt->write_metrics))
         t->peak = kernels_sgemm_peak_gflops(1024, 3);
     print_banner(t);
     return PT_OK;
@@ -482,9 +492,10 @@ static void log_step(Trainer *t, const StepStats *st, int64_t tokens, double val
     double tps_dev = tps / t->mesh.world;
     double mfu = t->peak > 0.0 ? tps_dev * t->fc.flops_per_token / (t->peak * 1e9) : 0.0;
     int s = (int)t->step;
-    if (!t->opt.quiet && is_root(t) && s % cfg->logging.log_frequency == 0) {
-        fprintf(t->opt.out, "step %d loss %.6f lr %.4e grad_norm %.4f tok/s %.0f mfu %.4f", s,
-                st->loss, st->lr, st->grad_norm, tps, mfu);
+    if (t->opt.step_lines && is_root(t) && s % cfg->logging.log_frequency == 0) {
+        /* mfu in percent, as picotron prints it */
+        fprintf(t->opt.out, "step %d loss %.6f lr %.4e grad_norm %.4f tok/s %.0f mfu %.2f%%", s,
+                st->loss, st->lr, st->grad_norm, tps, 100.0 * mfu);
         if (evaluated)
             fprintf(t->opt.out, " val_loss %.6f", val);
         fputc('\n', t->opt.out);

@@ -18,7 +18,8 @@
 
 typedef struct {
     int max_steps;        /* stop after this many steps (0: total_train_steps); LR unchanged */
-    int quiet;            /* no step lines, no banner */
+    int quiet;            /* no banner, no notes on stderr (warnings and errors remain) */
+    int step_lines;       /* 1: one line per logging.log_frequency steps on out (rank 0) */
     int write_metrics;    /* 1: metrics.jsonl and config.resolved.json in the run dir (rank 0) */
     int checkpoints;      /* 1: load, save and preempt as the config's checkpoint section says;
                              0: never touch checkpoints (benchmarks) */

@@ -175,4 +175,16 @@ check "one warning line naming model.flavour" \
     [ "$(grep -c '^picotron: warning: .*"model.flavour"' "$ERR")" -eq 1 ]
 check "the run went on: 2 step lines" [ "$(steps "$OUT" | tr '\n' ' ')" = "1 2 " ]
 
+begin "each warning once per job, with two ranks too"
+variant gpu2.json 's/"dp_size": 1}/"dp_size": 2, "use_cpu": false, "backend": "nccl"}/; s/"name": "tiny",/"name": "tiny", "flavour": "vanilla",/'
+expect_exit 0 "$TRAIN" --config gpu2.json --steps 1 --no-metrics
+check "one line for model.flavour" [ "$(grep -c '^picotron: warning: .*"model.flavour"' "$ERR")" -eq 1 ]
+check "one line for use_cpu false" [ "$(grep -c '^picotron: warning: distributed.use_cpu is false' "$ERR")" -eq 1 ]
+check "no other warning" [ "$(grep -c '^picotron: warning:' "$ERR")" -eq 2 ]
+
+begin "a CPU config (gloo or mpi, any dtype) trains without a warning"
+variant cpu.json 's/"dp_size": 1}/"dp_size": 1, "use_cpu": true, "backend": "gloo"}/; s/"float32"/"bfloat16"/'
+expect_exit 0 "$TRAIN" --config cpu.json --steps 1 --no-metrics
+check "no warning" [ "$(grep -c '^picotron: warning:' "$ERR")" -eq 0 ]
+
 finish

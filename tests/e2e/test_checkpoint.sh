@@ -208,6 +208,7 @@ exact_resume() {
         --set checkpoint.save_frequency=3 --set checkpoint.resume=auto"
     # shellcheck disable=SC2086  # $R is a list of words on purpose
     train 0 $R --steps 3
+    assert_contains "$ERR" "checkpoint.resume auto: no $TMP/res_$m/latest yet, starting at step 0"
     cp "$OUT" part1.txt
     check "after --steps 3, latest names step 3" [ "$(latest_step "$TMP/res_$m")" = 3 ]
     # shellcheck disable=SC2086

@@ -147,6 +147,8 @@ TR="--config imp/train.json --steps 1 --no-metrics --set dataset.name=$FIX/gqa_u
 # shellcheck disable=SC2086  # $TR is a list of words on purpose
 expect_exit 0 "$TRAIN" $TR
 single=$(loss_at "$OUT" 1)
+assert_contains "$ERR" "picotron-train: weights from "
+assert_contains "$ERR" "(checkpoint.init_from, written at step 0); fresh optimizer, step 0"
 # %.6f print + fp32 sums: 1e-5 relative (measured: equal to the printed digits)
 check "one process: step-1 loss $single = transformers' $LOSS_TRANSFORMERS (rtol 1e-5)" \
     float_close "$single" "$LOSS_TRANSFORMERS" 1e-5
@@ -159,6 +161,7 @@ check "tp2 x pp2: step-1 loss $mesh = one process $single (rtol 1e-5)" float_clo
 expect_exit 0 "$TRAIN" $TR --set checkpoint.init_from=
 fresh=$(loss_at "$OUT" 1)
 check "without init_from the loss ($fresh) is another" [ "$fresh" != "$single" ]
+assert_not_contains "$ERR" "weights from"
 
 begin "export from a tp2 x pp2 checkpoint"
 # lr 1e-30 leaves every weight's bits unchanged, so the 4-rank checkpoint must export to the

@@ -61,6 +61,20 @@ hf_dir|tmp/dummy_exp/config.json|--model_name hf/tiny-llama
 set|tmp/dummy_exp/config.json|--model_name tiny --set training.learning_rate=1e-3 --set optimizer.grad_clip=1 --set dataset.name=synthetic --set model.hidden_size=128 --set environment.OMP_NUM_THREADS=2 --set logging.run_name=null
 EOF
 
+# expected/non_ascii.json: defaults.json with these values, written by json.dump(indent=4):
+# lower-case \u00fc, a surrogate pair for U+1F999, DEL as \u007f
+begin "create-config escapes non-ASCII and DEL as json.dump does"
+rm -rf tmp
+expect_exit 0 "$CC" --exp_name "grün-🦙" --hf_token "$(printf 'tok\177en')" --subset_name "日本"
+assert_same_text "tmp/grün-🦙/config.json" "$EXPECTED/non_ascii.json" "= expected/non_ascii.json"
+
+begin "create-config refuses a value that is not UTF-8"
+rm -rf tmp
+expect_exit 2 "$CC" --exp_name "$(printf 'gr\374n')"
+assert_one_line "$ERR"
+assert_contains "$ERR" "--exp_name: not valid UTF-8"
+check "nothing written" [ ! -e tmp ]
+
 begin "create-config prints picotron's Gbs line on stderr"
 rm -rf tmp
 expect_exit 0 "$CC" --dp 2 --mbs 4 --grad_acc_steps 8 --seq_len 2048

@@ -9,6 +9,7 @@ begin "picotron --help"
 expect_exit 0 "$PICOTRON" --help
 assert_contains "$OUT" "usage"
 check "lists train" grep -E -q '^ +train ' "$OUT"
+check "lists text2shard" grep -E -q '^ +text2shard +byte-level' "$OUT"
 # It lists exactly the tools installed beside it: each listed name has bin/picotron-NAME.
 awk '/^tools:/ { t = 1; next } t && /^$/ { t = 0 } t { print $1 }' "$OUT" >listed.txt
 check "lists at least one tool" [ -s listed.txt ]

@@ -43,6 +43,18 @@ check "metrics.jsonl: 60 lines, one per step, with all keys" [ ! -s jsonl.err ] 
 jloss=$(awk 'NR == 60 { sub(/.*"loss": /, ""); sub(/,.*/, ""); print }' "$RUN/metrics.jsonl")
 check "metrics.jsonl loss at step 60 ($jloss) = step line ($last), rtol 1e-6" \
     float_close "$jloss" "$last" 1e-6
+# mfu is a fraction of the CPU peak; mfu_pct the same in percent (%.8g each: rtol 1e-6), and
+# the step line prints that percent with two decimals (as picotron prints "MFU: 12.34%").
+awk '{ m = $0; sub(/.*"mfu": /, "", m); sub(/[,}].*/, "", m)
+       p = $0; sub(/.*"mfu_pct": /, "", p); sub(/[,}].*/, "", p)
+       if (p == $0 || (100 * m - p) ^ 2 > (1e-6 * p) ^ 2 + 1e-24) { print NR ": mfu " m " mfu_pct " p; bad = 1 } }
+     END { exit bad }' "$RUN/metrics.jsonl" >mfu.err
+check "metrics.jsonl: mfu_pct = 100 x mfu on every line" [ ! -s mfu.err ] || head -n 3 mfu.err
+jpct=$(awk 'NR == 60 { sub(/.*"mfu_pct": /, ""); sub(/[,}].*/, ""); print }' "$RUN/metrics.jsonl")
+spct=$(step_field full1.txt 60 mfu)
+check "step line mfu ($spct) is mfu_pct ($jpct) in percent to 2 decimals" \
+    awk -v s="$spct" -v j="$jpct" 'BEGIN { n = s; sub(/%$/, "", n)
+        exit !(s ~ /^[0-9]+\.[0-9][0-9]%$/ && (n - j) ^ 2 <= 0.0050001 ^ 2) }'
 check "config.resolved.json exists" [ -s "$RUN/config.resolved.json" ]
 # The resolved config is itself a config and reproduces the run (bitwise: same code path).
 expect_exit 0 "$TRAIN" --config "$RUN/config.resolved.json" --steps 1 --no-metrics \
@@ -116,6 +128,18 @@ for n in 1 2 3; do
     got=$(step_field lr_3.txt $n lr)
     check "step $n lr $got = cosine over 10 steps $want (rtol 1e-4)" float_close "$got" "$want" 1e-4
 done
+
+# ---------------------------------------------------------------------------------------------
+begin "-q: no banner, step lines kept"
+# shellcheck disable=SC2086
+expect_exit 0 "$TRAIN" $T --steps 2 --no-metrics -q
+check "step lines 1 2" [ "$(steps "$OUT" | tr '\n' ' ')" = "1 2 " ]
+check "nothing on stderr" [ ! -s "$ERR" ]
+
+begin "--help"
+expect_exit 0 "$TRAIN" --help
+assert_contains "$OUT" "75 stopped by SIGTERM/SIGUSR1 after saving a checkpoint"
+assert_contains "$OUT" "mfu X%"
 
 # ---------------------------------------------------------------------------------------------
 begin "stdin config and dispatcher"

@@ -479,7 +479,9 @@ START_TEST(unknown_keys_warn_one_line_each_and_parse)
 }
 END_TEST
 
-START_TEST(gpu_backend_and_bfloat16_warn_on_the_cpu)
+/* picotron's template asks for the GPU (use_cpu false, nccl, bfloat16): one line says what
+ * runs instead. */
+START_TEST(a_gpu_config_warns_once_on_the_cpu)
 {
     Config c;
     Error err = {0};
@@ -487,11 +489,31 @@ START_TEST(gpu_backend_and_bfloat16_warn_on_the_cpu)
     int rc = config_parse(&c, PICOTRON, "config.json", &err);
     const char *out = capture_end();
     ck_assert_msg(rc == PT_OK, "%s", err.msg);
-    ck_assert_int_eq(count(out, "picotron: warning: "), 2);
-    ck_assert_ptr_nonnull(
-        strstr(out, "picotron: warning: distributed.backend \"nccl\": running on the CPU with MPI\n"));
-    ck_assert_ptr_nonnull(
-        strstr(out, "picotron: warning: model.dtype \"bfloat16\": the CPU path computes in float32\n"));
+    ck_assert_str_eq(out, "picotron: warning: distributed.use_cpu is false (backend \"nccl\", "
+                          "dtype \"bfloat16\"): this build runs on the CPU, over MPI, in "
+                          "float32\n");
+}
+END_TEST
+
+/* use_cpu true is what create-config --use_cpu writes (gloo, and bfloat16 from the template):
+ * picotron itself runs gloo and float32 there, as we do, so nothing is said. */
+START_TEST(a_cpu_config_is_silent_whatever_its_backend_and_dtype)
+{
+    const char *backends[] = {"gloo", "mpi", "nccl"};
+    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text,
+                 "{\"distributed\": {\"backend\": \"%s\", \"use_cpu\": true}, "
+                 "\"model\": {\"name\": \"tiny\", \"dtype\": \"bfloat16\"}, "
+                 "\"dataset\": {\"name\": \"synthetic\"}}", backends[i]);
+        Config c;
+        Error err = {0};
+        capture_begin();
+        int rc = config_parse(&c, text, "config.json", &err);
+        const char *out = capture_end();
+        ck_assert_msg(rc == PT_OK, "%s", err.msg);
+        ck_assert_msg(!*out, "backend %s warned: %s", backends[i], out);
+    }
 }
 END_TEST
 
@@ -567,6 +589,38 @@ START_TEST(to_json_writes_resolved_dims_and_short_reals)
     ck_assert_ptr_nonnull(strstr(text, "\"max_position_embeddings\": 1024"));
     ck_assert_ptr_nonnull(strstr(text, "\"learning_rate\": 0.0003,"));
     ck_assert_ptr_nonnull(strstr(text, "\"OMP_NUM_THREADS\": \"1\""));
+    free(text);
+}
+END_TEST
+
+/* picotron's nulls come back as nulls (its train.py runs while max_tokens is None: a 0 would
+ * stop it at once), the values it writes as values; our 0 / "" mean the same as its null. */
+START_TEST(to_json_keeps_picotrons_nulls)
+{
+    Config a = parse_ok(PICOTRON);
+    char *text = config_to_json(&a);
+    json_t *root = json_loads(text, 0, NULL);
+    const char *nulls[][2] = {{"training", "max_tokens"}, {"dataset", "subset_name"},
+                              {"logging", "run_name"}, {"environment", "HF_TOKEN"}};
+    for (size_t i = 0; i < sizeof nulls / sizeof nulls[0]; i++)
+        ck_assert_msg(json_is_null(json_object_get(json_object_get(root, nulls[i][0]),
+                                                   nulls[i][1])),
+                      "%s.%s is not null:\n%s", nulls[i][0], nulls[i][1], text);
+    json_t *training = json_object_get(root, "training");
+    ck_assert_int_eq(json_integer_value(json_object_get(training, "num_samples")), 400000);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(root, "checkpoint"),
+                                                       "load_path")), "");
+    json_decref(root);
+    free(text);
+
+    /* set values are written as values; num_samples 0 (the whole stream) is picotron's None */
+    a.training.max_tokens = 4096;
+    a.training.num_samples = 0;
+    snprintf(a.logging.run_name, sizeof a.logging.run_name, "r1");
+    text = config_to_json(&a);
+    ck_assert_ptr_nonnull(strstr(text, "\"max_tokens\": 4096"));
+    ck_assert_ptr_nonnull(strstr(text, "\"num_samples\": null"));
+    ck_assert_ptr_nonnull(strstr(text, "\"run_name\": \"r1\""));
     free(text);
 }
 END_TEST
@@ -800,13 +854,15 @@ static Suite *config_suite(void)
 
     t = tcase_create("warnings");
     tcase_add_test(t, unknown_keys_warn_one_line_each_and_parse);
-    tcase_add_test(t, gpu_backend_and_bfloat16_warn_on_the_cpu);
+    tcase_add_test(t, a_gpu_config_warns_once_on_the_cpu);
+    tcase_add_test(t, a_cpu_config_is_silent_whatever_its_backend_and_dtype);
     tcase_add_test(t, clean_config_prints_nothing);
     suite_add_tcase(s, t);
 
     t = tcase_create("json_and_set");
     tcase_add_test(t, to_json_round_trip_is_identical);
     tcase_add_test(t, to_json_writes_resolved_dims_and_short_reals);
+    tcase_add_test(t, to_json_keeps_picotrons_nulls);
     tcase_add_test(t, set_overrides_through_the_same_checks);
     tcase_add_test(t, set_string_keys_take_the_text_as_is);
     tcase_add_test(t, set_unknown_key_is_an_error);

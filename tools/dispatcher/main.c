@@ -37,6 +37,10 @@ static void help(FILE *f)
         if (sibling(path, sizeof path, tools[i][0]))
             fprintf(f, "  %-14s %s\n", tools[i][0], tools[i][1]);
     }
+    char path[PATH_MAX + 256];
+    if (proc_beside_self("text2shard", path, sizeof path))
+        fprintf(f, "\nalso built (run it directly):\n  %-14s %s\n", "text2shard",
+                "byte-level (vocab 256) token shards from text files");
     fprintf(f, "\nexample:\n  picotron train --config examples/tiny.json\n");
 }
 

@@ -9,9 +9,10 @@ static const char usage[] =
     "usage: picotron-train --config FILE [options]\n"
     "\n"
     "Train a Llama model as the config says; one line per step on stdout:\n"
-    "  step N loss X lr X grad_norm X tok/s X mfu X [val_loss X]\n"
-    "and metrics.jsonl + config.resolved.json in the run directory (logging.run_dir,\n"
-    "by default the config file's directory).\n"
+    "  step N loss X lr X grad_norm X tok/s X mfu X% [val_loss X]\n"
+    "(mfu: percent of the measured CPU sgemm peak) and metrics.jsonl +\n"
+    "config.resolved.json in the run directory (logging.run_dir, by default the config\n"
+    "file's directory); a banner, notes and warnings on stderr.\n"
     "\n"
     "options:\n"
     "  -c, --config FILE     run configuration (JSON); '-' reads it from stdin\n"
@@ -20,10 +21,12 @@ static const char usage[] =
     "      --set KEY=VALUE   override one config key, e.g. --set training.seq_length=128\n"
     "                        (repeatable; VALUE is JSON, else a string)\n"
     "      --no-metrics      do not write metrics.jsonl / config.resolved.json\n"
-    "  -q, --quiet           no banner and no step lines\n"
+    "  -q, --quiet           no banner, notes or closing line on stderr (step lines,\n"
+    "                        warnings and errors remain)\n"
     "  -h, --help            this help\n"
     "\n"
-    "exit status: 0 done, 1 runtime failure (I/O, diverged loss), 2 bad input\n"
+    "exit status: 0 done, 1 runtime failure (I/O, diverged loss), 2 bad input,\n"
+    "  75 stopped by SIGTERM/SIGUSR1 after saving a checkpoint (requeue and resume)\n"
     "\n"
     "example:\n"
     "  picotron-train --config examples/tiny.json --steps 20 --set training.learning_rate=1e-3\n";
@@ -44,8 +47,8 @@ int main(int argc, char **argv)
     toolrun_begin(&run, "picotron-train", usage, &argc, &argv);
     if (toolrun_prepare(&run, &cfg, options, &args, argc, argv, &code))
         return code;
-    TrainOptions opt = {.max_steps = args.steps, .quiet = quiet, .write_metrics = !no_metrics,
-                        .checkpoints = 1, .out = stdout};
+    TrainOptions opt = {.max_steps = args.steps, .quiet = quiet, .step_lines = 1,
+                        .write_metrics = !no_metrics, .checkpoints = 1, .out = stdout};
     TrainReport rep;
     Error err = {0};
     if (trainer_run(&cfg, toolrun_comm(&run), &opt, &rep, &err))
