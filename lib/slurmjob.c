@@ -46,6 +46,24 @@ int slurmjob_submit_chain(const char *script, int chain, char ids[][96], int *ni
     return PT_OK;
 }
 
+int slurmjob_cancel(const char *id, Error *err)
+{
+    char jid[96];
+    snprintf(jid, sizeof jid, "%s", id);
+    char *argv[] = {"scancel", jid, NULL};
+    ProcResult r;
+    if (proc_run(argv, &r, err)) {
+        proc_result_free(&r);
+        return err->code;
+    }
+    int rc = PT_OK;
+    if (r.status != 0)
+        rc = err_set(err, PT_ERUNTIME, "scancel %s failed (exit %d): %s", id, r.status,
+                     r.err[0] ? proc_first_line(r.err) : proc_first_line(r.out));
+    proc_result_free(&r);
+    return rc;
+}
+
 /* Run argv when its program is on PATH: 1 with the output in r (free it), else 0. */
 static int ask(char *const argv[], ProcResult *r)
 {
