@@ -76,8 +76,8 @@ static int ask(char *const argv[], ProcResult *r)
     return 0;
 }
 
-int slurmjob_query(const char *id, char *state, size_t state_len, char *exit_code,
-                   size_t exit_len)
+static int query_exact(const char *id, char *state, size_t state_len, char *exit_code,
+                       size_t exit_len)
 {
     char jid[64];
     ProcResult r;
@@ -117,4 +117,20 @@ int slurmjob_query(const char *id, char *state, size_t state_len, char *exit_cod
             return 0;
     }
     return -1;
+}
+
+int slurmjob_query(const char *id, char *state, size_t state_len, char *exit_code,
+                   size_t exit_len)
+{
+    if (!query_exact(id, state, state_len, exit_code, exit_len))
+        return 0;
+    /* array tasks that never left the queue (a held array cancelled whole) have no record of
+     * their own: the array's record (ID of ID_i) speaks for them */
+    char master[64];
+    snprintf(master, sizeof master, "%s", id);
+    char *us = strchr(master, '_');
+    if (!us)
+        return -1;
+    *us = '\0';
+    return query_exact(master, state, state_len, exit_code, exit_len);
 }

@@ -26,7 +26,9 @@ int slurmjob_cancel(const char *id, Error *err);
 /* What Slurm says about job id now: 0 with its state (squeue %T / scontrol JobState / sacct
  * State) and exit code ("2:0"; "" when not told), -1 when no command knows the job. squeue for
  * queued jobs; scontrol for jobs it still remembers (MinJobAge); then the job completion file
- * (`sacct -c`), then accounting (`sacct`, which needs slurmdbd). */
+ * (`sacct -c`), then accounting (`sacct`, which needs slurmdbd). An array task (ID_i) no
+ * command knows by its own id is answered by the array's record (ID): tasks that never started
+ * (a held array cancelled whole) have no other. */
 int slurmjob_query(const char *id, char *state, size_t state_len, char *exit_code,
                    size_t exit_len);
 
