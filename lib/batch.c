@@ -67,11 +67,3 @@ int batch_load_one(Batch *b, Dataset *ds, int64_t first, Error *err)
             return err->code;
     return PT_OK;
 }
-
-int batch_check_samples(Batch *b, Dataset *ds, int64_t n, Error *err)
-{
-    for (int64_t g = 0; g < n; g++)
-        if (data_sample(ds, g, b->sample, err))
-            return err->code;
-    return PT_OK;
-}

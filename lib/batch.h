@@ -26,7 +26,5 @@ int batch_load_step(Batch *b, Dataset *ds, int64_t first, Error *err);
 /* One micro-batch of samples first .. first + B − 1 (validation: every dp rank reads the
  * same ones), into micro-batch 0. */
 int batch_load_one(Batch *b, Dataset *ds, int64_t first, Error *err);
-/* Read samples [0, n) of ds, so that a bad token fails before anything is written. */
-int batch_check_samples(Batch *b, Dataset *ds, int64_t n, Error *err);
 
 #endif

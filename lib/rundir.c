@@ -1,4 +1,6 @@
-/* rundir: run_open / refresh / save of picotron-submit, over submit.json with jansson. */
+/* rundir: run discovery, open / refresh / save of picotron-submit, over submit.json with
+ * jansson. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +10,7 @@
 
 #include "atomicfile.h"
 #include "config.h"
+#include "preflight.h"
 #include "rundir.h"
 #include "slurmjob.h"
 
@@ -44,15 +47,86 @@ static int locate(RunDir *r, const char *arg, Error *err)
     return PT_OK;
 }
 
-int rundir_open(RunDir *r, const char *arg, Error *err)
+static int holds_config(const char *dir)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    return access(path, F_OK) == 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Append the run directories below dir (dir itself is none) to *list, in name order. */
+static void find_below(const char *dir, int depth, char ***list, int *n)
+{
+    DIR *d = depth < 32 ? opendir(dir) : NULL;
+    if (!d)
+        return;
+    char **subs = NULL;
+    int nsubs = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        char path[PATH_MAX];
+        struct stat st;
+        if (e->d_name[0] == '.' ||
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path ||
+            lstat(path, &st) != 0 || !S_ISDIR(st.st_mode)) /* symlinks are not followed */
+            continue;
+        subs = realloc(subs, (size_t)(nsubs + 1) * sizeof *subs);
+        subs[nsubs++] = strdup(path);
+    }
+    closedir(d);
+    qsort(subs, (size_t)nsubs, sizeof *subs, by_name);
+    for (int i = 0; i < nsubs; i++) {
+        if (holds_config(subs[i])) {
+            *list = realloc(*list, (size_t)(*n + 1) * sizeof **list);
+            (*list)[(*n)++] = subs[i];
+            continue;
+        }
+        find_below(subs[i], depth + 1, list, n);
+        free(subs[i]);
+    }
+    free(subs);
+}
+
+int rundir_find(const char *arg, char ***list, int *n, Error *err)
+{
+    struct stat st;
+    if (stat(arg, &st) != 0)
+        return err_set(err, PT_EINPUT, "%s: no such run directory or config file", arg);
+    if (!S_ISDIR(st.st_mode) || holds_config(arg)) {
+        *list = realloc(*list, (size_t)(*n + 1) * sizeof **list);
+        (*list)[(*n)++] = strdup(arg);
+        return PT_OK;
+    }
+    int before = *n;
+    char root[PATH_MAX];
+    snprintf(root, sizeof root, "%s", arg);
+    for (size_t k = strlen(root); k > 1 && root[k - 1] == '/';) /* "runs/" names runs/a */
+        root[--k] = '\0';
+    find_below(root, 0, list, n);
+    if (*n == before)
+        return err_set(err, PT_EINPUT, "%s: no config.json in it or in any directory below it "
+                       "(write one with picotron create-config)", arg);
+    return PT_OK;
+}
+
+int rundir_open(RunDir *r, const char *arg, const char *const *sets, int nsets, Error *err)
 {
     memset(r, 0, sizeof *r);
     r->arg = arg;
     r->status = RUN_INIT;
-    Config cfg;
-    if (locate(r, arg, err) || config_load(&cfg, r->config, err))
+    r->cfg = xmalloc(sizeof *r->cfg);
+    if (locate(r, arg, err) || config_load(r->cfg, r->config, err))
         return err->code;
-    r->ntasks = config_world_size(&cfg);
+    for (int i = 0; i < nsets; i++)
+        if (config_set(r->cfg, sets[i], err))
+            return err->code;
+    if (nsets && config_validate(r->cfg, err))
+        return err->code;
+    r->ntasks = config_world_size(r->cfg);
     char path[PATH_MAX + 16];
     file_path(path, sizeof path, r, "submit.json");
     if (access(path, F_OK) != 0) {
@@ -68,7 +142,7 @@ int rundir_open(RunDir *r, const char *arg, Error *err)
     return PT_OK;
 }
 
-void rundir_planned(RunDir *r, const char *dir, const char *workdir, int ntasks)
+void rundir_planned(RunDir *r, const char *dir, const char *workdir, Config *cfg)
 {
     memset(r, 0, sizeof *r);
     r->arg = dir;
@@ -78,8 +152,17 @@ void rundir_planned(RunDir *r, const char *dir, const char *workdir, int ntasks)
         snprintf(r->dir, sizeof r->dir, "%.*s/%s", PATH_MAX / 2, workdir, dir);
     snprintf(r->config, sizeof r->config, "%.*s/config.json", PATH_MAX - 13, r->dir);
     r->record = json_pack("{s:[]}", "submissions");
-    r->ntasks = ntasks;
+    r->cfg = cfg;
+    r->ntasks = config_world_size(cfg);
     r->status = RUN_INIT;
+}
+
+int rundir_preflight(const RunDir *r, Error *err)
+{
+    Error e = {0};
+    if (preflight_check(r->cfg, &e))
+        return err_set(err, e.code, "%s: %s", r->arg, e.msg);
+    return PT_OK;
 }
 
 static json_t *last_submission(const RunDir *r)
@@ -100,8 +183,31 @@ static int job_status(json_t *job)
     return slurm_status_from_name(jstr(job, "status"));
 }
 
-/* Slurm's word on every job that had not ended, into its record. */
-static void ask_jobs(json_t *jobs)
+/* The last bytes of the job's logs in the run directory (stderr, then stdout), where the
+ * trainer's, srun's and slurmstepd's last words are. */
+static void log_tail(const RunDir *r, const char *id, char *out, size_t len)
+{
+    const char *ext[] = {"err", "out"};
+    size_t n = 0, share = (len - 1) / 2;
+    for (int i = 0; i < 2; i++) {
+        char path[PATH_MAX + 128];
+        snprintf(path, sizeof path, "%s/slurm-%.64s.%s", r->dir, id, ext[i]);
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            continue;
+        if (fseek(f, 0, SEEK_END) == 0) {
+            long size = ftell(f);
+            fseek(f, size > (long)share ? size - (long)share : 0, SEEK_SET);
+        }
+        n += fread(out + n, 1, len - 1 - n < share ? len - 1 - n : share, f);
+        fclose(f);
+    }
+    out[n] = '\0';
+}
+
+/* Slurm's word on every job that had not ended, into its record; a failed or cancelled job's
+ * logs tell out-of-memory and time-limit ends apart from other failures. */
+static void ask_jobs(const RunDir *r, json_t *jobs)
 {
     size_t i;
     json_t *job;
@@ -112,6 +218,11 @@ static void ask_jobs(json_t *jobs)
             slurmjob_query(jstr(job, "id"), state, sizeof state, exit_code, sizeof exit_code))
             continue;
         RunStatus st = slurm_parse_state(state, exit_code);
+        if (st == RUN_FAIL || st == RUN_CANCELLED) {
+            static char tail[16384];
+            log_tail(r, jstr(job, "id"), tail, sizeof tail);
+            st = slurm_status_from_log(st, tail);
+        }
         json_object_set_new(job, "state", json_string(state));
         json_object_set_new(job, "exit_code", json_string(exit_code));
         json_object_set_new(job, "status", json_string(slurm_status_name(st)));
@@ -127,7 +238,7 @@ void rundir_refresh(RunDir *r, int ask_slurm)
         return;
     json_t *jobs = json_object_get(sub, "jobs");
     if (ask_slurm)
-        ask_jobs(jobs);
+        ask_jobs(r, jobs);
     RunStatus derived = RUN_UNKNOWN;
     json_t *from = NULL, *job;
     size_t i;
@@ -214,6 +325,36 @@ void rundir_last_jobs(const RunDir *r, char *out, size_t len)
                               jstr(json_array_get(jobs, k), "id"));
 }
 
+int rundir_live_jobs(const RunDir *r, char (**ids)[96])
+{
+    json_t *jobs = json_object_get(last_submission(r), "jobs");
+    int n = 0;
+    *ids = xcalloc(json_array_size(jobs) + 1, sizeof **ids);
+    for (size_t k = 0; k < json_array_size(jobs); k++) {
+        json_t *job = json_array_get(jobs, k);
+        int s = job_status(job);
+        if (s == RUN_PENDING || s == RUN_RUNNING)
+            snprintf((*ids)[n++], sizeof **ids, "%s", jstr(job, "id"));
+    }
+    return n;
+}
+
+/* Write text to the run's file name unless it already holds exactly that. */
+static int save_if_changed(const RunDir *r, const char *name, const char *text, Error *err)
+{
+    char path[PATH_MAX + 16], old[64] = "";
+    file_path(path, sizeof path, r, name);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        size_t n = fread(old, 1, sizeof old - 1, f);
+        old[n] = '\0';
+        fclose(f);
+    }
+    if (!strcmp(old, text))
+        return PT_OK;
+    return atomic_write_file(path, text, strlen(text), err);
+}
+
 int rundir_save(const RunDir *r, Error *err)
 {
     char path[PATH_MAX + 16];
@@ -230,17 +371,12 @@ int rundir_save(const RunDir *r, Error *err)
         if (rc)
             return rc;
     }
-    char word[32], old[32] = "";
+    char word[32];
     snprintf(word, sizeof word, "%s\n", slurm_status_name(r->status));
-    file_path(path, sizeof path, r, "status");
-    FILE *f = fopen(path, "r");
-    if (f) {
-        if (!fgets(old, sizeof old, f))
-            old[0] = '\0';
-        fclose(f);
-    }
-    if (strcmp(old, word) != 0)
-        return atomic_write_file(path, word, strlen(word), err);
+    /* upstream's readers compare the whole file with the word: no newline */
+    if (save_if_changed(r, "status", word, err) ||
+        save_if_changed(r, "status.txt", slurm_status_upstream(r->status), err))
+        return err->code;
     return PT_OK;
 }
 
@@ -248,4 +384,6 @@ void rundir_free(RunDir *r)
 {
     json_decref(r->record);
     r->record = NULL;
+    free(r->cfg);
+    r->cfg = NULL;
 }

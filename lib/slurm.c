@@ -26,6 +26,20 @@ int slurm_status_from_name(const char *name)
     return -1;
 }
 
+const char *slurm_status_upstream(RunStatus s)
+{
+    switch (s) {
+    case RUN_PREEMPTED:
+        return "timeout";
+    case RUN_CANCELLED:
+        return "fail";
+    case RUN_UNKNOWN:
+        return "pending";
+    default:
+        return slurm_status_name(s);
+    }
+}
+
 int slurm_status_is_final(RunStatus s)
 {
     return s == RUN_FAIL || s == RUN_OOM || s == RUN_TIMEOUT || s == RUN_COMPLETED ||
@@ -72,6 +86,24 @@ RunStatus slurm_parse_state(const char *state, const char *exit_code)
     if (state_is(state, "PREEMPTED"))
         return RUN_PREEMPTED;
     return RUN_UNKNOWN;
+}
+
+RunStatus slurm_status_from_log(RunStatus s, const char *log_tail)
+{
+    /* slurmstepd: "Detected 1 oom_kill event" / "oom-kill event(s)"; our xmalloc: "out of
+     * memory allocating"; PyTorch: "OutOfMemoryError", "CUDA out of memory" */
+    static const char *const oom[] = {"oom_kill", "oom-kill", "out of memory allocating",
+                                      "OutOfMemoryError", "CUDA out of memory",
+                                      "CUDA error: out of memory"};
+    if ((s != RUN_FAIL && s != RUN_CANCELLED) || !log_tail)
+        return s;
+    for (size_t i = 0; i < sizeof oom / sizeof *oom; i++)
+        if (strstr(log_tail, oom[i]))
+            return RUN_OOM;
+    /* slurmstepd: "*** JOB 12 ON node CANCELLED AT 2024-01-01T00:00:00 DUE TO TIME LIMIT ***" */
+    if (strstr(log_tail, "DUE TO TIME LIMIT"))
+        return RUN_TIMEOUT;
+    return s;
 }
 
 /* a run of decimal digits at *p: value in *v, advances *p; 0 when there was none */
@@ -279,7 +311,10 @@ int slurm_render_script(const SlurmSpec *s, const char *const *run_dirs,
         fprintf(f, "#SBATCH --output=%s/slurm-%%j.out\n", run_dirs[0]);
         fprintf(f, "#SBATCH --error=%s/slurm-%%j.err\n", run_dirs[0]);
     } else {
-        fprintf(f, "#SBATCH --array=0-%d\n", nruns - 1);
+        fprintf(f, "#SBATCH --array=0-%d", nruns - 1);
+        if (s->max_concurrent > 0)
+            fprintf(f, "%%%d", s->max_concurrent);
+        fputc('\n', f);
         fprintf(f, "#SBATCH --output=%s/slurm-%%A_%%a.out\n", s->log_dir);
         fprintf(f, "#SBATCH --error=%s/slurm-%%A_%%a.err\n", s->log_dir);
     }
@@ -319,7 +354,12 @@ int slurm_render_script(const SlurmSpec *s, const char *const *run_dirs,
                    "# \"auto\" continues from it in the requeued or next job.\n");
     fputs("srun --mpi=pmix --kill-on-bad-exit=1 ", f);
     put_quoted(f, s->train);
-    fputs(" --config \"$CONFIG\" --set checkpoint.resume=auto", f);
+    fputs(" --config \"$CONFIG\"", f);
+    for (int i = 0; i < s->nsets; i++) {
+        fputs(" --set ", f);
+        put_quoted(f, s->sets[i]);
+    }
+    fputs(" --set checkpoint.resume=auto", f);
     if (s->steps > 0)
         fprintf(f, " --steps %d", s->steps);
     fprintf(f, "\nrc=$?\n");

@@ -26,6 +26,10 @@ typedef enum {
 const char *slurm_status_name(RunStatus s);
 /* "fail" -> RUN_FAIL; -1 for a name that is not a status. */
 int slurm_status_from_name(const char *name);
+/* The status in upstream picotron's seven words (init pending running fail oom timeout
+ * completed), for status.txt: preempted is timeout (a signal before the limit ended it, a
+ * resubmission continues it), cancelled is fail, unknown is pending. */
+const char *slurm_status_upstream(RunStatus s);
 /* Ended: Slurm will not change it any more. */
 int slurm_status_is_final(RunStatus s);
 
@@ -33,6 +37,12 @@ int slurm_status_is_final(RunStatus s);
  * "OUT_OF_MEMORY", ...) and its exit code ("2:0", may be NULL) as a run status. Exit code 75
  * (picotron-train's "saved, requeue me") makes a failed job preempted. */
 RunStatus slurm_parse_state(const char *state, const char *exit_code);
+
+/* A failed or cancelled job (s) told apart by the last lines of its logs (log_tail): the
+ * out-of-memory messages of the kernel's OOM killer as slurmstepd reports it, of the C
+ * allocator and of PyTorch/CUDA make it oom; slurmstepd's "DUE TO TIME LIMIT" makes it timeout.
+ * Any other s, or a tail with neither, is returned as it is. */
+RunStatus slurm_status_from_log(RunStatus s, const char *log_tail);
 
 /* Slurm's time formats (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS) in seconds;
  * PT_EINPUT for anything else. */
@@ -66,6 +76,9 @@ typedef struct {
     const char *train;      /* the picotron-train executable */
     int steps;              /* > 0: each job trains at most this many steps */
     const char *log_dir;    /* job arrays: where Slurm's own log of each task goes */
+    int max_concurrent;     /* job arrays: > 0: at most this many tasks run at once (%K) */
+    const char *const *sets; /* "key=value" overrides passed to picotron-train as --set */
+    int nsets;
     const char *const *sbatch_args; /* extra "#SBATCH ARG" lines */
     int nsbatch_args;
 } SlurmSpec;
@@ -74,7 +87,8 @@ typedef struct {
  * run gives a plain job, several a job array (task i = run i). *script is malloc'ed. Values in
  * the shell part are single-quoted; the workdir, job name, log_dir and run directories must
  * pass slurm_check_path, and time, partition, qos, account and sbatch_args hold no line break
- * (PT_EINPUT naming the option). */
+ * (PT_EINPUT naming the option). The sets go on the srun line as single-quoted words, before
+ * the script's own --set checkpoint.resume=auto. */
 int slurm_render_script(const SlurmSpec *spec, const char *const *run_dirs,
                         const char *const *configs, int nruns, char **script, Error *err);
 

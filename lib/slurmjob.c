@@ -46,6 +46,24 @@ int slurmjob_submit_chain(const char *script, int chain, char ids[][96], int *ni
     return PT_OK;
 }
 
+int slurmjob_cancel(const char *id, Error *err)
+{
+    char jid[96];
+    snprintf(jid, sizeof jid, "%s", id);
+    char *argv[] = {"scancel", jid, NULL};
+    ProcResult r;
+    if (proc_run(argv, &r, err)) {
+        proc_result_free(&r);
+        return err->code;
+    }
+    int rc = PT_OK;
+    if (r.status != 0)
+        rc = err_set(err, PT_ERUNTIME, "scancel %s failed (exit %d): %s", id, r.status,
+                     r.err[0] ? proc_first_line(r.err) : proc_first_line(r.out));
+    proc_result_free(&r);
+    return rc;
+}
+
 /* Run argv when its program is on PATH: 1 with the output in r (free it), else 0. */
 static int ask(char *const argv[], ProcResult *r)
 {
@@ -58,8 +76,8 @@ static int ask(char *const argv[], ProcResult *r)
     return 0;
 }
 
-int slurmjob_query(const char *id, char *state, size_t state_len, char *exit_code,
-                   size_t exit_len)
+static int query_exact(const char *id, char *state, size_t state_len, char *exit_code,
+                       size_t exit_len)
 {
     char jid[64];
     ProcResult r;
@@ -99,4 +117,20 @@ int slurmjob_query(const char *id, char *state, size_t state_len, char *exit_cod
             return 0;
     }
     return -1;
+}
+
+int slurmjob_query(const char *id, char *state, size_t state_len, char *exit_code,
+                   size_t exit_len)
+{
+    if (!query_exact(id, state, state_len, exit_code, exit_len))
+        return 0;
+    /* array tasks that never left the queue (a held array cancelled whole) have no record of
+     * their own: the array's record (ID of ID_i) speaks for them */
+    char master[64];
+    snprintf(master, sizeof master, "%s", id);
+    char *us = strchr(master, '_');
+    if (!us)
+        return -1;
+    *us = '\0';
+    return query_exact(master, state, state_len, exit_code, exit_len);
 }

@@ -20,6 +20,7 @@
 #include "optim.h"
 #include "pipeline.h"
 #include "preempt.h"
+#include "preflight.h"
 #include "trainer.h"
 
 #define MIB (1024.0 * 1024.0)
@@ -69,13 +70,13 @@ static int is_root(const Trainer *t)
 
 /* Bad tokens are found when read; reading the first step's samples and the validation set
  * before anything is written makes the common case (a shard of the wrong vocabulary) fail
- * early. Later samples are checked as they are read. */
+ * early. */
 static int check_first_samples(Trainer *t, Error *err)
 {
     const Config *cfg = t->cfg;
-    int rc = batch_check_samples(&t->batch, &t->train, config_global_batch(cfg), err);
+    int rc = preflight_samples(&t->train, config_global_batch(cfg), err);
     if (!rc && t->val.ntok > 0)
-        rc = batch_check_samples(&t->batch, &t->val, cfg->dataset.eval_samples, err);
+        rc = preflight_samples(&t->val, cfg->dataset.eval_samples, err);
     return rc;
 }
 
@@ -90,49 +91,13 @@ static CkptView ckpt_view(const Trainer *t)
     return v;
 }
 
-/* Which checkpoint this run starts from: load_path (a step directory or a save_dir with a
- * `latest`), or save_dir/latest under resume "auto" when there is one; init_from gives weights
- * only. Returns 0 with dir[0] == 0 for a fresh start. */
-static int checkpoint_source(const Trainer *t, char *dir, size_t len, int *weights_only, Error *err)
-{
-    const Config *cfg = t->cfg;
-    dir[0] = '\0';
-    *weights_only = 0;
-    const char *path = cfg->checkpoint.load_path[0] ? cfg->checkpoint.load_path : cfg->checkpoint.init_from;
-    if (path[0]) {
-        *weights_only = !cfg->checkpoint.load_path[0];
-        const char *key = *weights_only ? "checkpoint.init_from" : "checkpoint.load_path";
-        Error e0 = {0};
-        if (ckpt_resolve(path, dir, len, &e0))
-            return err_set(err, PT_EINPUT, "%s: %s", key, e0.msg);
-        CkptMeta *meta = xmalloc(sizeof *meta);
-        Error e = {0};
-        int rc = ckpt_read_meta(dir, meta, &e);
-        free(meta);
-        if (rc)
-            return err_set(err, PT_EINPUT, "%s: %s", key, e.msg);
-        return PT_OK;
-    }
-    if (!strcmp(cfg->checkpoint.resume, "auto")) {
-        /* no `latest` yet: a fresh start; a `latest` that leads nowhere must not silently
-         * restart a requeued job from scratch */
-        char latest[4096];
-        ckpt_latest_path(cfg->checkpoint.save_dir, latest, sizeof latest);
-        Error e = {0};
-        if (access(latest, F_OK) != 0)
-            dir[0] = '\0';
-        else if (ckpt_latest(cfg->checkpoint.save_dir, dir, len, &e) != PT_OK)
-            return err_set(err, PT_EINPUT, "checkpoint.resume: %s", e.msg);
-    }
-    return PT_OK;
-}
-
 static int load_checkpoint(Trainer *t, Error *err)
 {
     const Config *cfg = t->cfg;
     char dir[4096];
     int weights_only;
-    if (checkpoint_source(t, dir, sizeof dir, &weights_only, err))
+    static CkptMeta meta; /* large (the config text): not on the stack */
+    if (preflight_checkpoint(cfg, dir, sizeof dir, &weights_only, &meta, err))
         return err->code;
     if (!dir[0]) {
         if (!strcmp(cfg->checkpoint.resume, "auto") && is_root(t) && !t->opt.quiet)
@@ -140,9 +105,6 @@ static int load_checkpoint(Trainer *t, Error *err)
                     "at step 0\n", cfg->checkpoint.save_dir);
         return PT_OK;
     }
-    static CkptMeta meta; /* large (the config text): not on the stack */
-    if (ckpt_read_meta(dir, &meta, err))
-        return err->code;
     CkptView v = ckpt_view(t);
     if (ckpt_load(dir, &t->pt, &v, t->params, weights_only ? NULL : t->optim.m,
                   weights_only ? NULL : t->optim.v, err))
@@ -153,13 +115,6 @@ static int load_checkpoint(Trainer *t, Error *err)
                     "step %lld); fresh optimizer, step 0\n", dir, (long long)meta.step);
         return PT_OK;
     }
-    int64_t G = config_global_batch(cfg);
-    if (meta.global_batch != G && !cfg->checkpoint.allow_batch_change)
-        return err_set(err, PT_EINPUT,
-                       "%s: written with a global batch of %lld samples, this config has %lld "
-                       "(mbs x grad_acc x dp); the data position would shift: keep the batch or "
-                       "set checkpoint.allow_batch_change", dir, (long long)meta.global_batch,
-                       (long long)G);
     t->step = meta.step;
     t->consumed = meta.consumed_samples;
     t->tokens = meta.tokens;

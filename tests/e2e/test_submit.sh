@@ -1,10 +1,13 @@
 #!/bin/sh
 # test_submit: picotron-submit as a user drives it. Without Slurm: --help, bad input, the
-# no-Slurm-on-PATH line, and the content of --dry-run scripts. Then against a real one-node
-# Slurm (scripts/slurm-local: munged, slurmctld, slurmd in $TMP, stopped on every exit): a
-# 2-rank tiny run completes with its loss log, a broken run is 'fail' (the two go as one job
-# array), a run past its 1-minute limit is 'timeout', a chain of 2 jobs resumes from the first
-# one's checkpoint, and --only fail resubmits the failed run alone.
+# trainer's own refusal of a hub dataset name (pre-flight), the no-Slurm-on-PATH line, and the
+# content of --dry-run scripts (--set, --max-concurrent, runs found below a directory). Then
+# against a real one-node Slurm (scripts/slurm-local: munged, slurmctld, slurmd in $TMP,
+# stopped on every exit): a sweep holding a run the trainer would refuse queues nothing; a
+# 2-rank tiny run completes with its loss log, a run that breaks at its first save is 'fail'
+# (the two go as one job array), a run past its 1-minute limit is 'timeout', a chain of 2 jobs
+# (with a --set) resumes from the first one's checkpoint, a throttled held array shows its throttle and is cancelled,
+# status.txt holds upstream's words, and --only fail resubmits the failed run alone.
 # timeout: 240
 # shellcheck disable=SC2012,SC2016  # ls of our own log names; '$' kept literal in script text
 . "$(dirname "$0")/lib.sh"
@@ -57,8 +60,9 @@ wait_final() {
 count_in() { grep -c -F -e "$2" "$1" 2>/dev/null || true; }
 
 run_config "$TMP/runs/ok" 6
+# fails in the job, past pre-flight: its save_dir is a file, found when step 2 saves
 run_config "$TMP/runs/fail" 6
-sed 's#"synthetic"#"/nonexistent/shard_*.bin"#' "$TMP/runs/ok/config.json" >"$TMP/runs/fail/config.json"
+touch "$TMP/runs/fail/ckpt"
 run_config "$TMP/runs/timeout" 1000000
 run_config "$TMP/runs/chain" 6
 
@@ -68,7 +72,8 @@ begin help
 expect_exit 0 "$SUBMIT" --help
 for opt in --nodes --ntasks-per-node --gpus-per-node --cpus-per-task --time --partition --qos \
     --account --exclusive --overcommit --sbatch-arg --job-name --signal-before --chain --steps \
-    --only --no-array --run-dir --train --dry-run --json example; do
+    --only --no-array --run-dir --train --dry-run --json --set --max-concurrent cancel \
+    status.txt example; do
     assert_contains "$OUT" "$opt"
 done
 
@@ -88,6 +93,32 @@ assert_contains "$ERR" "--run-dir"
 expect_exit 2 "$SUBMIT" --dry-run --run-dir runs/ok - <runs/ok/config.json &&
     assert_one_line "$ERR"
 assert_contains "$ERR" "already exists"
+
+begin preflight
+# upstream's default dataset, a hub name: picotron-train refuses it, so submit does, with the
+# trainer's own words after the run's name, before anything is written
+run_config "$TMP/runs/hub" 6
+sed 's#"synthetic"#"roneneldan/TinyStories"#' runs/ok/config.json >runs/hub/config.json
+expect_exit 2 "$TRAIN" --config runs/hub/config.json --set distributed.dp_size=1
+train_line=$(sed -n 's/^picotron-train: //p' "$ERR" | tail -n 1)
+check "the trainer refuses dataset.name ($train_line)" \
+    sh -c 'case "$1" in "dataset.name: "*) ;; *) exit 1 ;; esac' - "$train_line"
+expect_exit 2 "$SUBMIT" --dry-run runs/ok runs/hub && assert_one_line "$ERR"
+check "submit's line is the trainer's, naming the run" \
+    test "$(cat "$ERR")" = "picotron-submit: runs/hub: $train_line"
+expect_exit 2 "$SUBMIT" --dry-run --set checkpoint.load_path=runs/nockpt runs/ok &&
+    assert_one_line "$ERR"
+assert_contains "$ERR" "runs/ok: checkpoint.load_path: runs/nockpt"
+expect_exit 2 "$SUBMIT" --dry-run --set training.nosuchkey=1 runs/ok && assert_one_line "$ERR"
+assert_contains "$ERR" "training.nosuchkey"
+expect_exit 2 "$SUBMIT" --dry-run --set distributed.tp_size=3 runs/ok && assert_one_line "$ERR"
+assert_contains "$ERR" "distributed.tp_size"
+expect_exit 2 "$SUBMIT" --dry-run --max-concurrent 2 --no-array runs/ok && assert_one_line "$ERR"
+assert_contains "$ERR" "--max-concurrent"
+# a config on stdin that the trainer would refuse is not written
+expect_exit 2 "$SUBMIT" --run-dir runs/piped_hub - <runs/hub/config.json && assert_one_line "$ERR"
+assert_contains "$ERR" "dataset.name"
+check "nothing written" test ! -e runs/piped_hub -a ! -e runs/hub/status
 
 begin no_slurm_on_path
 mkdir -p "$TMP/empty"
@@ -132,6 +163,12 @@ assert_contains "$OUT" '--dependency=afterany'
 check "one script" test "$(count_in "$OUT" '#!/bin/bash')" -eq 1
 expect_exit 0 "$SUBMIT" --dry-run --no-array runs/ok runs/chain
 check "--no-array: two scripts" test "$(count_in "$OUT" '#!/bin/bash')" -eq 2
+# --max-concurrent throttles the array; --set goes to picotron-train, quoted, before resume
+expect_exit 0 "$SUBMIT" --dry-run --max-concurrent 1 --set training.learning_rate=0.001 \
+    --set "logging.run_name=it's" runs/ok runs/chain
+assert_contains "$OUT" '#SBATCH --array=0-1%1'
+assert_contains "$OUT" "--config \"\$CONFIG\" --set 'training.learning_rate=0.001' --set 'logging.run_name=it'\\''s' --set checkpoint.resume=auto"
+check "the script is valid shell" bash -n "$OUT"
 # a config on stdin names the directory it would be written to; a dry run writes nothing
 expect_exit 0 "$SUBMIT" --dry-run --run-dir runs/piped - <runs/ok/config.json
 assert_contains "$OUT" "CONFIG='$TMP/runs/piped/config.json'"
@@ -157,6 +194,12 @@ expect_exit 0 env PATH="$TMP/fakebin:$PATH" SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_JO
     bash sw.sbatch
 check "id did not run" test ! -e id.ran
 assert_contains srun.args "$TMP/sw/b;id/config.json"
+# a directory without a config.json stands for the run directories below it, in path order
+expect_exit 0 "$SUBMIT" --dry-run sw/
+assert_contains "$OUT" "0) RUN='$TMP/sw/a(1)'"
+assert_contains "$OUT" "1) RUN='$TMP/sw/b;id'"
+expect_exit 2 "$SUBMIT" --dry-run empty && assert_one_line "$ERR"
+assert_contains "$ERR" "empty: no config.json"
 expect_exit 2 "$SUBMIT" --dry-run --partition "$(printf 'gpu\nid')" runs/ok &&
     assert_one_line "$ERR"
 assert_contains "$ERR" "--partition"
@@ -188,15 +231,46 @@ fi
 # The time-limit run goes first: it is the long one. No signal, so it runs into the limit.
 begin submit
 expect_exit 0 "$SUBMIT" --overcommit --time 1 --signal-before 0 runs/timeout
+# a sweep holding one run the trainer would refuse queues nothing at all
+run_config "$TMP/runs/good" 6
+expect_exit 2 "$SUBMIT" --overcommit runs/good runs/hub && assert_one_line "$ERR"
+assert_contains "$ERR" "runs/hub: dataset.name"
+check "nothing recorded" test ! -e runs/good/submit.json -a ! -e runs/hub/submit.json
+check "nothing queued besides the timeout run" \
+    test "$(squeue -h -o %j | grep -c -v -x timeout)" -eq 0
 expect_exit 0 "$SUBMIT" --overcommit runs/ok runs/fail
 assert_contains "$OUT" "runs/ok "
 assert_contains "$OUT" "runs/fail "
 check "ok and fail went as one job array" grep -q '^runs/ok [0-9]*_0$' "$OUT"
-expect_exit 0 "$SUBMIT" --overcommit --chain 2 --steps 3 runs/chain
+expect_exit 0 "$SUBMIT" --overcommit --chain 2 --steps 3 --set training.learning_rate=0.001 \
+    runs/chain
 check "a chain of 2 records 2 jobs" grep -q '^runs/chain [0-9]*,[0-9]*$' "$OUT"
 check "status pending or running after submit" \
     grep -q -E '^(pending|running)$' runs/ok/status
 check "the script is kept in the run directory" test -s runs/ok/submit.sbatch
+
+begin throttle_and_cancel
+# two held runs found below held/: one array of 2 tasks, at most 1 running at once
+run_config "$TMP/held/a" 6
+run_config "$TMP/held/b" 6
+expect_exit 0 "$SUBMIT" --overcommit --max-concurrent 1 --sbatch-arg=--begin=now+1hour held
+check "both runs went as one array" test "$(grep -c '^held/[ab] [0-9]*_[01]$' "$OUT")" -eq 2
+array=$(sed -n 's/^held\/a \([0-9]*\)_0$/\1/p' "$OUT")
+scontrol show job -o "$array" >scontrol.txt 2>&1
+assert_contains scontrol.txt "ArrayTaskThrottle=1"
+check "status.txt says pending, no newline" test "$(cat held/a/status.txt)" = pending -a \
+    "$(wc -c <held/a/status.txt)" -eq 7
+expect_exit 0 "$SUBMIT" cancel held
+check "both tasks cancelled" test "$(grep -c '^held/[ab] [0-9]*_[01]$' "$OUT")" -eq 2
+wait_final 20 held/a held/b || fail "the cancelled runs did not end in 20 s"
+for r in a b; do
+    check "held/$r: status cancelled ($(status_of held/$r))" test "$(status_of held/$r)" = cancelled
+    check "held/$r: status.txt fail (upstream has no cancelled)" \
+        test "$(cat held/$r/status.txt)" = fail
+done
+check "nothing of the array left in the queue" test -z "$(squeue -h -j "$array" 2>/dev/null)"
+expect_exit 0 "$SUBMIT" cancel held/a
+assert_contains "$ERR" "nothing to cancel, status cancelled"
 
 begin sbatch_refuses
 run_config "$TMP/runs/refused" 6
@@ -213,6 +287,8 @@ check "loss log in the run directory" test -n "$log"
     test "$(steps "$log" | wc -l)" -eq 6
 [ -n "$log" ] && check "loss of step 6 is a number" is_number "$(loss_at "$log" 6)"
 check "metrics.jsonl has 6 lines" test "$(wc -l <runs/ok/metrics.jsonl)" -eq 6
+check "status.txt is upstream's word, no newline" test "$(cat runs/ok/status.txt)" = completed -a \
+    "$(wc -c <runs/ok/status.txt)" -eq 9
 expect_exit 0 "$SUBMIT" status runs/ok
 assert_contains "$OUT" "completed"
 expect_exit 0 "$SUBMIT" status --json runs/ok
@@ -221,7 +297,8 @@ assert_contains "$OUT" '"slurm_state": "COMPLETED"'
 
 begin fail
 check "status fail ($(status_of runs/fail))" test "$(status_of runs/fail)" = fail
-assert_contains "$(ls runs/fail/slurm-*.err | head -n 1)" "matches no files"
+check "status.txt fail" test "$(cat runs/fail/status.txt)" = fail
+assert_contains "$(ls runs/fail/slurm-*.err | head -n 1)" "ckpt: not a directory"
 
 begin chain
 check "status completed ($(status_of runs/chain))" test "$(status_of runs/chain)" = completed
@@ -232,10 +309,13 @@ check "the first job trained steps 1-3" test "$(steps "$first" | tr '\n' ' ')" =
 check "the second job trained steps 4-6" test "$(steps "$second" | tr '\n' ' ')" = "4 5 6 "
 assert_contains "${second%.out}.err" "resumed from $TMP/runs/chain/ckpt/step_00000003 at step 3"
 check "metrics.jsonl continues over both jobs" test "$(wc -l <runs/chain/metrics.jsonl)" -eq 6
+assert_contains runs/chain/config.resolved.json '"learning_rate": 0.001'
+assert_contains runs/chain/submit.sbatch "--set 'training.learning_rate=0.001'"
 
 begin timeout
 wait_final 150 runs/timeout || fail "the 1-minute run did not end in time"
 check "status timeout ($(status_of runs/timeout))" test "$(status_of runs/timeout)" = timeout
+check "status.txt timeout" test "$(cat runs/timeout/status.txt)" = timeout
 check "it trained before the limit" test "$(steps "$(ls runs/timeout/slurm-*.out)" | wc -l)" -gt 1
 
 begin only_fail

@@ -1,7 +1,8 @@
 /* test_slurm: Slurm job states map to picotron's run statuses; time limits parse in every Slurm
  * format; scontrol and sacct output is read as Slurm prints it; the rendered sbatch script holds
  * the resources, the signal, srun --mpi=pmix and the requeue on exit 75, with every path in its
- * shell part single-quoted. */
+ * shell part single-quoted; a failed job's log tail tells oom and timeout apart; status.txt
+ * speaks upstream picotron's seven words; arrays carry their throttle, srun the --set list. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,6 +240,34 @@ START_TEST(several_runs_are_one_job_array_with_a_task_per_run)
 }
 END_TEST
 
+START_TEST(max_concurrent_throttles_the_array_and_nothing_else)
+{
+    SlurmSpec s = spec();
+    s.log_dir = "/runs";
+    s.max_concurrent = 2;
+    char *t = render(&s, 3);
+    HAS(t, "\n#SBATCH --array=0-2%2\n");
+    free(t);
+    t = render(&s, 1); /* one run: no array to throttle */
+    LACKS(t, "--array");
+    LACKS(t, "%2");
+    free(t);
+}
+END_TEST
+
+START_TEST(sets_go_to_srun_quoted_before_resume_auto)
+{
+    static const char *sets[] = {"training.learning_rate=1e-3", "logging.run_name=a b'c"};
+    SlurmSpec s = spec();
+    s.sets = sets;
+    s.nsets = 2;
+    char *t = render(&s, 1);
+    HAS(t, " --config \"$CONFIG\" --set 'training.learning_rate=1e-3' --set "
+           "'logging.run_name=a b'\\''c' --set checkpoint.resume=auto\n");
+    free(t);
+}
+END_TEST
+
 START_TEST(paths_a_script_cannot_carry_are_refused)
 {
     SlurmSpec s = spec();
@@ -324,6 +353,57 @@ START_TEST(a_line_break_in_an_sbatch_option_is_refused_naming_the_option)
 }
 END_TEST
 
+START_TEST(a_failed_jobs_log_tail_tells_oom_and_timeout_apart)
+{
+    /* lines as slurmstepd, our allocator and PyTorch write them */
+    const char *oom[] = {
+        "slurmstepd: error: Detected 1 oom_kill event in StepId=12.0. Some of the step tasks "
+        "have been OOM Killed.\n",
+        "slurmstepd: error: Detected 1 oom-kill event(s) in step 12.batch cgroup.\n",
+        "step 3 loss 4.1\npicotron: out of memory allocating 1073741824 bytes\n",
+        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n",
+    };
+    for (size_t i = 0; i < sizeof oom / sizeof *oom; i++) {
+        ck_assert_int_eq(slurm_status_from_log(RUN_FAIL, oom[i]), RUN_OOM);
+        ck_assert_int_eq(slurm_status_from_log(RUN_CANCELLED, oom[i]), RUN_OOM);
+    }
+    const char *limit = "slurmstepd: error: *** JOB 12 ON localhost CANCELLED AT "
+                        "2024-05-01T10:00:00 DUE TO TIME LIMIT ***\n";
+    ck_assert_int_eq(slurm_status_from_log(RUN_FAIL, limit), RUN_TIMEOUT);
+    ck_assert_int_eq(slurm_status_from_log(RUN_CANCELLED, limit), RUN_TIMEOUT);
+    /* other failures stay what Slurm said */
+    const char *other = "picotron-train: dataset.name: glob \"x*\" matches no files\n";
+    ck_assert_int_eq(slurm_status_from_log(RUN_FAIL, other), RUN_FAIL);
+    ck_assert_int_eq(slurm_status_from_log(RUN_CANCELLED, "scancel\n"), RUN_CANCELLED);
+    ck_assert_int_eq(slurm_status_from_log(RUN_FAIL, ""), RUN_FAIL);
+    ck_assert_int_eq(slurm_status_from_log(RUN_FAIL, NULL), RUN_FAIL);
+    /* a run that ended well is never reread as a failure */
+    ck_assert_int_eq(slurm_status_from_log(RUN_COMPLETED, oom[0]), RUN_COMPLETED);
+    ck_assert_int_eq(slurm_status_from_log(RUN_TIMEOUT, oom[0]), RUN_TIMEOUT);
+}
+END_TEST
+
+START_TEST(status_txt_speaks_upstreams_seven_words)
+{
+    /* upstream's Status enum: the only words its readers accept */
+    const char *upstream[] = {"init", "pending", "running", "fail", "oom", "timeout", "completed"};
+    const char *want[] = {
+        [RUN_INIT] = "init",        [RUN_PENDING] = "pending",   [RUN_RUNNING] = "running",
+        [RUN_FAIL] = "fail",        [RUN_OOM] = "oom",           [RUN_TIMEOUT] = "timeout",
+        [RUN_COMPLETED] = "completed", [RUN_PREEMPTED] = "timeout", [RUN_CANCELLED] = "fail",
+        [RUN_UNKNOWN] = "pending",
+    };
+    for (int s = RUN_INIT; s <= RUN_UNKNOWN; s++) {
+        const char *w = slurm_status_upstream((RunStatus)s);
+        ck_assert_str_eq(w, want[s]);
+        int known = 0;
+        for (size_t k = 0; k < sizeof upstream / sizeof *upstream; k++)
+            known |= !strcmp(w, upstream[k]);
+        ck_assert_msg(known, "%s -> %s is not an upstream word", slurm_status_name(s), w);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("slurm");
@@ -335,6 +415,8 @@ int main(void)
     tcase_add_test(ts, status_names_round_trip);
     tcase_add_test(ts, scontrol_fields_are_read_by_exact_key);
     tcase_add_test(ts, sacct_takes_the_last_line_of_the_exact_job);
+    tcase_add_test(ts, a_failed_jobs_log_tail_tells_oom_and_timeout_apart);
+    tcase_add_test(ts, status_txt_speaks_upstreams_seven_words);
     suite_add_tcase(s, ts);
     TCase *tt = tcase_create("time");
     tcase_add_test(tt, time_limits_parse_in_every_slurm_format);
@@ -344,6 +426,8 @@ int main(void)
     tcase_add_test(tr, script_holds_every_resource_line);
     tcase_add_test(tr, optional_lines_are_left_out_when_not_asked_for);
     tcase_add_test(tr, several_runs_are_one_job_array_with_a_task_per_run);
+    tcase_add_test(tr, max_concurrent_throttles_the_array_and_nothing_else);
+    tcase_add_test(tr, sets_go_to_srun_quoted_before_resume_auto);
     tcase_add_test(tr, paths_a_script_cannot_carry_are_refused);
     tcase_add_test(tr, shell_metacharacters_in_paths_are_single_quoted);
     tcase_add_test(tr, a_line_break_in_an_sbatch_option_is_refused_naming_the_option);

@@ -1,6 +1,7 @@
-/* picotron-submit: render one sbatch script per run (a sweep of runs that share resources as
- * one job array), submit it with sbatch (optionally as a chain of jobs), and keep each run
- * directory's `status` true from squeue, scontrol and sacct. Reference: docs/submit.md. */
+/* picotron-submit: check each run as picotron-train would, render one sbatch script per run (a
+ * sweep of runs that share resources as one job array), submit it with sbatch (optionally as a
+ * chain of jobs), keep each run directory's status true from squeue, scontrol and sacct, and
+ * cancel what is queued. Reference: docs/submit.md. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -13,24 +14,30 @@
 #include "cli.h"
 #include "config.h"
 #include "error.h"
+#include "preflight.h"
 #include "proc.h"
 #include "rundir.h"
 #include "slurm.h"
 #include "slurmjob.h"
 
 static const char usage[] =
-    "usage: picotron-submit [options] RUN_DIR|CONFIG|- ...\n"
-    "       picotron-submit status [--json] RUN_DIR|CONFIG ...\n"
+    "usage: picotron-submit [options] RUN_DIR|CONFIG|DIR|- ...\n"
+    "       picotron-submit status [--json] RUN_DIR|CONFIG|DIR ...\n"
+    "       picotron-submit cancel RUN_DIR|CONFIG|DIR ...\n"
     "\n"
-    "Render an sbatch script per run (RUN_DIR/config.json, or CONFIG whose directory is the\n"
-    "run directory), submit it with sbatch and record the job ids in RUN_DIR/submit.json;\n"
-    "RUN_DIR/status holds one word: init pending running fail oom timeout completed\n"
-    "preempted cancelled. Runs that need the same resources go as one job array. stdout: one\n"
-    "line per submitted run, 'RUN JOBID[,JOBID...]'. Completed, pending and running runs are\n"
-    "never submitted again. The job runs `srun --mpi=pmix --kill-on-bad-exit=1 picotron-train\n"
-    "--config CONFIG --set checkpoint.resume=auto`; its stdout (the loss log) and stderr go to\n"
+    "Check each run as picotron-train would (config, --set, data shards and their first\n"
+    "step's tokens, the checkpoint it starts from), then render an sbatch script per run\n"
+    "(RUN_DIR/config.json, or CONFIG whose directory is the run directory; a DIR without a\n"
+    "config.json stands for every run directory below it), submit it with sbatch and record\n"
+    "the job ids in RUN_DIR/submit.json. RUN_DIR/status holds one word: init pending running\n"
+    "fail oom timeout completed preempted cancelled; RUN_DIR/status.txt the same in upstream\n"
+    "picotron's seven words. Runs that need the same resources go as one job array. stdout:\n"
+    "one line per submitted run, 'RUN JOBID[,JOBID...]'. Completed, pending and running runs\n"
+    "are never submitted again; nothing is submitted when any run fails its checks. The job\n"
+    "runs `srun --mpi=pmix --kill-on-bad-exit=1 picotron-train --config CONFIG [--set ...]\n"
+    "--set checkpoint.resume=auto`; its stdout (the loss log) and stderr go to\n"
     "RUN_DIR/slurm-JOBID.out and .err. On exit 75 (checkpoint saved after SIGUSR1) the script\n"
-    "runs `scontrol requeue`.\n"
+    "runs `scontrol requeue`. `cancel` runs scancel on the queued and running jobs of each run.\n"
     "\n"
     "resources:\n"
     "  -N, --nodes N              nodes per run (default 1); the ranks (dp*pp*cp*tp of the\n"
@@ -52,6 +59,9 @@ static const char usage[] =
     "      --signal-before S      SIGUSR1 to the ranks S seconds before the time limit, so\n"
     "                             they save and exit 75 (default 300, at most half of --time;\n"
     "                             0: no signal)\n"
+    "      --set KEY=VALUE        override a config key in the job (picotron-train --set),\n"
+    "                             checked before submitting (repeatable)\n"
+    "      --max-concurrent K     a job array runs at most K runs at once (--array=0-N%%K)\n"
     "      --chain K              submit K jobs per run, each after the previous ends\n"
     "                             (--dependency=afterany), each resuming the checkpoint\n"
     "      --steps N              each job trains at most N steps (picotron-train --steps)\n"
@@ -69,7 +79,9 @@ static const char usage[] =
     "examples:\n"
     "  picotron-submit --nodes 2 --gpus-per-node 8 --time 24:00:00 --chain 3 runs/a\n"
     "  picotron-submit --dry-run --time 1:00:00 runs/*/\n"
-    "  picotron-submit status runs/*/ ; picotron-submit --only fail,timeout runs/*/\n";
+    "  picotron-submit --max-concurrent 4 --set training.learning_rate=1e-3 sweep/\n"
+    "  picotron-submit status runs/ ; picotron-submit --only fail,timeout runs/\n"
+    "  picotron-submit cancel runs/a\n";
 
 static const Cli cli = {.prog = "picotron-submit", .usage = usage};
 
@@ -82,13 +94,39 @@ typedef struct {
     int no_array;
     int dry_run;
     const char *run_dir_for_stdin;
+    CliList sets;           /* --set, then checkpoint.resume=auto: the job's overrides */
 } SubmitOpts;
 
-static void open_run(RunDir *r, const char *arg)
+static void open_run(RunDir *r, const char *arg, const CliList *sets)
 {
     Error err = {0};
-    if (rundir_open(r, arg, &err))
+    if (rundir_open(r, arg, sets ? sets->items : NULL, sets ? sets->n : 0, &err))
         cli_fail(&cli, &err);
+}
+
+/* The runs the arguments name (lib/rundir's rundir_find; '-' stays '-'), each a malloc'ed
+ * string; *n of them. */
+static char **find_runs(char **args, int nargs, int *n)
+{
+    char **list = NULL;
+    Error err = {0};
+    *n = 0;
+    for (int i = 0; i < nargs; i++) {
+        if (!strcmp(args[i], "-")) {
+            list = realloc(list, (size_t)(*n + 1) * sizeof *list);
+            list[(*n)++] = strdup("-");
+        } else if (rundir_find(args[i], &list, n, &err)) {
+            cli_fail(&cli, &err);
+        }
+    }
+    return list;
+}
+
+static void free_runs(char **list, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
 }
 
 static void save_run(const RunDir *r)
@@ -125,10 +163,11 @@ static int cmd_status(int argc, char **argv)
     if (!slurmjob_can_query())
         cli_die(&cli, PT_EINPUT, "no Slurm on PATH (squeue, scontrol, sacct): install slurm-wlm "
                                  "(scripts/install-deps) or run where Slurm is");
-    int n = argc - first;
+    int n;
+    char **args = find_runs(argv + first, argc - first, &n);
     RunDir *runs = xcalloc((size_t)n, sizeof *runs);
     for (int i = 0; i < n; i++)
-        open_run(&runs[i], argv[first + i]);
+        open_run(&runs[i], args[i], NULL);
     json_t *arr = json ? json_array() : NULL;
     if (!json)
         printf("%-32s %-10s %-12s %s\n", "RUN", "STATUS", "JOB", "SLURM");
@@ -145,14 +184,63 @@ static int cmd_status(int argc, char **argv)
         json_decref(arr);
     }
     free(runs);
+    free_runs(args, n);
     return 0;
+}
+
+/* ---- cancel ---- */
+
+static int cmd_cancel(int argc, char **argv)
+{
+    const CliOption options[] = {OPT_END};
+    int first = cli_parse(&cli, options, argc, argv);
+    if (first >= argc)
+        cli_usage_error(&cli, "cancel: give at least one RUN_DIR");
+    if (!proc_on_path("scancel"))
+        cli_die(&cli, PT_EINPUT, "no Slurm on PATH (scancel not found): install slurm-wlm "
+                                 "(scripts/install-deps) or run where Slurm is");
+    int n, failed = 0;
+    char **args = find_runs(argv + first, argc - first, &n);
+    RunDir *runs = xcalloc((size_t)n, sizeof *runs);
+    for (int i = 0; i < n; i++)
+        open_run(&runs[i], args[i], NULL);
+    for (int i = 0; i < n; i++) {
+        RunDir *r = &runs[i];
+        rundir_refresh(r, 1);
+        char(*ids)[96];
+        int nids = rundir_live_jobs(r, &ids);
+        if (nids == 0)
+            fprintf(stderr, "%s: %s: nothing to cancel, status %s\n", cli.prog, r->arg,
+                    slurm_status_name(r->status));
+        char done[4096] = "";
+        size_t len = 0;
+        for (int k = 0; k < nids; k++) {
+            Error err = {0};
+            if (slurmjob_cancel(ids[k], &err)) {
+                fprintf(stderr, "%s: %s: %s\n", cli.prog, r->arg, err.msg);
+                failed = 1;
+            } else if (len < sizeof done) {
+                len += (size_t)snprintf(done + len, sizeof done - len, "%s%s", len ? "," : "",
+                                        ids[k]);
+            }
+        }
+        if (done[0])
+            printf("%s %s\n", r->arg, done);
+        free(ids);
+        rundir_refresh(r, 1);
+        save_run(r);
+        rundir_free(r);
+    }
+    free(runs);
+    free_runs(args, n);
+    return failed ? PT_ERUNTIME : 0;
 }
 
 /* ---- submit ---- */
 
-/* The config from stdin becomes DIR/config.json (written unless dry_run); returns its mesh
- * size. */
-static int stdin_run_dir(const SubmitOpts *o)
+/* The config from stdin becomes DIR/config.json (written unless dry_run, and only when it
+ * validates with the --set list); returns it as the job runs it (malloc'ed). */
+static Config *stdin_run_dir(const SubmitOpts *o)
 {
     Error err = {0};
     if (!o->run_dir_for_stdin)
@@ -164,14 +252,19 @@ static int stdin_run_dir(const SubmitOpts *o)
         cli_die(&cli, PT_EINPUT, "%s already exists: submit the directory itself, or choose a "
                                  "new --run-dir", path);
     char *text;
-    Config cfg;
-    if (config_read_text("-", &text, &err) || config_load_text(&cfg, text, path, &err))
+    Config *cfg = xmalloc(sizeof *cfg);
+    if (config_read_text("-", &text, &err) || config_load_text(cfg, text, path, &err))
         cli_fail(&cli, &err);
+    for (int i = 0; i < o->sets.n; i++)
+        if (config_set(cfg, o->sets.items[i], &err))
+            cli_fail(&cli, &err);
+    if (preflight_check(cfg, &err))
+        cli_die(&cli, err.code, "%s: %s", path, err.msg);
     if (!o->dry_run && (make_dirs(o->run_dir_for_stdin, &err) ||
                         atomic_write_file(path, text, strlen(text), &err)))
         cli_fail(&cli, &err);
     free(text);
-    return config_world_size(&cfg);
+    return cfg;
 }
 
 static const char *base_name(const char *path)
@@ -281,16 +374,18 @@ static RunDir *open_runs(SubmitOpts *o, char **args, int n, const char *workdir)
     int nstdin = 0;
     for (int i = 0; i < n; i++) {
         if (strcmp(args[i], "-") != 0) {
-            open_run(&runs[i], args[i]);
+            open_run(&runs[i], args[i], &o->sets);
             continue;
         }
         if (nstdin++)
             cli_usage_error(&cli, "'-' given twice: stdin holds one config");
-        int ntasks = stdin_run_dir(o);
-        if (o->dry_run) /* a dry run writes nothing: the run is the paths it would have */
-            rundir_planned(&runs[i], o->run_dir_for_stdin, workdir, ntasks);
-        else
-            open_run(&runs[i], o->run_dir_for_stdin);
+        Config *cfg = stdin_run_dir(o);
+        if (o->dry_run) { /* a dry run writes nothing: the run is the paths it would have */
+            rundir_planned(&runs[i], o->run_dir_for_stdin, workdir, cfg);
+        } else {
+            free(cfg);
+            open_run(&runs[i], o->run_dir_for_stdin, &o->sets);
+        }
     }
     for (int i = 0; i < n; i++)
         for (int j = 0; j < i; j++)
@@ -321,7 +416,7 @@ static int run_goes(const SubmitOpts *o, const RunDir *r)
 static int cmd_submit(int argc, char **argv)
 {
     SubmitOpts o = {.spec = {.nodes = 1, .cpus_per_task = 1, .signal_before = 300}, .chain = 1};
-    CliList sbatch_args = {0};
+    CliList sbatch_args = {0}, user_sets = {0};
     const char *only = NULL, *train = NULL;
     const CliOption options[] = {
         OPT_INT("nodes", 'N', &o.spec.nodes, 1, 1000000),
@@ -337,6 +432,8 @@ static int cmd_submit(int argc, char **argv)
         OPT_LIST("sbatch-arg", 0, &sbatch_args),
         OPT_STRING("job-name", 'J', &o.spec.job_name),
         {"signal-before", 0, CLI_INT, &o.spec.signal_before, 0, 1000000, &o.signal_given},
+        OPT_LIST("set", 0, &user_sets),
+        OPT_INT("max-concurrent", 0, &o.spec.max_concurrent, 1, 1000000),
         OPT_INT("chain", 0, &o.chain, 1, 1000000),
         OPT_INT("steps", 0, &o.spec.steps, 1, 1000000),
         OPT_STRING("only", 0, &only),
@@ -352,6 +449,15 @@ static int cmd_submit(int argc, char **argv)
         o.only_mask = parse_only(only);
     o.spec.sbatch_args = sbatch_args.items;
     o.spec.nsbatch_args = sbatch_args.n;
+    o.spec.sets = user_sets.items;
+    o.spec.nsets = user_sets.n;
+    /* the config the job runs: the file, the --set list, then the script's resume "auto" */
+    o.sets.items = xcalloc((size_t)user_sets.n + 1, sizeof *o.sets.items);
+    for (int i = 0; i < user_sets.n; i++)
+        o.sets.items[o.sets.n++] = user_sets.items[i];
+    o.sets.items[o.sets.n++] = "checkpoint.resume=auto";
+    if (o.spec.max_concurrent && o.no_array)
+        cli_usage_error(&cli, "--max-concurrent throttles a job array; --no-array submits none");
     if (first >= argc)
         cli_usage_error(&cli, "give at least one RUN_DIR, CONFIG or '-'");
     if (!o.dry_run && !proc_on_path("sbatch"))
@@ -374,8 +480,9 @@ static int cmd_submit(int argc, char **argv)
     if (!getcwd(workdir, sizeof workdir))
         cli_die(&cli, PT_ERUNTIME, "cannot read the working directory: %s", strerror(errno));
 
-    int n = argc - first;
-    RunDir *runs = open_runs(&o, argv + first, n, workdir);
+    int n;
+    char **args = find_runs(argv + first, argc - first, &n);
+    RunDir *runs = open_runs(&o, args, n, workdir);
     int ask = slurmjob_can_query(), ngo = 0;
     RunDir **go = xcalloc((size_t)n, sizeof *go);
     for (int i = 0; i < n; i++) {
@@ -385,6 +492,10 @@ static int cmd_submit(int argc, char **argv)
         if (run_goes(&o, &runs[i]))
             go[ngo++] = &runs[i];
     }
+    /* every run that goes passes picotron-train's checks before any is submitted */
+    for (int i = 0; i < ngo; i++)
+        if (rundir_preflight(go[i], &err))
+            cli_fail(&cli, &err);
     /* groups: runs with the same rank count share every resource -> one job array */
     RunDir **group = xcalloc((size_t)(ngo ? ngo : 1), sizeof *group);
     for (int i = 0; i < ngo; i++) {
@@ -402,6 +513,9 @@ static int cmd_submit(int argc, char **argv)
     for (int i = 0; i < n; i++)
         rundir_free(&runs[i]);
     free(group), free(go), free(runs);
+    free_runs(args, n);
+    free(o.sets.items);
+    cli_list_free(&user_sets);
     cli_list_free(&sbatch_args);
     return 0;
 }
@@ -411,5 +525,7 @@ int main(int argc, char **argv)
     config_warnings(1);
     if (argc > 1 && !strcmp(argv[1], "status"))
         return cmd_status(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "cancel"))
+        return cmd_cancel(argc - 1, argv + 1);
     return cmd_submit(argc, argv);
 }

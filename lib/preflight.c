@@ -1,0 +1,89 @@
+/* preflight: the trainer's input checks, runnable alone (picotron-submit, before sbatch). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "preflight.h"
+
+int preflight_samples(Dataset *ds, int64_t n, Error *err)
+{
+    int32_t *sample = xmalloc((size_t)(ds->T + 1) * sizeof *sample); /* (T + 1) */
+    int rc = PT_OK;
+    for (int64_t g = 0; g < n && !rc; g++)
+        rc = data_sample(ds, g, sample, err);
+    free(sample);
+    return rc;
+}
+
+/* The checkpoint the config names, or save_dir/latest under resume "auto"; dir[0] == 0: none. */
+static int checkpoint_source(const Config *cfg, char *dir, size_t len, int *weights_only,
+                             const char **key, Error *err)
+{
+    const char *load = cfg->checkpoint.load_path, *init = cfg->checkpoint.init_from;
+    dir[0] = '\0';
+    *weights_only = !load[0] && init[0];
+    *key = load[0] ? "checkpoint.load_path" : "checkpoint.init_from";
+    if (load[0] || init[0]) {
+        Error e = {0};
+        if (ckpt_resolve(load[0] ? load : init, dir, len, &e))
+            return err_set(err, PT_EINPUT, "%s: %s", *key, e.msg);
+        return PT_OK;
+    }
+    *key = "checkpoint.resume";
+    if (strcmp(cfg->checkpoint.resume, "auto") != 0)
+        return PT_OK;
+    /* no `latest` yet: a fresh start; a `latest` that leads nowhere must not silently restart
+     * a requeued job from scratch */
+    char latest[4096];
+    snprintf(latest, sizeof latest, "%s/latest", cfg->checkpoint.save_dir);
+    Error e = {0};
+    if (access(latest, F_OK) == 0 && ckpt_latest(cfg->checkpoint.save_dir, dir, len, &e))
+        return err_set(err, PT_EINPUT, "checkpoint.resume: %s", e.msg);
+    return PT_OK;
+}
+
+int preflight_checkpoint(const Config *cfg, char *dir, size_t len, int *weights_only,
+                         CkptMeta *meta, Error *err)
+{
+    const char *key;
+    if (checkpoint_source(cfg, dir, len, weights_only, &key, err) || !dir[0])
+        return err->code;
+    Error e = {0};
+    if (ckpt_read_meta(dir, meta, &e))
+        return err_set(err, PT_EINPUT, "%s: %s", key, e.msg);
+    int64_t G = config_global_batch(cfg);
+    if (!*weights_only && meta->global_batch != G && !cfg->checkpoint.allow_batch_change)
+        return err_set(err, PT_EINPUT,
+                       "%s: written with a global batch of %lld samples, this config has %lld "
+                       "(mbs x grad_acc x dp); the data position would shift: keep the batch or "
+                       "set checkpoint.allow_batch_change", dir, (long long)meta->global_batch,
+                       (long long)G);
+    return PT_OK;
+}
+
+int preflight_check(const Config *cfg, Error *err)
+{
+    if (config_validate(cfg, err))
+        return err->code;
+    int T = cfg->training.seq_length, V = cfg->model.dims.vocab_size;
+    Dataset train = {0}, val = {0};
+    int rc = data_open(&train, cfg->dataset.name, T, V, cfg->training.num_samples,
+                       cfg->dataset.shuffle, cfg->training.seed, err);
+    if (!rc && cfg->dataset.validation[0])
+        rc = data_open(&val, cfg->dataset.validation, T, V, 0, 0, cfg->training.seed, err);
+    if (!rc)
+        rc = preflight_samples(&train, config_global_batch(cfg), err);
+    if (!rc && val.ntok > 0)
+        rc = preflight_samples(&val, cfg->dataset.eval_samples, err);
+    data_close(&train);
+    data_close(&val);
+    if (rc)
+        return rc;
+    char dir[4096];
+    int weights_only;
+    CkptMeta *meta = xmalloc(sizeof *meta); /* large (the config text): not on the stack */
+    rc = preflight_checkpoint(cfg, dir, sizeof dir, &weights_only, meta, err);
+    free(meta);
+    return rc;
+}
