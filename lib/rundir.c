@@ -113,6 +113,28 @@ int rundir_find(const char *arg, char ***list, int *n, Error *err)
     return PT_OK;
 }
 
+int rundir_find_args(char *const *args, int nargs, char ***list, int *n, Error *err)
+{
+    *list = NULL;
+    *n = 0;
+    for (int i = 0; i < nargs; i++) {
+        if (!strcmp(args[i], "-")) {
+            *list = realloc(*list, (size_t)(*n + 1) * sizeof **list);
+            (*list)[(*n)++] = strdup("-");
+        } else if (rundir_find(args[i], list, n, err)) {
+            return err->code;
+        }
+    }
+    return PT_OK;
+}
+
+void rundir_free_list(char **list, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
+}
+
 int rundir_open(RunDir *r, const char *arg, const char *const *sets, int nsets, Error *err)
 {
     memset(r, 0, sizeof *r);
@@ -155,6 +177,31 @@ void rundir_planned(RunDir *r, const char *dir, const char *workdir, Config *cfg
     r->cfg = cfg;
     r->ntasks = config_world_size(cfg);
     r->status = RUN_INIT;
+}
+
+int rundir_stdin_config(const char *dir, const char *const *sets, int nsets, int write,
+                        Config **cfg, Error *err)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%.*s/config.json", PATH_MAX - 13, dir);
+    if (access(path, F_OK) == 0)
+        return err_set(err, PT_EINPUT, "%s already exists: submit the directory itself, or "
+                       "choose a new --run-dir", path);
+    char *text;
+    *cfg = xmalloc(sizeof **cfg);
+    int rc = config_read_text("-", &text, err);
+    if (rc)
+        return rc;
+    rc = config_load_text(*cfg, text, path, err);
+    for (int i = 0; !rc && i < nsets; i++)
+        rc = config_set(*cfg, sets[i], err);
+    Error pe = {0};
+    if (!rc && preflight_check(*cfg, &pe))
+        rc = err_set(err, pe.code, "%s: %s", path, pe.msg);
+    if (!rc && write && !(rc = make_dirs(dir, err)))
+        rc = atomic_write_file(path, text, strlen(text), err);
+    free(text);
+    return rc;
 }
 
 int rundir_preflight(const RunDir *r, Error *err)

@@ -29,6 +29,10 @@ typedef struct {
  * directory below it, in path order (a run directory's own subdirectories are not searched).
  * PT_EINPUT naming arg when it is missing or holds no run. */
 int rundir_find(const char *arg, char ***list, int *n, Error *err);
+/* rundir_find over every argument in order, "-" (a config on stdin) kept as it is; a new
+ * *list of *n strings (rundir_free_list). */
+int rundir_find_args(char *const *args, int nargs, char ***list, int *n, Error *err);
+void rundir_free_list(char **list, int n);
 
 /* Resolve a RUN_DIR or CONFIG argument, load the config, apply the nsets "key=value"
  * overrides in order and validate it, read submit.json when there is one. PT_EINPUT naming
@@ -38,6 +42,13 @@ int rundir_open(RunDir *r, const char *arg, const char *const *sets, int nsets, 
 /* A run that exists only as paths so far (a dry run of a config on stdin): dir made absolute
  * against workdir, its config DIR/config.json, no submissions; it takes cfg (malloc'ed). */
 void rundir_planned(RunDir *r, const char *dir, const char *workdir, Config *cfg);
+
+/* A config read from stdin for run directory dir: loaded, the nsets overrides applied,
+ * pre-flighted (lib/preflight), then written as dir/config.json (when write; atomically) and
+ * returned as the job runs it (*cfg malloc'ed). PT_EINPUT when dir/config.json exists already
+ * or the config is refused, naming the file. */
+int rundir_stdin_config(const char *dir, const char *const *sets, int nsets, int write,
+                        Config **cfg, Error *err);
 
 /* picotron-train's input checks (lib/preflight) on the run's config, in the directory the job
  * runs in; the error names arg. */

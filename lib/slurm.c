@@ -376,3 +376,20 @@ int slurm_render_script(const SlurmSpec *s, const char *const *run_dirs,
     *script = text;
     return PT_OK;
 }
+
+int slurm_parse_status_list(const char *what, const char *list, int *mask, Error *err)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    *mask = 0;
+    for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int s = slurm_status_from_name(tok);
+        if (s < 0 || s == RUN_UNKNOWN)
+            return err_set(err, PT_EINPUT, "%s: '%s' is not a status (init pending running fail "
+                           "oom timeout completed preempted cancelled)", what, tok);
+        *mask |= 1 << s;
+    }
+    if (!*mask)
+        return err_set(err, PT_EINPUT, "%s: give a list of statuses, e.g. fail,timeout", what);
+    return PT_OK;
+}

@@ -26,6 +26,9 @@ typedef enum {
 const char *slurm_status_name(RunStatus s);
 /* "fail" -> RUN_FAIL; -1 for a name that is not a status. */
 int slurm_status_from_name(const char *name);
+/* A comma-separated list of status names ("fail,timeout") as a mask of 1 << RunStatus;
+ * PT_EINPUT naming what and the bad word otherwise. */
+int slurm_parse_status_list(const char *what, const char *list, int *mask, Error *err);
 /* The status in upstream picotron's seven words (init pending running fail oom timeout
  * completed), for status.txt: preempted is timeout (a signal before the limit ended it, a
  * resubmission continues it), cancelled is fail, unknown is pending. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "llama.h"
 #include "params.h"
 #include "ring_attention.h"
@@ -133,9 +134,5 @@ int main(void)
     tcase_add_test(tc, activation_bytes_are_the_layer_shapes);
     tcase_add_test(tc, buffers_do_not_overlap);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_run(s);
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "cli.h"
 
 static long parsed(const char *text, long min, long max)
@@ -174,9 +175,5 @@ int main(void)
     tcase_add_exit_test(tl, an_integer_out_of_range_exits_2, PT_EINPUT);
     tcase_add_exit_test(tl, help_exits_0, 0);
     suite_add_tcase(s, tl);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

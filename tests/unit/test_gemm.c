@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/kernels.h"
 
@@ -192,9 +193,5 @@ int main(void)
     tcase_add_loop_test(tc, values_match_a_double_reference, 0, n);
     tcase_add_test(tc, grid_covers_the_result_once_in_large_tiles);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_run(s);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "fixture.h"
 #include "kernels/kernels.h"
 #include "llama.h"
@@ -214,9 +215,5 @@ int main(void)
     tcase_add_test(tc, five_adamw_steps_match_pytorch_tied);
     tcase_add_test(tc, results_do_not_depend_on_thread_count);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_run(s);
 }

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "fixture.h"
 #include "kernels/kernels.h"
 #include "llama.h"
@@ -1030,9 +1031,5 @@ int main(void)
     tcase_add_test(tm, untied_model_gradients_match_finite_differences);
     tcase_add_test(tm, tied_model_gradients_match_finite_differences);
     suite_add_tcase(s, tm);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_run(s);
 }

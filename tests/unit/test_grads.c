@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "grads.h"
 #include "mesh.h"
 #include "params.h"
@@ -136,9 +137,5 @@ int main(void)
     tcase_add_test(tc, buckets_are_whole_contiguous_tensors_ready_when_all_are_final);
     tcase_add_test(tc, zero1_shards_tile_the_padded_buffer);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_run(s);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "hfconfig.h"
 #include "models.h"
 
@@ -319,9 +320,5 @@ static Suite *hfconfig_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(hfconfig_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_run(hfconfig_suite());
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "models.h"
 
 static ModelDims resolve_ok(const char *name)
@@ -295,9 +296,5 @@ static Suite *models_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(models_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_run(models_suite());
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "optim.h"
 #include "params.h"
 
@@ -380,9 +381,5 @@ int main(void)
     tcase_add_test(ts, norms_decay_like_matrices_when_decay_norms_is_1);
     tcase_add_test(ts, five_steps_with_bias_correction_match_the_double_reference);
     suite_add_tcase(s, ts);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_run(s);
 }

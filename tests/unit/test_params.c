@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "models.h"
 #include "params.h"
 #include "rng.h"
@@ -386,9 +387,5 @@ int main(void)
     tcase_add_test(ti, rng_normal_over_1e6_draws_has_mean_0_variance_1_and_normal_mass);
     tcase_add_test(ti, rng_value_is_a_pure_function_of_seed_stream_and_counter);
     suite_add_tcase(s, ti);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_run(s);
 }

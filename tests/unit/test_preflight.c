@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "config.h"
 #include "data.h"
 #include "preflight.h"
@@ -191,9 +192,5 @@ int main(void)
     tcase_add_test(tc, resume_auto_starts_fresh_without_latest_and_refuses_a_latest_leading_nowhere);
     tcase_add_test(tc, an_override_that_breaks_the_config_is_refused);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_run(s);
 }

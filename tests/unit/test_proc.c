@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "proc.h"
 
 static ProcResult run_sh(const char *script)
@@ -121,9 +122,5 @@ int main(void)
     tcase_add_test(tc, programs_are_found_on_path_and_beside_us);
     tcase_add_test(tc, first_line_cuts_at_the_newline);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

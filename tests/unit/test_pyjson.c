@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "pyjson.h"
 
 static void assert_dumps(json_t *v, const char *want)
@@ -83,9 +84,5 @@ int main(void)
     tcase_add_test(tc, reals_are_written_as_repr_writes_them);
     tcase_add_test(tc, layout_is_indent_4_with_keys_in_insertion_order);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

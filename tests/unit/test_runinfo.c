@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "plot.h"
 #include "runinfo.h"
 
@@ -233,9 +234,5 @@ int main(void)
     tcase_add_test(tc, run_dirs_are_found_below_in_name_order);
     tcase_add_test(tc, plot_script_quotes_titles_and_leaves_out_missing_points);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "fixture.h"
 #include "hfconfig.h"
 #include "hfconvert.h"
@@ -577,9 +578,5 @@ int main(void)
     tcase_add_test(hf, weights_that_do_not_fit_the_config_are_refused);
     tcase_add_test(hf, export_then_import_gives_the_same_bytes);
     suite_add_tcase(s, hf);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_run(s);
 }

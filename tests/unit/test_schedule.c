@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "schedule.h"
 
 static const char *ENGINES[] = {"afab", "1f1b"};
@@ -426,9 +427,5 @@ int main(void)
     tcase_add_test(tc, check_catches_communication_past_the_ends_of_the_pipe);
     tcase_add_test(tc, check_catches_a_stage_that_repeats_or_misorders_a_microbatch);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_run(s);
 }

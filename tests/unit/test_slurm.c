@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "slurm.h"
 
 static RunStatus st(const char *state, const char *exit_code)
@@ -432,9 +433,5 @@ int main(void)
     tcase_add_test(tr, shell_metacharacters_in_paths_are_single_quoted);
     tcase_add_test(tr, a_line_break_in_an_sbatch_option_is_refused_naming_the_option);
     suite_add_tcase(s, tr);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return check_run(s);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "memplan.h"
 #include "sweep.h"
 #include "sweeprow.h"
@@ -284,9 +285,5 @@ int main(void)
     tcase_add_test(tc, a_bench_json_line_fills_a_row);
     tcase_add_test(tc, csv_has_a_header_and_a_quoted_row_per_point);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

@@ -19,6 +19,7 @@
 #include "rundir.h"
 #include "slurm.h"
 #include "slurmjob.h"
+#include "submission.h"
 
 static const char usage[] =
     "usage: picotron-submit [options] RUN_DIR|CONFIG|DIR|- ...\n"
@@ -104,29 +105,14 @@ static void open_run(RunDir *r, const char *arg, const CliList *sets)
         cli_fail(&cli, &err);
 }
 
-/* The runs the arguments name (lib/rundir's rundir_find; '-' stays '-'), each a malloc'ed
- * string; *n of them. */
+/* The runs the arguments name (rundir_find_args; '-' stays '-'). */
 static char **find_runs(char **args, int nargs, int *n)
 {
-    char **list = NULL;
+    char **list;
     Error err = {0};
-    *n = 0;
-    for (int i = 0; i < nargs; i++) {
-        if (!strcmp(args[i], "-")) {
-            list = realloc(list, (size_t)(*n + 1) * sizeof *list);
-            list[(*n)++] = strdup("-");
-        } else if (rundir_find(args[i], &list, n, &err)) {
-            cli_fail(&cli, &err);
-        }
-    }
+    if (rundir_find_args(args, nargs, &list, n, &err))
+        cli_fail(&cli, &err);
     return list;
-}
-
-static void free_runs(char **list, int n)
-{
-    for (int i = 0; i < n; i++)
-        free(list[i]);
-    free(list);
 }
 
 static void save_run(const RunDir *r)
@@ -184,7 +170,7 @@ static int cmd_status(int argc, char **argv)
         json_decref(arr);
     }
     free(runs);
-    free_runs(args, n);
+    rundir_free_list(args, n);
     return 0;
 }
 
@@ -207,107 +193,40 @@ static int cmd_cancel(int argc, char **argv)
     for (int i = 0; i < n; i++) {
         RunDir *r = &runs[i];
         rundir_refresh(r, 1);
-        char(*ids)[96];
-        int nids = rundir_live_jobs(r, &ids);
-        if (nids == 0)
-            fprintf(stderr, "%s: %s: nothing to cancel, status %s\n", cli.prog, r->arg,
-                    slurm_status_name(r->status));
-        char done[4096] = "";
-        size_t len = 0;
-        for (int k = 0; k < nids; k++) {
-            Error err = {0};
-            if (slurmjob_cancel(ids[k], &err)) {
-                fprintf(stderr, "%s: %s: %s\n", cli.prog, r->arg, err.msg);
-                failed = 1;
-            } else if (len < sizeof done) {
-                len += (size_t)snprintf(done + len, sizeof done - len, "%s%s", len ? "," : "",
-                                        ids[k]);
-            }
+        char done[4096];
+        Error err = {0};
+        if (submission_cancel(r, done, sizeof done, &err)) {
+            fprintf(stderr, "%s: %s\n", cli.prog, err.msg);
+            failed = 1;
         }
         if (done[0])
             printf("%s %s\n", r->arg, done);
-        free(ids);
+        else if (!err.code)
+            fprintf(stderr, "%s: %s: nothing to cancel, status %s\n", cli.prog, r->arg,
+                    slurm_status_name(r->status));
         rundir_refresh(r, 1);
         save_run(r);
         rundir_free(r);
     }
     free(runs);
-    free_runs(args, n);
+    rundir_free_list(args, n);
     return failed ? PT_ERUNTIME : 0;
 }
 
 /* ---- submit ---- */
 
-/* The config from stdin becomes DIR/config.json (written unless dry_run, and only when it
- * validates with the --set list); returns it as the job runs it (malloc'ed). */
+/* The config from stdin (rundir_stdin_config), or one line and exit 2. */
 static Config *stdin_run_dir(const SubmitOpts *o)
 {
     Error err = {0};
+    Config *cfg;
     if (!o->run_dir_for_stdin)
         cli_die(&cli, PT_EINPUT, "a config on stdin ('-') needs --run-dir DIR to hold it (the "
                                  "job reads DIR/config.json and writes its logs there)");
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%.*s/config.json", PATH_MAX - 13, o->run_dir_for_stdin);
-    if (access(path, F_OK) == 0)
-        cli_die(&cli, PT_EINPUT, "%s already exists: submit the directory itself, or choose a "
-                                 "new --run-dir", path);
-    char *text;
-    Config *cfg = xmalloc(sizeof *cfg);
-    if (config_read_text("-", &text, &err) || config_load_text(cfg, text, path, &err))
+    if (rundir_stdin_config(o->run_dir_for_stdin, o->sets.items, o->sets.n, !o->dry_run, &cfg,
+                            &err))
         cli_fail(&cli, &err);
-    for (int i = 0; i < o->sets.n; i++)
-        if (config_set(cfg, o->sets.items[i], &err))
-            cli_fail(&cli, &err);
-    if (preflight_check(cfg, &err))
-        cli_die(&cli, err.code, "%s: %s", path, err.msg);
-    if (!o->dry_run && (make_dirs(o->run_dir_for_stdin, &err) ||
-                        atomic_write_file(path, text, strlen(text), &err)))
-        cli_fail(&cli, &err);
-    free(text);
     return cfg;
-}
-
-static const char *base_name(const char *path)
-{
-    const char *s = strrchr(path, '/');
-    return s && s[1] ? s + 1 : path;
-}
-
-/* Write the script into every run of the group, submit it and record the jobs. */
-static void submit_script(const SubmitOpts *o, RunDir **g, int n, const char *script)
-{
-    Error err = {0};
-    char path[PATH_MAX + 16];
-    for (int i = 0; i < n; i++) {
-        snprintf(path, sizeof path, "%s/submit.sbatch", g[i]->dir);
-        if (atomic_write_file(path, script, strlen(script), &err))
-            cli_fail(&cli, &err);
-    }
-    snprintf(path, sizeof path, "%s/submit.sbatch", g[0]->dir);
-    char when[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    char (*ids)[96] = xcalloc((size_t)o->chain, sizeof *ids);
-    char (*task_ids)[96] = xcalloc((size_t)o->chain, sizeof *task_ids);
-    int nids;
-    int failed = slurmjob_submit_chain(path, o->chain, ids, &nids, &err);
-    if (failed) /* the jobs Slurm took before it refused are still recorded */
-        fprintf(stderr, "%s: %s\n", cli.prog, err.msg);
-    for (int i = 0; i < n && nids > 0; i++) {
-        for (int k = 0; k < nids; k++) /* an array's task i is job ID_i */
-            snprintf(task_ids[k], sizeof task_ids[k], n > 1 ? "%.64s_%d" : "%.64s", ids[k], i);
-        rundir_add_submission(g[i], when, o->chain, task_ids, nids);
-        save_run(g[i]);
-        char jobs[4096];
-        rundir_last_jobs(g[i], jobs, sizeof jobs);
-        printf("%s %s\n", g[i]->arg, jobs);
-    }
-    free(ids);
-    free(task_ids);
-    if (failed)
-        cli_exit(&cli, PT_ERUNTIME);
 }
 
 /* Render one group of runs (one run: a job; several: an array); print it on a dry run, else
@@ -315,56 +234,20 @@ static void submit_script(const SubmitOpts *o, RunDir **g, int n, const char *sc
 static void submit_group(const SubmitOpts *o, RunDir **g, int n, const char *workdir)
 {
     Error err = {0};
-    SlurmSpec s = o->spec;
-    char log_dir[PATH_MAX] = "";
-    if (n > 1)
-        rundir_common_parent(g, n, log_dir, sizeof log_dir);
-    s.log_dir = n > 1 ? log_dir : NULL;
-    if (!s.job_name)
-        s.job_name = n > 1 ? base_name(log_dir) : base_name(g[0]->dir);
-    if (g[0]->ntasks % s.nodes != 0)
-        cli_die(&cli, PT_EINPUT, "%s: %d ranks (dp*pp*cp*tp) do not divide evenly over %d nodes",
-                g[0]->arg, g[0]->ntasks, s.nodes);
-    s.ntasks_per_node = g[0]->ntasks / s.nodes;
-    s.workdir = workdir;
-    const char **dirs = xcalloc((size_t)n, sizeof *dirs);
-    const char **configs = xcalloc((size_t)n, sizeof *configs);
-    for (int i = 0; i < n; i++) {
-        dirs[i] = g[i]->dir;
-        configs[i] = g[i]->config;
-    }
     char *script;
-    if (slurm_render_script(&s, dirs, configs, n, &script, &err))
+    if (submission_render(&o->spec, g, n, workdir, &script, &err))
         cli_fail(&cli, &err);
-    free(dirs);
-    free(configs);
     if (o->dry_run) {
         fputs(script, stdout);
         if (o->chain > 1)
             printf("# picotron-submit: submitted %d times, job k+1 with "
                    "--dependency=afterany:<job k>\n", o->chain);
         printf("\n");
-    } else {
-        submit_script(o, g, n, script);
+    } else if (submission_submit(g, n, script, o->chain, stdout, &err)) {
+        fprintf(stderr, "%s: %s\n", cli.prog, err.msg);
+        cli_exit(&cli, PT_ERUNTIME);
     }
     free(script);
-}
-
-static int parse_only(const char *list)
-{
-    int mask = 0;
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", list);
-    for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        int s = slurm_status_from_name(tok);
-        if (s < 0 || s == RUN_UNKNOWN)
-            cli_die(&cli, PT_EINPUT, "--only: '%s' is not a status (init pending running fail "
-                                     "oom timeout completed preempted cancelled)", tok);
-        mask |= 1 << s;
-    }
-    if (!mask)
-        cli_usage_error(&cli, "--only: give a list of statuses, e.g. fail,timeout");
-    return mask;
 }
 
 /* The runs named on the command line ('-': the config on stdin), each once. */
@@ -445,8 +328,8 @@ static int cmd_submit(int argc, char **argv)
     };
     int first = cli_parse(&cli, options, argc, argv);
     Error err = {0};
-    if (only)
-        o.only_mask = parse_only(only);
+    if (only && slurm_parse_status_list("--only", only, &o.only_mask, &err))
+        cli_fail(&cli, &err);
     o.spec.sbatch_args = sbatch_args.items;
     o.spec.nsbatch_args = sbatch_args.n;
     o.spec.sets = user_sets.items;
@@ -513,7 +396,7 @@ static int cmd_submit(int argc, char **argv)
     for (int i = 0; i < n; i++)
         rundir_free(&runs[i]);
     free(group), free(go), free(runs);
-    free_runs(args, n);
+    rundir_free_list(args, n);
     free(o.sets.items);
     cli_list_free(&user_sets);
     cli_list_free(&sbatch_args);
