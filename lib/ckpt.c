@@ -13,6 +13,7 @@
 #include "atomicfile.h"
 #include "ckpt.h"
 #include "ckpt_h5.h"
+#include "progress.h"
 #include "range.h"
 
 static const char *kind_names[CKPT_KINDS] = {"weights", "adam_m", "adam_v"};
@@ -204,8 +205,10 @@ int ckpt_write_rank(const char *dir, const ParamTable *pt, const CkptView *view,
     for (int i = 0; !rc && i < n; i++) {
         const float *buf = pc[i].kind == CKPT_WEIGHTS ? params
                            : pc[i].kind == CKPT_ADAM_M ? adam_m : adam_v;
+        progress_note("writing", i, n, pt->t[pc[i].tensor].name);
         rc = ckpt_writer_put(w, &pt->t[pc[i].tensor], &pc[i], buf + pc[i].src, err);
     }
+    progress_done();
     if (w && ckpt_writer_close(w, err))
         rc = err->code;
     free(pc);

@@ -8,6 +8,7 @@
 
 #include "ckpt.h"
 #include "ckpt_h5.h"
+#include "progress.h"
 #include "range.h"
 
 /* Rank files kept open at once while reading (file descriptors are finite). */
@@ -383,10 +384,12 @@ int ckpt_load(const char *dir, const ParamTable *pt, const CkptView *view, float
         int64_t valid = p->valid_rows * p->local_shape[1];
         int64_t block[2] = {p->valid_rows, p->local_shape[1]};
         memset(params + p->offset + valid, 0, (p->numel - (size_t)valid) * sizeof(float));
+        progress_note("reading", i, pt->n, p->name);
         if (valid > 0)
             rc = ckpt_index_read(x, CKPT_WEIGHTS, p->name, p->shape, p->local_offset, block, 0,
                                  valid, params + p->offset, err);
     }
+    progress_done();
     float *states[2] = {adam_m, adam_v};
     for (int k = 0; !rc && k < 2; k++) {
         float *s = states[k];

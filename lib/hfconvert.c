@@ -9,6 +9,7 @@
 #include "atomicfile.h"
 #include "hfconfig.h"
 #include "hfconvert.h"
+#include "progress.h"
 
 /* "[a, b, ...]", cut short with "..." when it does not fit (shapes come from files). */
 static void shape_str(char *buf, size_t n, int ndim, const int64_t *shape)
@@ -66,6 +67,7 @@ int hf_load_weights(const char *dir, const ParamTable *pt, float *params, StDtyp
         const ParamInfo *p = &pt->t[i];
         const StFile *f = NULL;
         const StTensor *t = st_model_find(&m, p->name, &f);
+        progress_note("reading", i, pt->n, p->name);
         char want[64], got[64];
         shape_str(want, sizeof want, p->ndim, p->shape);
         if (!t) {
@@ -83,6 +85,7 @@ int hf_load_weights(const char *dir, const ParamTable *pt, float *params, StDtyp
         if (src_dtype && !strcmp(p->name, "model.embed_tokens.weight"))
             *src_dtype = t->dtype;
     }
+    progress_done();
     for (int k = 0; !rc && k < m.nfiles; k++)
         for (int j = 0; !rc && j < m.files[k].n; j++)
             if (params_find(pt, m.files[k].t[j].name) < 0)

@@ -10,6 +10,7 @@
 #include "grads.h"
 #include "mesh.h"
 #include "params.h"
+#include "progress.h"
 #include "reshard.h"
 
 /* The stored config with the target mesh substituted and validated; the global batch kept. */
@@ -75,6 +76,7 @@ static int write_rank(CkptIndex *src, const char *dir, const ModelDims *d, const
         rc = ckpt_writer_open(path, &w, err);
         for (int i = 0; !rc && i < n; i++) {
             const ParamInfo *p = &pt.t[pc[i].tensor];
+            progress_note(path + strlen(dir) + 1, i, n, p->name);
             float *buf = xmalloc((size_t)(pc[i].flat_hi - pc[i].flat_lo) * sizeof *buf);
             rc = ckpt_index_read(src, pc[i].kind, p->name, p->shape, pc[i].block_offset,
                                  pc[i].block_shape, pc[i].flat_lo, pc[i].flat_hi, buf, err);
@@ -82,6 +84,7 @@ static int write_rank(CkptIndex *src, const char *dir, const ModelDims *d, const
                 rc = ckpt_writer_put(w, p, &pc[i], buf, err);
             free(buf);
         }
+        progress_done();
         if (w && ckpt_writer_close(w, err))
             rc = err->code;
     }
@@ -92,7 +95,7 @@ static int write_rank(CkptIndex *src, const char *dir, const ModelDims *d, const
 
 /* Every rank file of mesh t and meta.h5 into the fresh directory tmp. */
 static int write_all(CkptIndex *src, const char *tmp, const Config *cfg, const ReshardMesh *t,
-                     int progress, int *nfiles, Error *err)
+                     int *nfiles, Error *err)
 {
     int world = t->dp * t->pp * t->cp * t->tp, rc = PT_OK;
     int *ranks = xmalloc((size_t)world * sizeof *ranks);
@@ -102,11 +105,7 @@ static int write_all(CkptIndex *src, const char *tmp, const Config *cfg, const R
         rc = write_rank(src, tmp, &cfg->model.dims, t, r, &wrote, err);
         if (wrote)
             ranks[(*nfiles)++] = r;
-        if (progress)
-            fprintf(stderr, "\rrank file %d/%d", r + 1, world);
     }
-    if (progress)
-        fputc('\n', stderr);
     CkptMeta *m = xmalloc(sizeof *m);
     if (!rc) {
         *m = *ckpt_index_meta(src);
@@ -126,7 +125,7 @@ static int write_all(CkptIndex *src, const char *tmp, const Config *cfg, const R
 }
 
 int reshard_checkpoint(const char *in, const char *out, const ReshardMesh *to, int force,
-                       int progress, ReshardResult *res, Error *err)
+                       ReshardResult *res, Error *err)
 {
     CkptIndex *src;
     if (ckpt_index_open(in, &src, err))
@@ -151,7 +150,7 @@ int reshard_checkpoint(const char *in, const char *out, const ReshardMesh *to, i
     if (!rc)
         rc = make_dirs(tmp, err);
     if (!rc)
-        rc = write_all(src, tmp, cfg, &t, progress, &nfiles, err);
+        rc = write_all(src, tmp, cfg, &t, &nfiles, err);
     if (!rc)
         rc = ckpt_dir_install(tmp, out, err);
     if (rc) {

@@ -23,9 +23,9 @@ typedef struct {
 
 /* Rewrite checkpoint `in` for mesh `to` into directory `out`, written as out.tmp and renamed
  * into place (an existing out is replaced only with force). Weights and AdamW m, v are copied
- * bit for bit; memory stays near one tensor. progress: "rank file i/n" on stderr. On error
+ * bit for bit; memory stays near one tensor; progress per tensor (lib/progress). On error
  * nothing is left at out.tmp and an existing out is untouched. */
 int reshard_checkpoint(const char *in, const char *out, const ReshardMesh *to, int force,
-                       int progress, ReshardResult *res, Error *err);
+                       ReshardResult *res, Error *err);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include "atomicfile.h"
 #include "mapfile.h"
+#include "progress.h"
 #include "safetensors.h"
 
 /* The reference implementation refuses headers above 100 MB; so do we. */
@@ -505,8 +506,11 @@ int st_write_file(const char *path, const StOut *t, int n, StDtype dtype, Error 
     atomic_write(&f, len8, 8);
     atomic_write(&f, hdr, hlen);
     free(hdr);
-    for (int i = 0; i < n && !f.err; i++)
+    for (int i = 0; i < n && !f.err; i++) {
+        progress_note("writing", i, n, t[i].name);
         write_tensor(&f, &t[i], dtype);
+    }
+    progress_done();
     return atomic_commit(&f, err);
 }
 

@@ -63,6 +63,19 @@ printf '\001' | dd of=hf_bad/model.safetensors bs=1 seek=5000 conv=notrunc 2>/de
 expect_exit 1 "$CONVERT" compare hf hf_bad
 assert_contains "$OUT" "bytes differ"
 
+begin "--progress: a line per tensor read and written"
+# gqa_untied holds 21 tensors (compare above): import reads 21 and writes 21 pieces of the
+# weights checkpoint, export reads 21 and writes 21; each line names a tensor of the model.
+expect_exit 0 "$CONVERT" import "$FIX/gqa_untied" --out imp_p --progress
+check "import: 21 reading lines" [ "$(grep -c '^reading [0-9]*/21 ' "$ERR")" -eq 21 ]
+check "import: 21 writing lines" [ "$(grep -c '^writing [0-9]*/21 ' "$ERR")" -eq 21 ]
+expect_exit 0 "$CONVERT" export imp_p/weights --out hf_p --progress
+check "export: 21 reading lines" [ "$(grep -c '^reading [0-9]*/21 ' "$ERR")" -eq 21 ]
+check "export: 21 writing lines" [ "$(grep -c '^writing [0-9]*/21 ' "$ERR")" -eq 21 ]
+check "export: the embedding is among them" grep -q '^writing [0-9]*/21 model.embed_tokens.weight$' "$ERR"
+expect_exit 0 "$CONVERT" export imp_p/weights --out hf_q
+check "without --progress: no progress lines" [ "$(grep -c '^\(reading\|writing\) ' "$ERR")" -eq 0 ]
+
 begin "round trip tied"
 expect_exit 0 "$CONVERT" import "$FIX/tied" --out imp_tied
 expect_exit 0 "$CONVERT" export imp_tied/weights/step_00000000 --out hf_tied

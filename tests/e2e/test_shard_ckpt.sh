@@ -72,6 +72,20 @@ expect_exit 0 "$SHARD" info B
 assert_contains "$OUT" "mesh dp=1 pp=2 cp=2 tp=4 zero=0"
 assert_contains "$OUT" "step 4"
 
+begin "--progress: a line per tensor piece written"
+# Reference: the consolidated layout writes one rank file holding each of the 48 tensors (info
+# above) as weights, adam_m and adam_v pieces: 144 lines, numbered 1..144, each naming a
+# tensor that info lists; without --progress (and not on a terminal) stderr stays empty.
+expect_exit 0 "$SHARD" --in "$A" --to dp=1,tp=1,pp=1,cp=1,zero=0 --out P --progress
+check "144 progress lines on stderr" [ "$(grep -c '^rank_00000.h5 [0-9]*/144 ' "$ERR")" -eq 144 ]
+check "numbered 1..144" [ "$(sed -n 's|^rank_00000.h5 \([0-9]*\)/144 .*|\1|p' "$ERR" | tr '\n' ' ')" = "$(seq 1 144 | tr '\n' ' ')" ]
+sed -n 's|^rank_00000.h5 [0-9]*/144 ||p' "$ERR" | sort -u >progress_names.txt
+"$SHARD" info "$A" | sed -n 's/^ *\(model[^ ]*\|lm_head[^ ]*\) .*/\1/p' | sort -u >info_names.txt
+check "48 names listed by info" [ "$(wc -l <info_names.txt)" -eq 48 ]
+assert_same_text progress_names.txt info_names.txt "the names are the checkpoint's 48 tensors"
+expect_exit 0 "$SHARD" --in "$A" --to dp=1,tp=1,pp=1,cp=1,zero=0 --out Q
+check "no progress when stderr is not a terminal" [ ! -s "$ERR" ]
+
 begin "B back to A's mesh, verified"
 expect_exit 0 "$SHARD" --in B --to dp=2,tp=2,pp=1,cp=1,zero=1 --out A2 -q --verify
 assert_contains "$OUT" "0 differ"

@@ -18,6 +18,7 @@
 #include "hfconvert.h"
 #include "models.h"
 #include "params.h"
+#include "progress.h"
 #include "safetensors.h"
 
 static const char *prog = "picotron-convert-hf";
@@ -45,7 +46,9 @@ static const char usage[] =
     "      --dtype D             export dtype: fp32 (default), bf16 or fp16\n"
     "      --max-shard-size SIZE largest shard, e.g. 5GB (default), 500MB, 2GiB, 1000000 (bytes);\n"
     "                            GB = 10^9 bytes as in transformers, GiB = 2^30\n"
-    "  -q, --quiet               no summary on stderr\n"
+    "  -q, --quiet               no summary and no progress on stderr\n"
+    "      --progress            a line per tensor read and written on stderr even when it is\n"
+    "                            not a terminal (on a terminal it is shown by default)\n"
     "  -h, --help                this help\n"
     "\n"
     "exit status: 0 done (compare: identical), 1 runtime failure (compare: different),\n"
@@ -325,12 +328,13 @@ static int cmd_compare(const char *a_dir, const char *b_dir, Error *err)
 int main(int argc, char **argv)
 {
     const char *out = NULL, *dtype_flag = NULL, *shard_flag = NULL;
-    int quiet = 0;
+    int quiet = 0, progress = 0;
     const CliOption options[] = {
         OPT_STRING("out", 'o', &out),
         OPT_STRING("dtype", 0, &dtype_flag),
         OPT_STRING("max-shard-size", 0, &shard_flag),
         OPT_FLAG("quiet", 'q', &quiet),
+        OPT_FLAG("progress", 0, &progress),
         OPT_END,
     };
     const Cli cli = {.prog = prog, .usage = usage};
@@ -362,6 +366,7 @@ int main(int argc, char **argv)
     if (shard_flag && cli_parse_size("--max-shard-size", shard_flag, &max_shard, &err))
         cli_usage_error(&cli, "%s", err.msg);
 
+    progress_enable(!is_compare && !quiet && (progress || isatty(2)));
     int rc = is_import   ? cmd_import(args[0], out, quiet, &err)
              : is_export ? cmd_export(args[0], out, dtype, max_shard, quiet, &err)
                          : cmd_compare(args[0], args[1], &err);

@@ -12,6 +12,7 @@
 #include "ckpt.h"
 #include "config.h"
 #include "params.h"
+#include "progress.h"
 #include "reshard.h"
 
 static const char usage[] =
@@ -32,7 +33,8 @@ static const char usage[] =
     "  -o, --out OUTDIR    checkpoint directory to write (compared with --in under --verify)\n"
     "      --verify        after writing (or alone), compare every tensor of --in and --out\n"
     "  -f, --force         replace an existing OUTDIR\n"
-    "  -q, --quiet         no progress on stderr\n"
+    "      --progress      a line per tensor on stderr even when it is not a terminal\n"
+    "  -q, --quiet         no progress on stderr (on a terminal it is shown by default)\n"
     "      --json          (info) one JSON object\n"
     "  -h, --help          this help\n"
     "\n"
@@ -82,10 +84,10 @@ static void parse_to(const char *text, ReshardMesh *t)
 }
 
 static int cmd_reshard(const char *in, const char *out, const ReshardMesh *to, int force,
-                       int quiet, Error *err)
+                       Error *err)
 {
     ReshardResult r;
-    if (reshard_checkpoint(in, out, to, force, !quiet && isatty(2), &r, err))
+    if (reshard_checkpoint(in, out, to, force, &r, err))
         return err->code;
     printf("%s: step %lld, dp=%d pp=%d cp=%d tp=%d zero=%d, %d rank files\n", out,
            (long long)r.step, r.mesh.dp, r.mesh.pp, r.mesh.cp, r.mesh.tp, r.mesh.zero, r.nfiles);
@@ -298,11 +300,12 @@ int main(int argc, char **argv)
         return 0;
     }
     const char *in_arg = NULL, *out_arg = NULL, *to = NULL;
-    int verify = 0, force = 0, quiet = 0;
+    int verify = 0, force = 0, quiet = 0, progress = 0;
     const CliOption options[] = {
         OPT_STRING("in", 'i', &in_arg),   OPT_STRING("to", 't', &to),
         OPT_STRING("out", 'o', &out_arg), OPT_FLAG("verify", 0, &verify),
         OPT_FLAG("force", 'f', &force),   OPT_FLAG("quiet", 'q', &quiet),
+        OPT_FLAG("progress", 0, &progress),
         OPT_END,
     };
     int first = cli_parse(&cli, options, argc, argv);
@@ -314,11 +317,12 @@ int main(int argc, char **argv)
         cli_usage_error(&cli, "missing --out OUTDIR");
     if (!to && !verify)
         cli_usage_error(&cli, "missing --to MESH (or --verify to compare --in with --out)");
+    progress_enable(!quiet && (progress || isatty(2)));
     char *in = dir_arg(in_arg), *out = dir_arg(out_arg);
     ReshardMesh t = {-1, -1, -1, -1, -1};
     if (to)
         parse_to(to, &t);
-    if (to && cmd_reshard(in, out, &t, force, quiet, &err))
+    if (to && cmd_reshard(in, out, &t, force, &err))
         cli_fail(&cli, &err);
     if (verify) {
         int rc = cmd_verify(in, out, &err);
