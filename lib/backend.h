@@ -17,7 +17,16 @@ const char *dtype_name(DType t);
 
 typedef struct Backend {
     const char *name;        /* "cpu" */
-    DType act_dtype;         /* storage type of saved activations (the CPU: fp32) */
+    DType act_dtype;         /* storage type of saved activations (the CPU: fp32). Kernels
+                                take float pointers today, so a backend must say F32 here
+                                until they take typed buffers (docs/backends.md) */
+
+    /* ---- the machine ---- */
+    void (*set_threads)(int n);               /* host threads the kernels may use */
+    double (*peak_gflops)(int reps);          /* the rate MFU is measured against, measured
+                                                 now (reps timed repetitions, best kept) */
+    const char *(*describe)(void);            /* e.g. "OpenBLAS Haswell": results may
+                                                 differ in the last bits between these */
 
     /* ---- memory: device buffers (on the CPU, host memory) ---- */
     void *(*alloc)(size_t bytes);                 /* zero-filled; aborts when out of memory */

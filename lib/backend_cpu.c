@@ -65,9 +65,18 @@ static void cpu_attention_backward(float *dq, float *dk, float *dv, const float 
     comm_progress();
 }
 
+/* The best 1024³ sgemm rate of OpenBLAS threaded by itself over the current threads. */
+static double cpu_peak_gflops(int reps)
+{
+    return kernels_sgemm_peak_gflops(1024, reps);
+}
+
 static const Backend CPU = {
     .name = "cpu",
     .act_dtype = DTYPE_F32,
+    .set_threads = kernels_set_threads,
+    .peak_gflops = cpu_peak_gflops,
+    .describe = kernels_blas_path,
     .alloc = cpu_alloc,
     .release = free,
     .zero = cpu_zero,

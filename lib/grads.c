@@ -162,9 +162,9 @@ void grads_part_ready(Grads *gr, int part)
         return;
     for (int i = 0; i < gr->nbuckets; i++) {
         GradBucket *b = &gr->bucket[i];
-        if (b->ready_part == part) {
+        if (b->ready_part == part && !b->started) {
             comm_iallreduce_sum(gr->reduce, gr->g + b->lo, (int64_t)(b->hi - b->lo), &b->req);
-            b->in_flight = 1;
+            b->in_flight = b->started = 1;
         }
     }
     grads_progress(gr);
@@ -173,11 +173,14 @@ void grads_part_ready(Grads *gr, int part)
 void grads_finish(Grads *gr)
 {
     const Mesh *me = gr->mesh;
-    for (int i = 0; i < gr->nbuckets; i++)
-        if (gr->bucket[i].in_flight) {
-            comm_wait(&gr->bucket[i].req);
-            gr->bucket[i].in_flight = 0;
-        }
+    for (int i = 0; i < gr->nbuckets; i++) {
+        GradBucket *b = &gr->bucket[i];
+        if (b->in_flight)
+            comm_wait(&b->req);
+        else if (!b->started) /* a part backward never announced: reduce it now, blocking */
+            comm_allreduce_sum(gr->reduce, gr->g + b->lo, (int64_t)(b->hi - b->lo));
+        b->in_flight = b->started = 0;
+    }
     if (gr->embed >= 0 && me->embed_comm.size > 1)
         comm_allreduce_sum(&me->embed_comm, gr->g + gr->pt->t[gr->embed].offset,
                            (int64_t)gr->pt->t[gr->embed].numel);

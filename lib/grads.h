@@ -20,6 +20,7 @@ typedef struct {
     int ready_part;       /* backward part after which every tensor in it is final */
     CommRequest req;
     int in_flight;
+    int started;          /* this step's reduction was started (in backward) */
 } GradBucket;
 
 typedef struct {

@@ -4,6 +4,15 @@
 
 #include "mesh.h"
 
+void mesh_coords(int rank, int dp, int pp, int cp, int tp, int out[4])
+{
+    (void)dp; /* the slowest coordinate: what is left */
+    out[3] = rank % tp;
+    out[2] = rank / tp % cp;
+    out[1] = rank / (tp * cp) % pp;
+    out[0] = rank / (tp * cp * pp);
+}
+
 void mesh_stage_layers(int L, int pp, int s, int *begin, int *end)
 {
     int base = L / pp, extra = L % pp;
@@ -66,9 +75,9 @@ int mesh_init(Mesh *m, MPI_Comm world, const MeshShape *sh, Error *err)
     int DP = sh->dp, PP = sh->pp, CP = sh->cp, TP = sh->tp;
     m->dp = DP, m->pp = PP, m->cp = CP, m->tp = TP;
     m->rank = rank, m->world = W;
-    /* rank = ((dp_r·PP + pp_r)·CP + cp_r)·TP + tp_r */
-    int tp_r = rank % TP, cp_r = rank / TP % CP, pp_r = rank / (TP * CP) % PP;
-    int dp_r = rank / (TP * CP * PP);
+    int c[4];
+    mesh_coords(rank, DP, PP, CP, TP, c);
+    int dp_r = c[0], pp_r = c[1], cp_r = c[2], tp_r = c[3];
     m->dp_rank = dp_r, m->pp_rank = pp_r, m->cp_rank = cp_r, m->tp_rank = tp_r;
 
     if (mpi) {

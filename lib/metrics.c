@@ -42,7 +42,8 @@ double metrics_rss_mib(void)
     return (double)rss * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
 }
 
-/* The lines of path with "step" ≤ step, concatenated (*out malloc'ed). */
+/* The lines of path with "step" ≤ step, concatenated (*out malloc'ed). A last line without
+ * its newline is a record the run was writing when it died: dropped, as lib/runinfo does. */
 static int kept_lines(const char *path, FILE *f, int64_t step, char **out, size_t *outlen,
                       Error *err)
 {
@@ -55,6 +56,8 @@ static int kept_lines(const char *path, FILE *f, int64_t step, char **out, size_
     int lineno = 0, rc = PT_OK;
     while (!rc && (got = getline(&line, &n, f)) > 0) {
         lineno++;
+        if (line[got - 1] != '\n')
+            break;
         json_error_t je;
         json_t *obj = json_loadb(line, (size_t)got, 0, &je);
         json_t *s = obj ? json_object_get(obj, "step") : NULL;

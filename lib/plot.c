@@ -154,24 +154,28 @@ static int render(const char *path, const char *script, const char *tmpdir, cons
     char gp[PATH_MAX + 16];
     snprintf(gp, sizeof gp, "%s/plot.gp", tmpdir);
     FILE *f = fopen(gp, "w");
-    if (!f || fputs(script, f) < 0 || fclose(f) != 0)
-        return err_set(err, PT_ERUNTIME, "%s: %s", gp, strerror(errno));
+    int bad = !f || fputs(script, f) < 0;
+    if (f && fclose(f) != 0)
+        bad = 1;
+    if (bad) {
+        int e = errno;
+        unlink(gp);
+        return err_set(err, PT_ERUNTIME, "%s: %s", gp, strerror(e));
+    }
     char *argv[] = {"gnuplot", gp, NULL};
     ProcResult res;
-    if (proc_run(argv, &res, err))
-        return err->code;
-    int rc = PT_OK;
-    if (res.status != 0 || access(image, R_OK) != 0)
+    int rc = proc_run(argv, &res, err);
+    if (!rc && (res.status != 0 || access(image, R_OK) != 0))
         rc = err_set(err, PT_ERUNTIME, "gnuplot failed (exit %d): %s", res.status,
                      proc_first_line(res.err));
     proc_result_free(&res);
     char *data = NULL;
     size_t len = 0;
-    if (rc == PT_OK && slurp(image, &data, &len, err) == PT_OK)
-        atomic_write_file(path, data, len, err);
+    if (!rc && !(rc = slurp(image, &data, &len, err)))
+        rc = atomic_write_file(path, data, len, err);
     free(data);
     unlink(gp);
-    return err->code;
+    return rc;
 }
 
 int plot_write(const char *path, const PlotPanel *panels, int npanels, Error *err)

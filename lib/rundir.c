@@ -1,6 +1,5 @@
 /* rundir: run discovery, open / refresh / save of picotron-submit, over submit.json with
  * jansson. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 
 #include "atomicfile.h"
 #include "config.h"
+#include "dirwalk.h"
 #include "preflight.h"
 #include "rundir.h"
 #include "slurmjob.h"
@@ -54,51 +54,13 @@ static int holds_config(const char *dir)
     return access(path, F_OK) == 0;
 }
 
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Append the run directories below dir (dir itself is none) to *list, in name order. */
-static void find_below(const char *dir, int depth, char ***list, int *n)
-{
-    DIR *d = depth < 32 ? opendir(dir) : NULL;
-    if (!d)
-        return;
-    char **subs = NULL;
-    int nsubs = 0;
-    for (struct dirent *e; (e = readdir(d));) {
-        char path[PATH_MAX];
-        struct stat st;
-        if (e->d_name[0] == '.' ||
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path ||
-            lstat(path, &st) != 0 || !S_ISDIR(st.st_mode)) /* symlinks are not followed */
-            continue;
-        subs = realloc(subs, (size_t)(nsubs + 1) * sizeof *subs);
-        subs[nsubs++] = strdup(path);
-    }
-    closedir(d);
-    qsort(subs, (size_t)nsubs, sizeof *subs, by_name);
-    for (int i = 0; i < nsubs; i++) {
-        if (holds_config(subs[i])) {
-            *list = realloc(*list, (size_t)(*n + 1) * sizeof **list);
-            (*list)[(*n)++] = subs[i];
-            continue;
-        }
-        find_below(subs[i], depth + 1, list, n);
-        free(subs[i]);
-    }
-    free(subs);
-}
-
 int rundir_find(const char *arg, char ***list, int *n, Error *err)
 {
     struct stat st;
     if (stat(arg, &st) != 0)
         return err_set(err, PT_EINPUT, "%s: no such run directory or config file", arg);
     if (!S_ISDIR(st.st_mode) || holds_config(arg)) {
-        *list = realloc(*list, (size_t)(*n + 1) * sizeof **list);
-        (*list)[(*n)++] = strdup(arg);
+        dirwalk_append(list, n, arg);
         return PT_OK;
     }
     int before = *n;
@@ -106,7 +68,7 @@ int rundir_find(const char *arg, char ***list, int *n, Error *err)
     snprintf(root, sizeof root, "%s", arg);
     for (size_t k = strlen(root); k > 1 && root[k - 1] == '/';) /* "runs/" names runs/a */
         root[--k] = '\0';
-    find_below(root, 0, list, n);
+    dirwalk_find(root, holds_config, list, n);
     if (*n == before)
         return err_set(err, PT_EINPUT, "%s: no config.json in it or in any directory below it "
                        "(write one with picotron create-config)", arg);
@@ -119,8 +81,7 @@ int rundir_find_args(char *const *args, int nargs, char ***list, int *n, Error *
     *n = 0;
     for (int i = 0; i < nargs; i++) {
         if (!strcmp(args[i], "-")) {
-            *list = realloc(*list, (size_t)(*n + 1) * sizeof **list);
-            (*list)[(*n)++] = strdup("-");
+            dirwalk_append(list, n, "-");
         } else if (rundir_find(args[i], list, n, err)) {
             return err->code;
         }

@@ -1,6 +1,5 @@
 /* runinfo: a run directory read back (config.resolved.json, metrics.jsonl, status) and
  * summarised; finding run directories below a directory. */
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -10,10 +9,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "dirwalk.h"
 #include "runinfo.h"
 
 /* Deeper than any sensible tree of runs; stops a symlink loop. */
-#define FIND_MAX_DEPTH 16
 
 static int number_field(json_t *obj, const char *key, double *out)
 {
@@ -187,38 +186,6 @@ static int is_run_dir(const char *dir)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static void append_dir(char ***dirs, int *n, const char *dir)
-{
-    char **grown = realloc(*dirs, (size_t)(*n + 1) * sizeof *grown);
-    if (!grown)
-        err_die("picotron", &(Error){PT_ERUNTIME, "out of memory listing run directories"});
-    *dirs = grown;
-    (*dirs)[(*n)++] = strdup(dir);
-}
-
-static void find_below(const char *dir, int depth, char ***dirs, int *n)
-{
-    if (is_run_dir(dir)) {
-        append_dir(dirs, n, dir);
-        return;
-    }
-    struct dirent **names;
-    int k = depth < FIND_MAX_DEPTH ? scandir(dir, &names, NULL, alphasort) : -1;
-    for (int i = 0; i < k; i++) {
-        char sub[PATH_MAX];
-        struct stat st;
-        const char *name = names[i]->d_name;
-        int skip = name[0] == '.' ||
-                   snprintf(sub, sizeof sub, "%s%s%s", dir,
-                            dir[strlen(dir) - 1] == '/' ? "" : "/", name) >= (int)sizeof sub;
-        if (!skip && stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
-            find_below(sub, depth + 1, dirs, n);
-        free(names[i]);
-    }
-    if (k >= 0)
-        free(names);
-}
-
 int runinfo_find(const char *arg, char ***dirs, int *n, Error *err)
 {
     struct stat st;
@@ -228,7 +195,7 @@ int runinfo_find(const char *arg, char ***dirs, int *n, Error *err)
         return err_set(err, PT_EINPUT, "%s: not a directory (give a run directory, or a "
                        "directory of runs)", arg);
     int before = *n;
-    find_below(arg, 0, dirs, n);
+    dirwalk_find(arg, is_run_dir, dirs, n);
     if (*n == before)
         return err_set(err, PT_EINPUT, "%s: no run directory (one holding metrics.jsonl) at or "
                        "below it", arg);

@@ -13,7 +13,6 @@
 #include "ckpt.h"
 #include "data.h"
 #include "grads.h"
-#include "kernels/kernels.h"
 #include "launch.h"
 #include "llama.h"
 #include "metrics.h"
@@ -268,7 +267,7 @@ static void print_banner(const Trainer *t)
                 r, x[0] / MIB, x[1] / MIB, x[2] / MIB, x[3] / MIB);
     }
     fprintf(stderr, "picotron-train: cpu peak (best sgemm 1024^3, %d threads, %s): %.1f GFLOP/s\n",
-            t->threads, kernels_blas_path(), t->peak);
+            t->threads, t->be->describe(), t->peak);
     free(all);
 }
 
@@ -286,7 +285,7 @@ int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOp
     if (rc)
         return rc;
     t->threads = trainer_threads(cfg, t->mpi ? launch_local_ranks() : 1);
-    kernels_set_threads(t->threads);
+    t->be->set_threads(t->threads);
     const ModelDims *d = &cfg->model.dims;
     int T = cfg->training.seq_length;
     batch_init(&t->batch, cfg->training.micro_batch_size, T,
@@ -317,7 +316,7 @@ int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOp
     t->fc = metrics_flops(d, T);
     /* the peak (for MFU) costs a few sgemm calls: only where it is printed or logged */
     if (is_root(t) && (!opt->quiet || opt->step_lines || opt->write_metrics))
-        t->peak = kernels_sgemm_peak_gflops(1024, 3);
+        t->peak = t->be->peak_gflops(3);
     print_banner(t);
     return PT_OK;
 }

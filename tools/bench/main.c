@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "atomicfile.h"
+#include "backend.h"
 #include "comm.h"
 #include "config.h"
-#include "kernels/kernels.h"
 #include "launch.h"
 #include "metrics.h"
 #include "proc.h"
@@ -324,13 +324,14 @@ int main(int argc, char **argv)
     TrainReport rep;
     /* The peak is taken before and after the run and the better figure kept: a neighbour
      * stealing the CPU during one measurement must not inflate the ratio. */
-    kernels_set_threads(trainer_threads(&cfg, run.under_launcher ? launch_local_ranks() : 1));
-    double peak_before = run.speaker ? kernels_sgemm_peak_gflops(1024, 5) : 0.0;
+    const Backend *be = backend_cpu();
+    be->set_threads(trainer_threads(&cfg, run.under_launcher ? launch_local_ranks() : 1));
+    double peak_before = run.speaker ? be->peak_gflops(5) : 0.0;
     if (trainer_run(&cfg, toolrun_comm(&run), &opt, &rep, &err))
         toolrun_fail(&run, &err);
     if (!run.speaker)
         toolrun_exit(0);
-    double peak_after = kernels_sgemm_peak_gflops(1024, 5);
+    double peak_after = be->peak_gflops(5);
     double peak = peak_after > peak_before ? peak_after : peak_before;
     int ranks = config_world_size(&cfg);
     FlopCount fc = metrics_flops(&cfg.model.dims, cfg.training.seq_length);
@@ -362,7 +363,7 @@ int main(int argc, char **argv)
                rep.steps, rep.tokens_per_s, fc.flops_per_token, gflops, gflops_causal, peak, ratio,
                rep.comm_fraction, rep.last_loss, rep.comm_fraction_by_kind[COMM_TP],
                rep.comm_fraction_by_kind[COMM_CP], rep.comm_fraction_by_kind[COMM_PP],
-               rep.comm_fraction_by_kind[COMM_DP], metrics_rss_mib(), kernels_blas_path());
+               rep.comm_fraction_by_kind[COMM_DP], metrics_rss_mib(), be->describe());
         free(quoted);
     } else {
         printf("%-26s %d rank%s x %d thr  tok/s %8.0f  GFLOP/s %7.2f (causal %7.2f)  sgemm %7.2f/rank"

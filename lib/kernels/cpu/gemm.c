@@ -12,8 +12,9 @@
  * Single-threaded: Debian's OpenBLAS is the OpenMP build, and at every call it takes its thread
  * count from OpenMP (omp_get_max_threads), whatever openblas_set_num_threads said; it runs one
  * thread only inside an active parallel region or when that count is 1. So each tile is called
- * inside our parallel region, whose tasks set their own count to 1. The grid costs about 2% of the sgemm rate against one threaded OpenBLAS call
- * (docs/training.md, "Threads and determinism"). */
+ * inside our parallel region, whose tasks set their own count to 1. What the grid costs against
+ * one threaded OpenBLAS call is measured in docs/benchmarks.md; the promise and its tests are in
+ * docs/training.md, "Threads and determinism". */
 #include <cblas.h>
 #include <omp.h>
 #include <stdint.h>
@@ -26,8 +27,8 @@
 
 char *openblas_get_corename(void);
 
-/* Tile grid. Every tile repacks its operands, which costs ~4% of the sgemm rate at 256×192
- * tiles and ~1% at 512×384 (measured on the bench model's shapes): so up to GEMM_FEW tiles
+/* Tile grid. Every tile repacks its operands, so small tiles cost sgemm rate (measured in
+ * docs/benchmarks.md): up to GEMM_FEW tiles
  * with edges of at least GEMM_MIN_EDGE (enough for 2 or 4 threads on a small model's GEMMs),
  * and more only where every edge stays at least GEMM_BIG_EDGE, up to GEMM_MAX_TILES. Part
  * counts are powers of two (balanced for 2, 4, 8… threads); cuts fall on multiples of 16 (the
