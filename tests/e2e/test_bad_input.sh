@@ -76,6 +76,20 @@ refused "missing shard" "$TMP/nosuch.bin" \
 refused "glob matching nothing" "$TMP/shards_*.bin" \
     "$TRAIN" --config base.json --set dataset.name="$TMP/shards_*.bin"
 
+# Only regular files are shards: a FIFO would block the open until a writer came (so the
+# command runs under timeout: a regression fails instead of hanging), a device never ends.
+mkfifo fifo.bin
+refused "FIFO as dataset.name" "$TMP/fifo.bin" \
+    timeout 20 "$TRAIN" --config base.json --set dataset.name="$TMP/fifo.bin"
+assert_contains "$ERR" "not a regular file"
+mkdir globbed
+mkfifo globbed/shard_1.bin
+refused "FIFO matched by the glob" "$TMP/globbed/shard_1.bin" \
+    timeout 20 "$TRAIN" --config base.json --set dataset.name="$TMP/globbed/shard_*.bin"
+refused "device as dataset.name" "/dev/zero" \
+    timeout 20 "$TRAIN" --config base.json --set dataset.name=/dev/zero
+assert_contains "$ERR" "not a regular file"
+
 # Good shards to spoil: 20 kB of text, byte-level.
 awk 'BEGIN { for (i = 0; i < 400; i++) printf "%d bottles of beer on the wall.\n", i }' >text.txt
 "$TEXT2SHARD" text.txt --out good.bin 2>/dev/null
