@@ -106,6 +106,7 @@ static const Key KEYS[] = {
     NUM("dataset.eval_every", T_INT, dataset.eval_every, NONNEG, 0),
     NUM("dataset.eval_samples", T_INT, dataset.eval_samples, POS, 16),
     STR("dataset.split", dataset.split, "train", NULL),
+    STR("dataset.validate", dataset.validate, "all", "all|lazy"),
     NUM("dataset.num_workers", T_INT, dataset.num_workers, NONNEG, 0),
     NUM("dataset.num_proc", T_INT, dataset.num_proc, POS, 1),
     STR_OR_NULL("dataset.subset_name", dataset.subset_name),

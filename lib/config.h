@@ -56,6 +56,7 @@ typedef struct {
         int num_workers, num_proc;   /* picotron keys, no effect here */
         char subset_name[CFG_STR];
         char split[64];
+        char validate[8];        /* "all": every token id before step 1 | "lazy": per shard */
     } dataset;
     struct {
         char save_dir[CFG_STR];

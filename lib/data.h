@@ -19,6 +19,7 @@ typedef struct {
     int64_t first;             /* index of its first token in the stream */
     const unsigned char *map;  /* mmap of the whole file */
     size_t map_len;
+    int checked;               /* 1: every token id was found < V */
 } Shard;
 
 typedef struct {
@@ -37,13 +38,18 @@ typedef struct {
 
 /* Open a path or glob of shards ("synthetic" for the synthetic stream). num_samples > 0 limits
  * the epoch to that many samples. Validates every header (magic, version, token count against
- * file size); errors name the file. Token ids are checked when read. */
+ * file size); errors name the file. Token ids are checked by data_check_tokens, or shard by
+ * shard when data_sample first reads from one. */
 int data_open(Dataset *ds, const char *name, int T, int V, int64_t num_samples, int shuffle,
               uint64_t seed, Error *err);
 void data_close(Dataset *ds);
 
+/* Every token id of every shard against V now (dataset.validate "all"). A token id >= V is
+ * PT_EINPUT naming the shard, the token's offset in it, its value and V. */
+int data_check_tokens(Dataset *ds, Error *err);
+
 /* Global sample index g (any non-negative integer; wraps by epoch) into tokens (T + 1 ints).
- * A token id >= V is PT_EINPUT naming the shard and token offset. */
+ * The first read from a shard checks all its token ids (the data_check_tokens error). */
 int data_sample(Dataset *ds, int64_t g, int32_t *tokens, Error *err);
 
 /* Epoch that global sample g falls in. */

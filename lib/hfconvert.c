@@ -2,6 +2,8 @@
  * the mapping is the identity plus three HF habits: a tied model may store lm_head.weight as
  * well, old checkpoints store rotary inv_freq buffers, and HF shapes hold the true vocabulary
  * where our table's pieces hold it padded. */
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,30 @@ static int ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);
     return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* Every value of tensor t (converted to x) is finite, else an error naming the file, the tensor
+ * and the first bad element: a NaN or Inf imported would surface only as a loss of nan, which
+ * reads like a learning-rate problem. The first pass only accumulates (it vectorises); the
+ * element is searched for on failure. */
+static int check_finite(const StFile *f, const StTensor *t, const float *x, Error *err)
+{
+    int64_t n = (int64_t)t->numel;
+    int ok = 1;
+    for (int64_t i = 0; i < n; i++)
+        ok &= fabsf(x[i]) <= FLT_MAX; /* false for NaN and for ±Inf */
+    if (ok)
+        return PT_OK;
+    int64_t i = 0;
+    while (isfinite(x[i]))
+        i++;
+    char where[64] = "";
+    if (t->ndim == 2)
+        snprintf(where, sizeof where, " (row %lld, column %lld)", (long long)(i / t->shape[1]),
+                 (long long)(i % t->shape[1]));
+    return err_set(err, PT_EINPUT, "%s: tensor %s: element %lld%s is %s; an imported model must "
+                   "hold finite values", f->path, t->name, (long long)i, where,
+                   isnan(x[i]) ? "nan" : x[i] > 0 ? "inf" : "-inf");
 }
 
 /* A tensor of the files that is not in the table: skipped, or why it is refused. */
@@ -80,8 +106,10 @@ int hf_load_weights(const char *dir, const ParamTable *pt, float *params, StDtyp
             (p->ndim == 2 && t->shape[1] != p->shape[1]))
             rc = err_set(err, PT_EINPUT, "%s: tensor %s has shape %s, config.json implies %s "
                          "(byte offset %zu)", f->path, p->name, got, want, t->file_offset);
-        else
+        else {
             st_to_f32(t, params + p->offset);
+            rc = check_finite(f, t, params + p->offset, err);
+        }
         if (src_dtype && !strcmp(p->name, "model.embed_tokens.weight"))
             *src_dtype = t->dtype;
     }

@@ -6,8 +6,10 @@
 
 #include "preflight.h"
 
-int preflight_samples(Dataset *ds, int64_t n, Error *err)
+int preflight_samples(Dataset *ds, int64_t n, int all, Error *err)
 {
+    if (all && data_check_tokens(ds, err))
+        return err->code;
     int32_t *sample = xmalloc((size_t)(ds->T + 1) * sizeof *sample); /* (T + 1) */
     int rc = PT_OK;
     for (int64_t g = 0; g < n && !rc; g++)
@@ -72,10 +74,11 @@ int preflight_check(const Config *cfg, Error *err)
                        cfg->dataset.shuffle, cfg->training.seed, err);
     if (!rc && cfg->dataset.validation[0])
         rc = data_open(&val, cfg->dataset.validation, T, V, 0, 0, cfg->training.seed, err);
+    int all = strcmp(cfg->dataset.validate, "all") == 0;
     if (!rc)
-        rc = preflight_samples(&train, config_global_batch(cfg), err);
+        rc = preflight_samples(&train, config_global_batch(cfg), all, err);
     if (!rc && val.ntok > 0)
-        rc = preflight_samples(&val, cfg->dataset.eval_samples, err);
+        rc = preflight_samples(&val, cfg->dataset.eval_samples, all, err);
     data_close(&train);
     data_close(&val);
     if (rc)

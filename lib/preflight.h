@@ -1,6 +1,7 @@
 /* preflight: every check picotron-train makes on its input before it builds a model, as calls
  * that need no MPI and allocate no model: the config's values, the data (each shard's header,
- * the tokens of the first step and of the validation set) and the checkpoint it starts from.
+ * its token ids, the first step's and the validation set's samples) and the checkpoint it
+ * starts from.
  * The trainer runs the pieces; picotron-submit runs preflight_check before sbatch. */
 #ifndef PICOTRON_PREFLIGHT_H
 #define PICOTRON_PREFLIGHT_H
@@ -13,9 +14,10 @@
 #include "data.h"
 #include "error.h"
 
-/* Read samples [0, n) of ds: a token id >= vocab_size fails here, naming the shard and the
- * offset, before anything is written. Later samples are checked as they are read. */
-int preflight_samples(Dataset *ds, int64_t n, Error *err);
+/* With all, check every token id of ds (dataset.validate "all"); then read samples [0, n) of
+ * ds. A token id >= vocab_size fails here, naming the shard and the offset, before anything is
+ * written; under "lazy" a shard the first n samples do not reach is checked when first read. */
+int preflight_samples(Dataset *ds, int64_t n, int all, Error *err);
 
 /* The checkpoint a run of cfg starts from and its metadata: checkpoint.load_path (a step
  * directory, or a save_dir with a `latest`), else checkpoint.init_from (weights only: sets

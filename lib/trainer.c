@@ -73,9 +73,10 @@ static int is_root(const Trainer *t)
 static int check_first_samples(Trainer *t, Error *err)
 {
     const Config *cfg = t->cfg;
-    int rc = preflight_samples(&t->train, config_global_batch(cfg), err);
+    int all = strcmp(cfg->dataset.validate, "all") == 0;
+    int rc = preflight_samples(&t->train, config_global_batch(cfg), all, err);
     if (!rc && t->val.ntok > 0)
-        rc = preflight_samples(&t->val, cfg->dataset.eval_samples, err);
+        rc = preflight_samples(&t->val, cfg->dataset.eval_samples, all, err);
     return rc;
 }
 

@@ -76,6 +76,20 @@ refused "missing shard" "$TMP/nosuch.bin" \
 refused "glob matching nothing" "$TMP/shards_*.bin" \
     "$TRAIN" --config base.json --set dataset.name="$TMP/shards_*.bin"
 
+# Only regular files are shards: a FIFO would block the open until a writer came (so the
+# command runs under timeout: a regression fails instead of hanging), a device never ends.
+mkfifo fifo.bin
+refused "FIFO as dataset.name" "$TMP/fifo.bin" \
+    timeout 20 "$TRAIN" --config base.json --set dataset.name="$TMP/fifo.bin"
+assert_contains "$ERR" "not a regular file"
+mkdir globbed
+mkfifo globbed/shard_1.bin
+refused "FIFO matched by the glob" "$TMP/globbed/shard_1.bin" \
+    timeout 20 "$TRAIN" --config base.json --set dataset.name="$TMP/globbed/shard_*.bin"
+refused "device as dataset.name" "/dev/zero" \
+    timeout 20 "$TRAIN" --config base.json --set dataset.name=/dev/zero
+assert_contains "$ERR" "not a regular file"
+
 # Good shards to spoil: 20 kB of text, byte-level.
 awk 'BEGIN { for (i = 0; i < 400; i++) printf "%d bottles of beer on the wall.\n", i }' >text.txt
 "$TEXT2SHARD" text.txt --out good.bin 2>/dev/null
@@ -100,6 +114,30 @@ assert_contains "$ERR" "truncated"
 refused "token >= vocab_size" "$TMP/high.bin" "$TRAIN" --config base.json \
     --set model.vocab_size=128 --set dataset.name="$TMP/high.bin"
 assert_contains "$ERR" "offset 100"
+
+# The last token of the last of two shards is 200: far beyond the first step's samples
+# (256 tokens of 4200). Under dataset.validate "all" (the default) every token is checked
+# before step 1; under "lazy" a shard is checked when a sample first reaches it (step 9 here).
+mkdir late
+head -c 2100 text.txt >late/a.txt
+{ head -c 2099 text.txt; printf '\310'; } >late/b.txt
+"$TEXT2SHARD" late/a.txt --out late/shard_a.bin 2>/dev/null
+"$TEXT2SHARD" late/b.txt --out late/shard_b.bin 2>/dev/null
+refused "token >= vocab_size at the end of the last shard" "$TMP/late/shard_b.bin" \
+    "$TRAIN" --config base.json --set model.vocab_size=128 \
+    --set dataset.name="$TMP/late/shard_*.bin"
+assert_contains "$ERR" "token 200 at offset 2099 is >= vocab_size 128"
+check "no step ran" [ ! -s "$OUT" ]
+
+begin "dataset.validate lazy: the bad token stops the run when reached"
+expect_exit 2 "$TRAIN" --config base.json --set model.vocab_size=128 --no-metrics \
+    --set dataset.name="$TMP/late/shard_*.bin" --set dataset.validate=lazy --steps 20
+assert_contains "$ERR" "$TMP/late/shard_b.bin: token 200 at offset 2099 is >= vocab_size 128"
+check "steps 1..8 ran first: $(steps "$OUT" | tr '\n' ' ')" \
+    [ "$(steps "$OUT" | tr '\n' ' ')" = "1 2 3 4 5 6 7 8 " ]
+
+refused "dataset.validate neither all nor lazy" "dataset.validate" \
+    "$TRAIN" --config base.json --set dataset.validate=some
 
 # ---- model.name as a local HF directory ----------------------------------------------------
 # train reads config.json through the same reader as convert-hf and create-config: everything

@@ -122,6 +122,20 @@ refused dtype "tensor lm_head.weight: dtype \"Q4K\" is not supported"
 bad_model missing 's/model.layers.0.mlp.up_proj.weight/model.layers.0.mlp.up_prxj.weight/'
 refused missing "tensor model.layers.0.mlp.up_proj.weight [128, 64] is missing"
 
+# A value that is not finite would train as a loss of nan that looks like a learning-rate
+# problem: the import names the file, the tensor and the element. Element 650 (row 10,
+# column 10) of the embedding (data from byte 2144 + 76800) becomes a NaN in fp32; element 200
+# (row 3, column 8) of a bf16 up_proj (data from byte 2072 + 147840) becomes +Inf.
+begin "non-finite weights"
+mkdir nan && cp "$FIX/gqa_untied/config.json" "$FIX/gqa_untied/model.safetensors" nan/
+printf '\000\000\300\177' | dd of=nan/model.safetensors bs=1 seek=$((2144 + 76800 + 4 * 650)) \
+    conv=notrunc 2>/dev/null
+refused nan "nan/model.safetensors: tensor model.embed_tokens.weight: element 650 (row 10, column 10) is nan"
+mkdir inf && cp "$FIX/tied_bf16/config.json" "$FIX/tied_bf16/model.safetensors" inf/
+printf '\200\177' | dd of=inf/model.safetensors bs=1 seek=$((2072 + 147840 + 2 * 200)) \
+    conv=notrunc 2>/dev/null
+refused inf "inf/model.safetensors: tensor model.layers.1.mlp.up_proj.weight: element 200 (row 3, column 8) is inf"
+
 begin "malformed model directories"
 cp -r shards shard_gone && rm shard_gone/model-00003-of-00005.safetensors
 refused shard_gone "names shard shard_gone/model-00003-of-00005.safetensors, which does not exist"

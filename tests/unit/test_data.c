@@ -447,11 +447,55 @@ START_TEST(token_id_at_or_above_vocab_names_shard_and_offset)
     Dataset ds;
     open_ok(&ds, in_dir(pattern, sizeof pattern, "s?.bin"), 4, 256, 0, 0, 0);
     int32_t s[5];
-    sample_ok(&ds, 4, s); /* tokens 16..20, before the bad one */
+    sample_ok(&ds, 3, s); /* tokens 12..16, all in s0 */
+    /* tokens 16..20: the first read from s1 checks all of it, so its token 5 (stream 25) is
+     * found although this sample ends at token 0 */
     Error err = {0};
-    ck_assert_int_eq(data_sample(&ds, 6, s, &err), PT_EINPUT); /* tokens 24..28 */
+    ck_assert_int_eq(data_sample(&ds, 4, s, &err), PT_EINPUT);
     snprintf(want, sizeof want, "%s: token 300 at offset 5 is >= vocab_size 256", b);
     ck_assert_str_eq(err.msg, want);
+    Error again = {0};
+    ck_assert_int_eq(data_sample(&ds, 6, s, &again), PT_EINPUT); /* still refused */
+    ck_assert_str_eq(again.msg, want);
+    data_close(&ds);
+    free(tok);
+    remove_dir();
+}
+END_TEST
+
+/* The last token of the last (uint32) shard, which no early sample reaches, is found by
+ * data_check_tokens before any sample is read; a vocabulary one larger passes. */
+START_TEST(check_tokens_reads_every_shard_to_its_last_token)
+{
+    make_dir();
+    char a[128], b[128], pattern[128], want[200];
+    int32_t *tok = iota(4000);
+    write_shard_ok(in_dir(a, sizeof a, "s0.bin"), tok, 2000, 0);
+    tok[3999] = 70000;
+    write_shard_ok(in_dir(b, sizeof b, "s1.bin"), tok + 2000, 2000, 0); /* v7: 70000 > 65535 */
+    in_dir(pattern, sizeof pattern, "s?.bin");
+    Dataset ds;
+    open_ok(&ds, pattern, 4, 70000, 0, 0, 0);
+    Error err = {0};
+    ck_assert_int_eq(data_check_tokens(&ds, &err), PT_EINPUT);
+    snprintf(want, sizeof want, "%s: token 70000 at offset 1999 is >= vocab_size 70000", b);
+    ck_assert_str_eq(err.msg, want);
+    data_close(&ds);
+    open_ok(&ds, pattern, 4, 70001, 0, 0, 0);
+    Error ok = {0};
+    ck_assert_msg(data_check_tokens(&ds, &ok) == PT_OK, "%s", ok.msg);
+    data_close(&ds);
+    /* a uint16 shard's last token too */
+    tok[1999] = 3000;
+    write_shard_ok(a, tok, 2000, 0);
+    open_ok(&ds, pattern, 4, 70001, 0, 0, 0);
+    ck_assert_msg(data_check_tokens(&ds, &ok) == PT_OK, "%s", ok.msg);
+    data_close(&ds);
+    open_ok(&ds, pattern, 4, 2500, 0, 0, 0);
+    Error e16 = {0};
+    ck_assert_int_eq(data_check_tokens(&ds, &e16), PT_EINPUT);
+    snprintf(want, sizeof want, "%s: token 3000 at offset 1999 is >= vocab_size 2500", a);
+    ck_assert_str_eq(e16.msg, want);
     data_close(&ds);
     free(tok);
     remove_dir();
@@ -633,6 +677,7 @@ static Suite *data_suite(void)
     tcase_add_test(errors, trailing_bytes_are_an_input_error);
     tcase_add_test(errors, header_only_and_short_files_are_input_errors);
     tcase_add_test(errors, token_id_at_or_above_vocab_names_shard_and_offset);
+    tcase_add_test(errors, check_tokens_reads_every_shard_to_its_last_token);
     tcase_add_test(errors, missing_file_and_empty_glob_are_input_errors);
     tcase_add_test(errors, hub_dataset_name_says_how_to_make_shards);
     tcase_add_test(errors, stream_shorter_than_one_sample_is_an_input_error);

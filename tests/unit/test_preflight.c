@@ -107,15 +107,24 @@ START_TEST(a_hub_dataset_name_is_refused_naming_the_key)
 }
 END_TEST
 
-START_TEST(a_bad_token_in_the_first_step_is_refused_and_one_beyond_it_is_not)
+START_TEST(a_bad_token_anywhere_is_refused_and_lazy_defers_only_unread_shards)
 {
     Config cfg;
-    char path[256];
+    char path[256], glob[300];
     shard("last_of_step.bin", 16, path, sizeof path); /* sample 1's last target */
     load(&cfg, path);
     refused(&cfg, path);
-    shard("after_step.bin", 17, path, sizeof path); /* read by step 2, checked when read */
+    shard("last_token.bin", 63, path, sizeof path); /* read by no sample of step 1 */
     load(&cfg, path);
+    refused(&cfg, path);
+    set(&cfg, "dataset.validate=lazy"); /* step 1 reads from this shard: all of it is checked */
+    refused(&cfg, path);
+    shard("two_a.bin", -1, path, sizeof path);
+    shard("two_b.bin", 63, path, sizeof path); /* step 1 stays in two_a */
+    snprintf(glob, sizeof glob, "%s/two_?.bin", dir);
+    load(&cfg, glob);
+    refused(&cfg, path);
+    set(&cfg, "dataset.validate=lazy");
     passes(&cfg);
 }
 END_TEST
@@ -186,7 +195,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, a_good_config_passes);
     tcase_add_test(tc, a_hub_dataset_name_is_refused_naming_the_key);
-    tcase_add_test(tc, a_bad_token_in_the_first_step_is_refused_and_one_beyond_it_is_not);
+    tcase_add_test(tc, a_bad_token_anywhere_is_refused_and_lazy_defers_only_unread_shards);
     tcase_add_test(tc, validation_shards_are_checked_too);
     tcase_add_test(tc, a_checkpoint_that_is_not_there_is_refused_naming_the_key);
     tcase_add_test(tc, resume_auto_starts_fresh_without_latest_and_refuses_a_latest_leading_nowhere);
