@@ -157,7 +157,12 @@ int ckpt_writer_put(CkptWriter *w, const ParamInfo *p, const CkptPiece *pc, cons
     }
     hsize_t n = (hsize_t)(pc->flat_hi - pc->flat_lo);
     hid_t sp = H5Screate_simple(1, &n, NULL);
-    hid_t d = H5Dcreate2(*g, p->name, H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t dcpl = ckpt_h5_checksummed(n);
+    hid_t d = dcpl < 0 ? -1
+                       : H5Dcreate2(*g, p->name, H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl,
+                                    H5P_DEFAULT);
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
     int rc = d < 0 ? -1 : 0;
     if (!rc)
         rc = H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0 ? -1 : 0;

@@ -181,6 +181,14 @@ int ckpt_index_read(CkptIndex *idx, CkptKind kind, const char *name, const int64
                     const int64_t off[2], const int64_t shape[2], int64_t flat_lo,
                     int64_t flat_hi, float *dst, Error *err);
 
+/* The stored pieces (datasets, one per tensor per rank file holding part of it) of a kind:
+ * count, the tensor name of piece i, then read piece i whole, in slabs, so that HDF5 checks
+ * the checksum of every chunk. PT_OK, with *checksummed 0 for a piece written without
+ * checksums (before they were added); else PT_EINPUT naming the rank file and the tensor. */
+int ckpt_index_npieces(const CkptIndex *idx, CkptKind kind);
+const char *ckpt_index_piece_name(const CkptIndex *idx, CkptKind kind, int i);
+int ckpt_index_check_piece(CkptIndex *idx, CkptKind kind, int i, int *checksummed, Error *err);
+
 /* rm -r of a checkpoint directory (for pruning and --force). */
 int ckpt_remove_dir(const char *dir, Error *err);
 

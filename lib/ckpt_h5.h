@@ -15,6 +15,22 @@ hid_t ckpt_h5_create(const char *path);
 /* H5Fopen read-only: PT_EINPUT naming path when it is missing or not readable HDF5. */
 int ckpt_h5_open(const char *path, hid_t *f, Error *err);
 
+/* Elements per chunk of a checksummed dataset (256 KiB of float32): the unit HDF5 checksums
+ * and reads whole, so a partial read costs at most one chunk extra at each end; four fit the
+ * default 1 MiB chunk cache. docs/checkpoint.md "Checksums" has the measured cost. */
+#define CKPT_H5_CHUNK 65536
+
+/* A dataset creation property list for a 1-d dataset of n elements: chunked, each chunk
+ * carrying a Fletcher32 checksum that HDF5 checks on every read (n = 0: the default layout,
+ * nothing to check). Close it with H5Pclose; < 0 on failure. */
+hid_t ckpt_h5_checksummed(hsize_t n);
+
+/* After a failed H5Dread: 1 when HDF5's error stack says a Fletcher32 checksum did not hold. */
+int ckpt_h5_checksum_failed(void);
+
+/* 1 when dataset d was written with a checksum (older checkpoints have none). */
+int ckpt_h5_has_checksum(hid_t d);
+
 /* Attribute name of obj as n int64 (n = 0: a scalar); 0, or -1 on failure. */
 int ckpt_h5_put_i64(hid_t obj, const char *name, const int64_t *v, hsize_t n);
 

@@ -254,6 +254,7 @@ static int read_span(CkptIndex *x, CkptKind k, const char *name, const Stored *s
     hid_t ms = H5Screate_simple(1, &count, NULL);
     int bad = fs < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL) < 0 ||
               H5Dread(d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, buf) < 0;
+    int checksum = bad && ckpt_h5_checksum_failed();   /* before the next call clears the stack */
     H5Sclose(ms);
     if (fs >= 0)
         H5Sclose(fs);
@@ -262,7 +263,46 @@ static int read_span(CkptIndex *x, CkptKind k, const char *name, const Stored *s
     if (!bad)
         return PT_OK;
     ckpt_rank_path(x->dir, x->ranks[s->file], path, sizeof path);
+    if (checksum)
+        return err_set(err, PT_EINPUT,
+                       "%s: tensor %s: stored data fails its checksum (the file is corrupt)", path,
+                       dset);
     return err_set(err, PT_EINPUT, "%s: cannot read %s (truncated or corrupt?)", path, dset);
+}
+
+int ckpt_index_npieces(const CkptIndex *x, CkptKind k)
+{
+    return x->npc[k];
+}
+
+const char *ckpt_index_piece_name(const CkptIndex *x, CkptKind k, int i)
+{
+    return x->ts[k][x->pc[k][i].tensor].name;
+}
+
+int ckpt_index_check_piece(CkptIndex *x, CkptKind k, int i, int *checksummed, Error *err)
+{
+    const Stored *s = &x->pc[k][i];
+    const char *name = x->ts[k][s->tensor].name;
+    hid_t f = file_handle(x, s->file, err);
+    if (f < 0)
+        return err->code;
+    char dset[256];
+    snprintf(dset, sizeof dset, "/%s/%s", ckpt_kind_name(k), name);
+    hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
+    *checksummed = d >= 0 && ckpt_h5_has_checksum(d);
+    if (d >= 0)
+        H5Dclose(d);
+    /* slabs of 4 MiB bound the memory; a chunk that straddles two is read (and checked) twice */
+    const int64_t slab = 16 * CKPT_H5_CHUNK;
+    float *buf = xmalloc((size_t)slab * sizeof *buf);
+    int rc = PT_OK;
+    for (int64_t n0 = 0; !rc && n0 < s->hi - s->lo; n0 += slab) {
+        int64_t n = s->hi - s->lo - n0 < slab ? s->hi - s->lo - n0 : slab;
+        rc = read_span(x, k, name, s, n0, n, buf, err);
+    }
+    free(buf);
+    return rc;
 }
 
 /* The part of target row r that stored piece s holds, as a range [*f0, *f1) of the piece's

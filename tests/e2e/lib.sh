@@ -182,6 +182,18 @@ columns_close() {
     done
 }
 
+# corrupt_tensor FILE DSET: overwrite 64 bytes in the middle of the stored data (the first
+# chunk, found with h5ls -va; for a dataset stored without chunks, as checkpoints before
+# checksums are, its contiguous storage, found with h5dump) of dataset DSET of HDF5 file FILE.
+# Fails when neither finds it (h5ls or h5dump missing, no such dataset).
+corrupt_tensor() {
+    at=$(h5ls -va "$1/$2" 2>/dev/null |
+        awk '$1 ~ /^0x/ && NF >= 4 { print $3 + int($2 / 2); exit }')
+    [ -n "$at" ] || at=$(h5dump -p -H -d "$2" "$1" 2>/dev/null |
+        awk '$1 == "SIZE" { s = $2 } $1 == "OFFSET" { print $2 + int(s / 2); exit }')
+    is_number "$at" && printf '%064d' 0 | dd of="$1" bs=1 seek="$at" conv=notrunc status=none
+}
+
 # tiny_json FILE: write an explicit tiny-model config (synthetic data, run_dir $RUN,
 # a step line every step) that tests derive variants from with sed.
 tiny_json() {

@@ -13,7 +13,8 @@
 #  - crash safety: every process of a 2-rank job SIGKILLed while a checkpoint is being written
 #    leaves `latest` naming a complete, loadable checkpoint;
 #  - bad input → exit 2, one line: another global batch (and allow_batch_change), other model
-#    dimensions, a load_path that is not a checkpoint, `latest` naming a missing directory.
+#    dimensions, a load_path that is not a checkpoint, `latest` naming a missing directory, a
+#    rank file with corrupt tensor data (also found by `picotron-shard-ckpt verify`).
 # POSIX sh (like lib.sh). Two groups of cases run side by side (see "The run" below): a run
 # here is mostly process start-up, so they overlap well. Measured back to back with the same
 # cases one after the other, on 2 cores shared with other test runs (load 4.6-6.5): 15-21 s
@@ -465,6 +466,25 @@ assert_contains "$ERR" "$TMP/dangling/latest"
 assert_contains "$ERR" "step_00000009"
 assert_no_run_dir
 check "no checkpoint written beside it" [ "$(cd dangling && echo *)" = latest ]
+
+begin "bad input: a corrupt tensor in a rank file"
+# docs/checkpoint.md "Checksums": 64 bytes overwritten inside the stored data of one tensor
+# -> the load refuses it, naming the rank file and the tensor; shard-ckpt verify finds it
+# offline. Before checksums the resume exited 0 with the altered weights.
+T=model.layers.0.mlp.down_proj.weight
+cp -R "$CK" corrupt
+check "overwrote bytes of /weights/$T in rank_00000.h5" \
+    corrupt_tensor corrupt/rank_00000.h5 "/weights/$T"
+train 2 --config dp2tp2.json --set checkpoint.load_path="$TMP/corrupt"
+assert_one_line "$ERR"
+assert_contains "$ERR" "corrupt/rank_00000.h5: tensor /weights/$T: stored data fails its checksum"
+assert_no_run_dir
+expect_exit 2 "$SHARD" verify -q corrupt
+assert_one_line "$ERR"
+assert_contains "$ERR" "corrupt/rank_00000.h5: tensor /weights/$T: stored data fails its checksum"
+expect_exit 0 "$SHARD" verify -q "$CK"
+assert_contains "$OUT" "checksums hold"
+assert_not_contains "$OUT" "without checksums"
 
 join_lanes
 finish

@@ -3,8 +3,9 @@
 # dp=2·tp=2 ZeRO-1: A → B → A is identical in every tensor (weights, AdamW m, v), the
 # consolidated 1×1×1×1 layout, info (its --json escaping names), --in/--out with trailing
 # slashes, h5dump reading a rank file without picotron, and bad
-# inputs (missing or truncated rank file, impossible target mesh, existing OUTDIR) → exit 2 with
-# one line. (A wrong format_version is tested in tests/unit/test_ckpt.c, which can write one.)
+# inputs (missing or truncated rank file, corrupt tensor data, impossible target mesh, existing
+# OUTDIR) → exit 2 with one line; `verify DIR` on good and corrupt checkpoints. (A wrong
+# format_version is tested in tests/unit/test_ckpt.c, which can write one.)
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -113,7 +114,29 @@ check "replaced, nothing left beside it" [ -f o1/meta.h5 ] && [ ! -e o1.tmp ] &&
 expect_exit 0 "$SHARD" --verify --in "$A/" --out o1/
 assert_contains "$OUT" "0 differ"
 
+begin "verify DIR: the checksums of training's and reshard's files hold"
+expect_exit 0 "$SHARD" verify "$A"
+assert_contains "$OUT" "checksums hold"
+assert_not_contains "$OUT" "without checksums"
+expect_exit 0 "$SHARD" verify -q B
+assert_contains "$OUT" "checksums hold"
+assert_not_contains "$OUT" "without checksums"
+
 # ---- bad input: exit 2, one line -----------------------------------------------------------
+begin "corrupt tensor data"
+# docs/checkpoint.md "Checksums": the reshard stops at the bad piece, writes nothing
+cp -r "$A" C
+check "overwrote bytes of /adam_m/model.layers.0.mlp.gate_proj.weight in rank_00001.h5" \
+    corrupt_tensor C/rank_00001.h5 /adam_m/model.layers.0.mlp.gate_proj.weight
+expect_exit 2 "$SHARD" --in C --to dp=1 --out bad5 -q
+assert_one_line "$ERR"
+assert_contains "$ERR" \
+    "C/rank_00001.h5: tensor /adam_m/model.layers.0.mlp.gate_proj.weight: stored data fails its"
+check "nothing written" [ ! -e bad5 ] && [ ! -e bad5.tmp ]
+expect_exit 2 "$SHARD" verify -q C
+assert_one_line "$ERR"
+assert_contains "$ERR" "C/rank_00001.h5: tensor /adam_m/model.layers.0.mlp.gate_proj.weight"
+
 begin "existing OUTDIR"
 expect_exit 2 "$SHARD" --in "$A" --to dp=1 --out B
 assert_one_line "$ERR"
@@ -158,6 +181,11 @@ assert_one_line "$ERR"
 expect_exit 2 "$SHARD" --in "$A" --to dp=x --out x
 assert_one_line "$ERR"
 expect_exit 2 "$SHARD" --in "$A"
+assert_one_line "$ERR"
+expect_exit 2 "$SHARD" verify
+assert_one_line "$ERR"
+assert_contains "$ERR" "verify: missing DIR"
+expect_exit 2 "$SHARD" verify "$A" extra
 assert_one_line "$ERR"
 
 finish
