@@ -45,6 +45,17 @@ refused "invalid JSON" "badjson.json:3:" "$TRAIN" --config badjson.json
 check "message is file:line:col: invalid JSON" \
     grep -E -q 'badjson\.json:3:[0-9]+: invalid JSON' "$ERR"
 
+# A second "training" section would replace the first (seq_length 32 silently 1024): refused,
+# naming the key and where the second one is.
+variant dup.json 's/"dataset": {"name": "synthetic"},/"dataset": {"name": "synthetic"},\
+    "training": {"seq_length": 1024},/'
+refused "duplicate section" 'duplicate key "training"' "$TRAIN" --config dup.json
+check "message is file:line:col: duplicate key" \
+    grep -E -q 'dup\.json:8:[0-9]+: duplicate key "training"' "$ERR"
+
+variant dupkey.json 's/"seq_length": 64,/"seq_length": 64, "seq_length": 32,/'
+refused "duplicate key in a section" 'duplicate key "seq_length"' "$TRAIN" --config dupkey.json
+
 variant neg.json 's/"seq_length": 64/"seq_length": -3/'
 refused "negative seq_length" "training.seq_length" "$TRAIN" --config neg.json
 assert_contains "$ERR" "-3"
