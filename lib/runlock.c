@@ -1,4 +1,4 @@
-/* runlock: a directory created and flock'ed for one run. */
+/* runlock: a directory created, checked writable and flock'ed for one run. */
 #include "runlock.h"
 
 #include <errno.h>
@@ -11,12 +11,29 @@
 
 #include "atomicfile.h"
 
+/* Create and remove DIR/.write-test.PID: the directory really takes new files (a read-only
+ * mount or missing permission shows here, not at the first checkpoint after training ran).
+ * Opening an existing .lock proves nothing about creating files. */
+static int check_writable(const char *dir, const char *key, Error *err)
+{
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/.write-test.%ld", dir, (long)getpid());
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return err_set(err, PT_EINPUT, "%s: %s is not writable: %s", key, dir, strerror(errno));
+    close(fd);
+    unlink(probe);
+    return PT_OK;
+}
+
 int runlock_take(RunLock *l, const char *dir, const char *key, Error *err)
 {
     l->fd = -1;
     Error e = {0};
     if (make_dirs(dir, &e))
         return err_set(err, PT_EINPUT, "%s: %s", key, e.msg);
+    if (check_writable(dir, key, err))
+        return err->code;
     char path[4200];
     snprintf(path, sizeof path, "%s/.lock", dir);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);

@@ -170,6 +170,32 @@ variant hfname.json "s|\"name\": \"tiny\"|\"name\": \"$TMP/hf_act\"|"
 refused "model.name = HF directory, in the config file" "$TMP/hf_act/config.json: hidden_act" \
     "$TRAIN" --config hfname.json
 
+# ---- the checkpoint directory --------------------------------------------------------------
+# A save_dir that takes no new files is found before step 1, not at the first save after
+# training ran (docs/training.md, One run per directory). Root writes through chmod 555, so as
+# root the directory is a read-only bind mount in a private mount namespace (unshare -m); as
+# another user, chmod 555 is the real thing.
+mkdir rodir
+: >rodir/.lock # a previous run's lock file: opening it is not what must fail
+ro_train() {
+    if [ "$(id -u)" -ne 0 ]; then
+        chmod 555 rodir
+        "$TRAIN" "$@"
+    else
+        unshare -m sh -c 'mount --bind rodir rodir && mount -o remount,bind,ro rodir &&
+            exec "$0" "$@"' "$TRAIN" "$@"
+    fi
+}
+if [ "$(id -u)" -ne 0 ] || unshare -m true 2>/dev/null; then
+    refused "read-only save_dir" "checkpoint.save_dir: $TMP/rodir is not writable" \
+        ro_train --config base.json --set checkpoint.save_dir="$TMP/rodir" \
+        --set checkpoint.save_frequency=5
+    check "nothing written in it" [ "$(ls -A rodir)" = .lock ]
+    chmod 755 rodir
+else
+    echo "# skipped: read-only save_dir (root without unshare -m: no way to make a directory read-only)"
+fi
+
 # ---- flags and --set ---------------------------------------------------------------------
 refused "--set unknown key" "nosuch.key" "$TRAIN" --config base.json --set nosuch.key=1
 refused "--set bad value" "training.seq_length" "$TRAIN" --config base.json --set training.seq_length=abc

@@ -1,7 +1,7 @@
 /* test_runlock: a run's claim on its directory. While another process holds it, a second
  * claim is refused naming that process's pid and host; when the holder ends, even killed, the
- * kernel frees it; a missing directory is created; a directory that takes no new files or a
- * file in its place is refused naming the key. */
+ * kernel frees it; a missing directory is created; a directory that takes no new files (found
+ * before step 1, not at the first save) or a file in its place is refused naming the key. */
 #include <check.h>
 #include <ftw.h>
 #include <signal.h>
@@ -141,6 +141,17 @@ START_TEST(a_file_in_place_of_the_directory_is_refused_naming_the_key)
 }
 END_TEST
 
+/* Even root cannot create files in sysfs: a directory that exists but takes no new files. */
+START_TEST(a_directory_that_takes_no_new_files_is_refused)
+{
+    RunLock l;
+    Error err = {0};
+    ck_assert_int_eq(runlock_take(&l, "/sys", "checkpoint.save_dir", &err), PT_EINPUT);
+    ck_assert_msg(!strncmp(err.msg, "checkpoint.save_dir: /sys is not writable: ", 43), "%s",
+                  err.msg);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("runlock");
@@ -150,6 +161,7 @@ int main(void)
     tcase_add_test(tc, a_killed_holder_leaves_the_directory_free);
     tcase_add_test(tc, a_missing_directory_is_created);
     tcase_add_test(tc, a_file_in_place_of_the_directory_is_refused_naming_the_key);
+    tcase_add_test(tc, a_directory_that_takes_no_new_files_is_refused);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
