@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "jsonin.h"
 #include "models.h"
 
 typedef enum {
@@ -455,13 +456,12 @@ static void warn_cpu(const Config *cfg)
 
 int config_parse(Config *cfg, const char *json_text, const char *path, Error *err)
 {
-    json_error_t jerr;
     path = path ? path : "<config>";
-    json_t *root = json_loads(json_text, 0, &jerr);
-    if (!root)
-        return err_set(err, PT_EINPUT, "%s:%d:%d: invalid JSON: %s", path, jerr.line, jerr.column,
-                       jerr.text);
-    int rc = json_is_object(root)
+    json_t *root;
+    int rc = jsonin_loads(json_text, path, &root, err);
+    if (rc)
+        return rc;
+    rc = json_is_object(root)
                  ? parse_root(cfg, root, path, err)
                  : err_set(err, PT_EINPUT, "%s: expected a JSON object of sections", path);
     json_decref(root);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "hfconfig.h"
+#include "jsonin.h"
 
 /* indexed by StDtype */
 static const char *const torch_dtypes[] = {"float32", "float16", "bfloat16"};
@@ -197,17 +198,14 @@ int hfconfig_read(const char *dir, ModelDims *dims, Error *err)
 {
     char file[4200];
     snprintf(file, sizeof file, "%s/config.json", dir);
-    json_error_t jerr;
-    json_t *root = json_load_file(file, 0, &jerr);
-    if (!root && jerr.line < 1)
-        return err_set(err, PT_EINPUT, "%s: %s", file, jerr.text);
-    if (!root)
-        return err_set(err, PT_EINPUT, "%s:%d:%d: invalid JSON: %s", file, jerr.line, jerr.column,
-                       jerr.text);
+    json_t *root;
+    int rc = jsonin_load_file(file, &root, err);
+    if (rc)
+        return rc;
     ModelDims d;
     memset(&d, 0, sizeof d);
-    int rc = json_is_object(root) ? PT_OK
-                                  : err_set(err, PT_EINPUT, "%s: expected a JSON object", file);
+    rc = json_is_object(root) ? PT_OK
+                              : err_set(err, PT_EINPUT, "%s: expected a JSON object", file);
     if (!rc)
         rc = check_architecture(root, file, err);
     if (!rc)

@@ -1,4 +1,7 @@
 /* preflight: the trainer's input checks, runnable alone (picotron-submit, before sbatch). */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,33 @@ int preflight_samples(Dataset *ds, int64_t n, int all, Error *err)
     return rc;
 }
 
+/* *newest: the highest step N of save_dir/step_N with a meta.h5 (a committed checkpoint; a
+ * step_N.tmp or step_N.old is not one), -1 when there is none or no save_dir yet (what stands
+ * in its place is for the trainer to find when it claims the directory). */
+static int newest_checkpoint(const char *save_dir, long long *newest, Error *err)
+{
+    *newest = -1;
+    DIR *d = opendir(save_dir);
+    if (!d)
+        return errno == ENOENT || errno == ENOTDIR ? PT_OK
+                               : err_set(err, PT_EINPUT, "checkpoint.save_dir: %s: cannot list: %s",
+                                         save_dir, strerror(errno));
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "step_", 5) != 0 || !isdigit((unsigned char)e->d_name[5]))
+            continue;
+        long long s = strtoll(e->d_name + 5, NULL, 10);
+        char path[4096], meta[4200];
+        ckpt_step_path(save_dir, s, "", path, sizeof path);
+        const char *name = strrchr(path, '/') + 1;
+        ckpt_meta_path(path, meta, sizeof meta);
+        if (strcmp(name, e->d_name) == 0 && s > *newest && access(meta, F_OK) == 0)
+            *newest = s;
+    }
+    closedir(d);
+    return PT_OK;
+}
+
 /* The checkpoint the config names, or save_dir/latest under resume "auto"; dir[0] == 0: none. */
 static int checkpoint_source(const Config *cfg, char *dir, size_t len, int *weights_only,
                              const char **key, Error *err)
@@ -35,14 +65,28 @@ static int checkpoint_source(const Config *cfg, char *dir, size_t len, int *weig
     *key = "checkpoint.resume";
     if (strcmp(cfg->checkpoint.resume, "auto") != 0)
         return PT_OK;
-    /* no `latest` yet: a fresh start; a `latest` that leads nowhere must not silently restart
-     * a requeued job from scratch */
+    /* a `latest` that leads nowhere must not silently restart a requeued job from scratch */
+    const char *save_dir = cfg->checkpoint.save_dir;
     char latest[4096];
-    snprintf(latest, sizeof latest, "%s/latest", cfg->checkpoint.save_dir);
+    ckpt_latest_path(save_dir, latest, sizeof latest);
     Error e = {0};
-    if (access(latest, F_OK) == 0 && ckpt_latest(cfg->checkpoint.save_dir, dir, len, &e))
-        return err_set(err, PT_EINPUT, "checkpoint.resume: %s", e.msg);
-    return PT_OK;
+    if (access(latest, F_OK) == 0) {
+        if (ckpt_latest(save_dir, dir, len, &e))
+            return err_set(err, PT_EINPUT, "checkpoint.resume: %s", e.msg);
+        return PT_OK;
+    }
+    /* no `latest`: a fresh start only when there is no checkpoint either, else the new run
+     * would train from step 0 and point `latest` past the old checkpoints */
+    long long newest;
+    int rc = newest_checkpoint(save_dir, &newest, err);
+    if (rc || newest < 0)
+        return rc;
+    char step[4096];
+    ckpt_step_path(save_dir, newest, "", step, sizeof step);
+    return err_set(err, PT_EINPUT,
+                   "checkpoint.resume: \"auto\" but %s has no `latest` and holds checkpoints up "
+                   "to %s: set checkpoint.load_path to %s to resume from it, or remove the "
+                   "step_* directories to start afresh", save_dir, step, step);
 }
 
 int preflight_checkpoint(const Config *cfg, char *dir, size_t len, int *weights_only,

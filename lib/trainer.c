@@ -20,6 +20,7 @@
 #include "pipeline.h"
 #include "preempt.h"
 #include "preflight.h"
+#include "runlock.h"
 #include "trainer.h"
 
 #define MIB (1024.0 * 1024.0)
@@ -37,6 +38,7 @@ struct Trainer {
     Llama model;
     Grads gr;                 /* reductions, ZeRO-1, norm bookkeeping of grads */
     Pipeline pipe;            /* this stage's schedule executor */
+    RunLock save_lock, run_lock; /* rank 0's claims on save_dir and run_dir (fd -1: none) */
     Optimizer optim;
     Batch batch;              /* this step's micro-batches: (m, B, T_loc) ids and targets */
     int64_t step;             /* steps done (counting those before a resume) */
@@ -217,6 +219,24 @@ static void build_model(Trainer *t)
     optim_init_shard(&t->optim, &t->pt, cfg, t->gr.lo, t->gr.hi);
 }
 
+/* Rank 0 claims the directories this run writes before step 1 (docs/training.md, One run per
+ * directory): save_dir when the run saves checkpoints or resumes from it, run_dir when it
+ * writes metrics; each created if needed, checked writable and locked against a second run. */
+static int lock_dirs(Trainer *t, Error *err)
+{
+    const Config *cfg = t->cfg;
+    if (!is_root(t))
+        return PT_OK;
+    const char *save_dir = cfg->checkpoint.save_dir, *run_dir = cfg->logging.run_dir;
+    int saves = t->opt.checkpoints && (cfg->checkpoint.save_frequency > 0 ||
+                                       cfg->checkpoint.resume[0]);
+    if (saves && runlock_take(&t->save_lock, save_dir, "checkpoint.save_dir", err))
+        return err->code;
+    if (!t->opt.write_metrics || (saves && runlock_same_dir(save_dir, run_dir)))
+        return PT_OK;
+    return runlock_take(&t->run_lock, run_dir, "logging.run_dir", err);
+}
+
 static int open_outputs(Trainer *t, Error *err)
 {
     const Config *cfg = t->cfg;
@@ -277,6 +297,7 @@ int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOp
 {
     Trainer *t = xcalloc(1, sizeof *t);
     *out = t;
+    t->save_lock.fd = t->run_lock.fd = -1;
     t->cfg = cfg;
     t->opt = *opt;
     t->be = backend_cpu();
@@ -309,7 +330,9 @@ int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOp
         rc = comm_agree(&t->mesh.all, err);
     if (rc)
         return rc;
-    rc = open_outputs(t, err);
+    rc = lock_dirs(t, err);
+    if (!rc)
+        rc = open_outputs(t, err);
     if (t->mpi)
         rc = comm_agree(&t->mesh.all, err);
     if (rc)
@@ -342,6 +365,8 @@ void trainer_close(Trainer *t)
     data_close(&t->train);
     data_close(&t->val);
     mesh_free(&t->mesh);
+    runlock_release(&t->save_lock);
+    runlock_release(&t->run_lock);
     free(t);
 }
 

@@ -45,6 +45,17 @@ refused "invalid JSON" "badjson.json:3:" "$TRAIN" --config badjson.json
 check "message is file:line:col: invalid JSON" \
     grep -E -q 'badjson\.json:3:[0-9]+: invalid JSON' "$ERR"
 
+# A second "training" section would replace the first (seq_length 32 silently 1024): refused,
+# naming the key and where the second one is.
+variant dup.json 's/"dataset": {"name": "synthetic"},/"dataset": {"name": "synthetic"},\
+    "training": {"seq_length": 1024},/'
+refused "duplicate section" 'duplicate key "training"' "$TRAIN" --config dup.json
+check "message is file:line:col: duplicate key" \
+    grep -E -q 'dup\.json:8:[0-9]+: duplicate key "training"' "$ERR"
+
+variant dupkey.json 's/"seq_length": 64,/"seq_length": 64, "seq_length": 32,/'
+refused "duplicate key in a section" 'duplicate key "seq_length"' "$TRAIN" --config dupkey.json
+
 variant neg.json 's/"seq_length": 64/"seq_length": -3/'
 refused "negative seq_length" "training.seq_length" "$TRAIN" --config neg.json
 assert_contains "$ERR" "-3"
@@ -196,6 +207,32 @@ hf_refused hf_missing 'hidden_size: missing' '/"hidden_size"/d'
 variant hfname.json "s|\"name\": \"tiny\"|\"name\": \"$TMP/hf_act\"|"
 refused "model.name = HF directory, in the config file" "$TMP/hf_act/config.json: hidden_act" \
     "$TRAIN" --config hfname.json
+
+# ---- the checkpoint directory --------------------------------------------------------------
+# A save_dir that takes no new files is found before step 1, not at the first save after
+# training ran (docs/training.md, One run per directory). Root writes through chmod 555, so as
+# root the directory is a read-only bind mount in a private mount namespace (unshare -m); as
+# another user, chmod 555 is the real thing.
+mkdir rodir
+: >rodir/.lock # a previous run's lock file: opening it is not what must fail
+ro_train() {
+    if [ "$(id -u)" -ne 0 ]; then
+        chmod 555 rodir
+        "$TRAIN" "$@"
+    else
+        unshare -m sh -c 'mount --bind rodir rodir && mount -o remount,bind,ro rodir &&
+            exec "$0" "$@"' "$TRAIN" "$@"
+    fi
+}
+if [ "$(id -u)" -ne 0 ] || unshare -m true 2>/dev/null; then
+    refused "read-only save_dir" "checkpoint.save_dir: $TMP/rodir is not writable" \
+        ro_train --config base.json --set checkpoint.save_dir="$TMP/rodir" \
+        --set checkpoint.save_frequency=5
+    check "nothing written in it" [ "$(ls -A rodir)" = .lock ]
+    chmod 755 rodir
+else
+    echo "# skipped: read-only save_dir (root without unshare -m: no way to make a directory read-only)"
+fi
 
 # ---- flags and --set ---------------------------------------------------------------------
 refused "--set unknown key" "nosuch.key" "$TRAIN" --config base.json --set nosuch.key=1

@@ -486,5 +486,19 @@ expect_exit 0 "$SHARD" verify -q "$CK"
 assert_contains "$OUT" "checksums hold"
 assert_not_contains "$OUT" "without checksums"
 
+begin "bad input: checkpoints but no latest, resume auto"
+# docs/checkpoint.md "Resuming": a fresh start here would train from step 0 and point `latest`
+# at the new run's steps, past the checkpoint left there; refused, naming it.
+mkdir nolatest
+cp -r "$CK" nolatest/
+mkdir nolatest/step_00000005.tmp
+train 2 --config one.json --set checkpoint.save_dir="$TMP/nolatest" \
+    --set checkpoint.resume=auto --set checkpoint.save_frequency=1
+assert_one_line "$ERR"
+assert_contains "$ERR" "no \`latest\`"
+assert_contains "$ERR" "set checkpoint.load_path to $TMP/nolatest/step_00000003"
+assert_no_run_dir
+check "nothing written beside it" [ "$(cd nolatest && echo *)" = "step_00000003 step_00000005.tmp" ]
+
 join_lanes
 finish

@@ -193,6 +193,48 @@ expect_exit 1 "$TRAIN" $T --steps 10 --set training.learning_rate=1e10 \
 check "exactly one stderr line says diverged" [ "$(grep -c diverged "$ERR")" -eq 1 ]
 
 # ---------------------------------------------------------------------------------------------
+# One run per directory (docs/training.md): a run claims its save_dir and run_dir before step 1
+# with an flock on DIR/.lock holding "pid host". Two runs on one save_dir used to race (one died
+# with "cannot rename", step_N.old left behind). Here a first run is held at work while a second
+# one on its save_dir, then one on its run_dir, is refused naming the first's pid and host; the
+# first then finishes as if alone.
+begin "one run per directory"
+rm -rf "$RUN"
+# shellcheck disable=SC2086
+"$TRAIN" $T -q --set training.total_train_steps=400 \
+    --set checkpoint.save_dir="$TMP/shared_ck" --set checkpoint.save_frequency=100 \
+    >first.out 2>first.err &
+first=$!
+i=0
+while ! [ -s "$TMP/shared_ck/.lock" ] && [ "$i" -lt 500 ]; do
+    sleep 0.02
+    i=$((i + 1))
+done
+holder=$(cut -d' ' -f1 "$TMP/shared_ck/.lock" 2>/dev/null)
+check "the first run wrote its pid $first into save_dir/.lock (${holder:-nothing})" \
+    [ "$holder" = "$first" ]
+# shellcheck disable=SC2086
+expect_exit 2 "$TRAIN" $T -q --set logging.run_dir="$TMP/second_run" \
+    --set checkpoint.save_dir="$TMP/shared_ck" --set checkpoint.save_frequency=1
+assert_one_line "$ERR"
+assert_contains "$ERR" "checkpoint.save_dir: $TMP/shared_ck is in use by pid $first on host $(hostname)"
+check "the second run wrote no run directory" [ ! -e "$TMP/second_run" ]
+# shellcheck disable=SC2086
+expect_exit 2 "$TRAIN" $T -q --set checkpoint.save_dir="$TMP/other_ck"
+assert_one_line "$ERR"
+assert_contains "$ERR" "logging.run_dir: $RUN is in use by pid $first"
+check "the first run was still running when both were refused" kill -0 "$first"
+wait "$first"
+rc1=$?
+check "the first run finished normally (exit $rc1)" [ "$rc1" -eq 0 ]
+check "its last checkpoint is step 400" [ "$(cat "$TMP/shared_ck/latest")" = step_00000400 ]
+check "no step_*.old or step_*.tmp left" [ "$(cd "$TMP/shared_ck" && echo step_*.*)" = 'step_*.*' ]
+# the claim ended with the run: the directory takes a new run
+# shellcheck disable=SC2086
+expect_exit 0 "$TRAIN" $T -q --steps 1 --set checkpoint.save_dir="$TMP/shared_ck" \
+    --set checkpoint.save_frequency=1
+
+# ---------------------------------------------------------------------------------------------
 begin "make install"
 # The dispatcher finds picotron-train beside itself, not on PATH.
 (unset MAKEFLAGS MFLAGS MAKELEVEL DESTDIR; make -s -C "$ROOT" install PREFIX="$TMP/prefix") >make.log 2>&1

@@ -295,6 +295,29 @@ START_TEST(section_that_is_not_an_object_is_an_error)
 }
 END_TEST
 
+/* Jansson keeps the last of two equal keys; the first must not vanish without a word. */
+START_TEST(duplicate_section_is_refused_naming_key_and_place)
+{
+    Config cfg;
+    Error err = {0};
+    const char *text = "{\"training\": {\"seq_length\": 32},\n"
+                       " \"training\": {\"seq_length\": 1024}}";
+    ck_assert_int_eq(parse(&cfg, text, &err), PT_EINPUT);
+    ck_assert_msg(strncmp(err.msg, "config.json:2:", 14) == 0, "\"%s\" lacks file:line", err.msg);
+    ck_assert_msg(strstr(err.msg, "duplicate key \"training\""), "\"%s\"", err.msg);
+    ck_assert_msg(!strchr(err.msg, '\n'), "not one line: \"%s\"", err.msg);
+}
+END_TEST
+
+START_TEST(duplicate_key_inside_a_section_is_refused)
+{
+    expect_error_text("{\"training\": {\"seq_length\": 32, \"seq_length\": 1024}}",
+                      "config.json:1:");
+    expect_error_text("{\"training\": {\"seq_length\": 32, \"seq_length\": 32}}",
+                      "duplicate key \"seq_length\"");
+}
+END_TEST
+
 START_TEST(negative_size_is_a_range_error)
 {
     expect_error("training.seq_length", "-3", "training.seq_length: must be > 0, got -3");
@@ -829,6 +852,8 @@ static Suite *config_suite(void)
     tcase_add_test(t, fractional_integer_is_a_type_error);
     tcase_add_test(t, wrong_type_for_bool_and_string);
     tcase_add_test(t, section_that_is_not_an_object_is_an_error);
+    tcase_add_test(t, duplicate_section_is_refused_naming_key_and_place);
+    tcase_add_test(t, duplicate_key_inside_a_section_is_refused);
     tcase_add_test(t, negative_size_is_a_range_error);
     tcase_add_test(t, zero_size_is_a_range_error);
     tcase_add_test(t, integer_overflow_is_a_range_error);

@@ -287,6 +287,24 @@ START_TEST(config_that_is_not_an_object_is_refused)
 }
 END_TEST
 
+/* transformers writes each key once; a second one (hand edits) would silently win. */
+START_TEST(duplicate_key_is_refused_naming_file_key_and_line)
+{
+    FILE *f = fopen(file, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("{\n  \"model_type\": \"llama\",\n  \"hidden_size\": 64,\n  \"hidden_size\": 96\n}\n", f);
+    fclose(f);
+    ModelDims d;
+    Error err = {0};
+    ck_assert_int_eq(hfconfig_read(dir, &d, &err), PT_EINPUT);
+    char want[256];
+    snprintf(want, sizeof want, "%s:4:", file);
+    ck_assert_msg(strncmp(err.msg, want, strlen(want)) == 0, "\"%s\" lacks %s", err.msg, want);
+    ck_assert_msg(strstr(err.msg, "duplicate key \"hidden_size\""), "\"%s\"", err.msg);
+    ck_assert_msg(!strchr(err.msg, '\n'), "not one line: \"%s\"", err.msg);
+}
+END_TEST
+
 static Suite *hfconfig_suite(void)
 {
     Suite *s = suite_create("hfconfig");
@@ -296,6 +314,7 @@ static Suite *hfconfig_suite(void)
     tcase_add_test(read, null_means_not_set);
     tcase_add_test(read, default_rope_parameters_carry_rope_theta);
     tcase_add_test(read, written_config_reads_back_to_the_same_dims);
+    tcase_add_test(read, duplicate_key_is_refused_naming_file_key_and_line);
     suite_add_tcase(s, read);
 
     TCase *refuse = tcase_create("refuse");

@@ -1,8 +1,9 @@
 /* test_preflight: picotron-train's input checks as one call, without MPI or a model: a hub
  * dataset name, missing shards, a bad token within the first step's samples (and none beyond
  * them), the validation shards, a checkpoint to load that is not there, a `latest` that leads
- * nowhere, and a config made invalid by an override are refused, each with the one line that
- * names the key or file; a good config passes. */
+ * nowhere, committed checkpoints without a `latest` under resume "auto", and a config made
+ * invalid by an override are refused, each with the one line that names the key or file; a good
+ * config passes. */
 #include <check.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -179,6 +180,45 @@ START_TEST(resume_auto_starts_fresh_without_latest_and_refuses_a_latest_leading_
 }
 END_TEST
 
+/* dir/ckpt/NAME/ (and its meta.h5 when committed), as a save would leave it. */
+static void step_dir(const char *name, int committed)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/ckpt", dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/ckpt/%s", dir, name);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    if (committed) {
+        snprintf(path, sizeof path, "%s/ckpt/%s/meta.h5", dir, name);
+        FILE *f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fclose(f);
+    }
+}
+
+/* Without `latest` a fresh start would train from step 0 and point `latest` past the
+ * checkpoints already there; only leftovers of killed saves (step_N.tmp, no meta.h5) start
+ * fresh. */
+START_TEST(resume_auto_without_latest_refuses_committed_checkpoints_naming_the_newest)
+{
+    Config cfg;
+    load(&cfg, "synthetic");
+    set(&cfg, "checkpoint.resume=auto");
+    step_dir("step_00000009.tmp", 1);
+    step_dir("step_00000008", 0);
+    passes(&cfg);
+    step_dir("step_00000003", 1);
+    step_dir("step_00000006", 1);
+    Error err = {0};
+    ck_assert_int_eq(preflight_check(&cfg, &err), PT_EINPUT);
+    char want[256];
+    snprintf(want, sizeof want, "set checkpoint.load_path to %s/ckpt/step_00000006 ", dir);
+    ck_assert_msg(strstr(err.msg, want), "'%s' lacks '%s'", err.msg, want);
+    ck_assert_msg(!strncmp(err.msg, "checkpoint.resume: ", 19), "%s", err.msg);
+    ck_assert_ptr_null(strchr(err.msg, '\n'));
+}
+END_TEST
+
 START_TEST(an_override_that_breaks_the_config_is_refused)
 {
     Config cfg;
@@ -199,6 +239,7 @@ int main(void)
     tcase_add_test(tc, validation_shards_are_checked_too);
     tcase_add_test(tc, a_checkpoint_that_is_not_there_is_refused_naming_the_key);
     tcase_add_test(tc, resume_auto_starts_fresh_without_latest_and_refuses_a_latest_leading_nowhere);
+    tcase_add_test(tc, resume_auto_without_latest_refuses_committed_checkpoints_naming_the_newest);
     tcase_add_test(tc, an_override_that_breaks_the_config_is_refused);
     suite_add_tcase(s, tc);
     return check_run(s);

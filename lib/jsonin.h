@@ -1,0 +1,18 @@
+/* jsonin: JSON that a user hands a tool as input (a run config, an HF config.json), parsed
+ * strictly: a key given twice in one object is refused rather than letting the second
+ * silently replace the first, and every refusal is one line naming the file, line and column. */
+#ifndef PICOTRON_JSONIN_H
+#define PICOTRON_JSONIN_H
+
+#include <jansson.h>
+
+#include "error.h"
+
+/* Parse TEXT (read from NAME, used only in messages) into *out (a new reference).
+ * PT_EINPUT "NAME:line:col: ..." on invalid JSON or a duplicate key. */
+int jsonin_loads(const char *text, const char *name, json_t **out, Error *err);
+
+/* The same for the file at PATH; PT_EINPUT naming PATH when it cannot be read. */
+int jsonin_load_file(const char *path, json_t **out, Error *err);
+
+#endif
