@@ -416,12 +416,22 @@ int trainer_step(Trainer *t, StepStats *st, Error *err)
     double sq = grads_sumsq(&t->gr);
     comm_allreduce_sum_f64(&me->all, &sq, 1);
     double norm = sqrt(sq);
-    if (!isfinite(loss) || !isfinite(norm))
-        return err_set(err, PT_ERUNTIME,
-                       "step %lld: loss is %g and grad_norm %g: training diverged; lower "
-                       "training.learning_rate or set optimizer.grad_clip",
-                       (long long)t->step + 1, loss, norm);
     double lr = optim_lr(cfg, t->step);
+    if (!isfinite(loss) || !isfinite(norm)) {
+        /* %g throughout, NaN without its sign; the advice depends on what is already set */
+        char advice[96];
+        if (cfg->optimizer.grad_clip > 0.0)
+            snprintf(advice, sizeof advice, "optimizer.grad_clip is %g already: lower "
+                     "training.learning_rate", cfg->optimizer.grad_clip);
+        else
+            snprintf(advice, sizeof advice, "lower training.learning_rate or set "
+                     "optimizer.grad_clip");
+        return err_set(err, PT_ERUNTIME,
+                       "step %lld: loss is %g and grad_norm %g at learning rate %g: training "
+                       "diverged (not saved); %s",
+                       (long long)t->step + 1, isnan(loss) ? NAN : loss,
+                       isnan(norm) ? NAN : norm, lr, advice);
+    }
     optim_step(&t->optim, t->params, t->grads, norm, lr);
     grads_gather_params(&t->gr, t->params);
     t->step++;
@@ -474,8 +484,10 @@ static void log_step(Trainer *t, const StepStats *st, int64_t tokens, double val
     int s = (int)t->step;
     if (t->opt.step_lines && is_root(t) && s % cfg->logging.log_frequency == 0) {
         /* mfu in percent, as picotron prints it */
-        fprintf(t->opt.out, "step %d loss %.6f lr %.4e grad_norm %.4f tok/s %.0f mfu %.2f%%", s,
-                st->loss, st->lr, st->grad_norm, tps, 100.0 * mfu);
+        /* grad_norm in %.4f while it reads as a number, else %.4e (not 28 digits) */
+        fprintf(t->opt.out, st->grad_norm < 1e6 ? "step %d loss %.6f lr %.4e grad_norm %.4f"
+                : "step %d loss %.6f lr %.4e grad_norm %.4e", s, st->loss, st->lr, st->grad_norm);
+        fprintf(t->opt.out, " tok/s %.0f mfu %.2f%%", tps, 100.0 * mfu);
         if (evaluated)
             fprintf(t->opt.out, " val_loss %.6f", val);
         fputc('\n', t->opt.out);

@@ -191,6 +191,38 @@ assert_contains "$ERR" "diverged"
 expect_exit 1 "$TRAIN" $T --steps 10 --set training.learning_rate=1e10 \
     --set optimizer.min_lr=0 --set optimizer.grad_clip=0 --set optimizer.warmup_steps=0
 check "exactly one stderr line says diverged" [ "$(grep -c diverged "$ERR")" -eq 1 ]
+# On the way there a finite grad_norm grows past 1e18 (lr 1e3, no clip: step 3, measured);
+# the step line prints it as %.4e, not as a 20-odd digit %f.
+rm -rf "$RUN"
+# shellcheck disable=SC2086
+expect_exit 1 "$TRAIN" $T --steps 10 --set training.learning_rate=1e3 \
+    --set optimizer.min_lr=0 --set optimizer.grad_clip=0 --set optimizer.warmup_steps=0
+awk '$1 == "step" { for (i = 1; i < NF; i++) if ($i == "grad_norm") print $(i + 1) }' "$OUT" \
+    >norms.txt
+check "a grad_norm past 1e12 was logged ($(tail -n 1 norms.txt))" \
+    awk '$1 + 0 > 1e12 { f = 1 } END { exit !f }' norms.txt
+check "every grad_norm prints in at most 10 characters ($(tr '\n' ' ' <norms.txt))" \
+    awk 'length($1) > 10 { bad = 1 } END { exit bad }' norms.txt
+# With grad_clip already set the advice is not "set optimizer.grad_clip" (issue #14): it names
+# the clip and the learning rate; loss and grad_norm print in %g (nan unsigned), never as the
+# 28-digit %f of a huge norm. lr 1e6 with clip 1: step 1 is finite, step 2 diverges (measured).
+# The diverged step is never saved: latest, written every step, stays at the step before.
+rm -rf "$RUN" "$TMP/div_ck"
+# shellcheck disable=SC2086
+expect_exit 1 "$TRAIN" $T -q --steps 10 --set training.learning_rate=1e6 \
+    --set optimizer.min_lr=0 --set optimizer.grad_clip=1 --set optimizer.warmup_steps=0 \
+    --set checkpoint.save_frequency=1 --set checkpoint.save_dir="$TMP/div_ck"
+assert_one_line "$ERR"
+assert_contains "$ERR" "optimizer.grad_clip is 1 already: lower training.learning_rate"
+assert_not_contains "$ERR" "set optimizer.grad_clip"
+check "loss, grad_norm and learning rate print in %g" grep -Eq \
+    'step [0-9]+: loss is ([0-9.]+(e[+-][0-9]+)?|nan|inf) and grad_norm ([0-9.]+(e[+-][0-9]+)?|nan|inf) at learning rate [0-9.]+(e[+-][0-9]+)?: training diverged' "$ERR"
+assert_not_contains "$ERR" "-nan"
+dstep=$(sed -n 's/.*step \([0-9]*\): loss is.*/\1/p' "$ERR")
+check "latest ($(cat "$TMP/div_ck/latest" 2>/dev/null)) is not the diverged step $dstep" \
+    [ "$(cat "$TMP/div_ck/latest" 2>/dev/null)" != "$(printf 'step_%08d' "$dstep")" ]
+check "no checkpoint directory for the diverged step $dstep" \
+    [ ! -e "$TMP/div_ck/$(printf 'step_%08d' "$dstep")" ]
 
 # ---------------------------------------------------------------------------------------------
 # One run per directory (docs/training.md): a run claims its save_dir and run_dir before step 1
