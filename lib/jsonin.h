@@ -5,6 +5,7 @@
 #define PICOTRON_JSONIN_H
 
 #include <jansson.h>
+#include <stdio.h>
 
 #include "error.h"
 
@@ -12,7 +13,15 @@
  * PT_EINPUT "NAME:line:col: ..." on invalid JSON or a duplicate key. */
 int jsonin_loads(const char *text, const char *name, json_t **out, Error *err);
 
-/* The same for the file at PATH; PT_EINPUT naming PATH when it cannot be read. */
+/* The UTF-8 byte-order mark, skipped at the start of any JSON text. */
+#define JSONIN_BOM "\xEF\xBB\xBF"
+
+/* The same for the file at PATH; PT_EINPUT naming PATH once when it cannot be opened, is a
+ * directory, or cannot be read. */
 int jsonin_load_file(const char *path, json_t **out, Error *err);
+
+/* After F = fopen(PATH): PT_EINPUT "PATH: cannot open: REASON" when F is NULL, "PATH: is a
+ * directory (give a ... file)" when it opened a directory, else PT_OK. */
+int jsonin_open_error(const char *path, FILE *f, Error *err);
 
 #endif

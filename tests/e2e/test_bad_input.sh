@@ -76,6 +76,24 @@ refused "checkpoint.load_path naming no checkpoint" "checkpoint.load_path" "$TRA
 
 refused "config file does not exist" "$TMP/nosuch.json" "$TRAIN" --config "$TMP/nosuch.json"
 
+# A directory given as --config opens but cannot be read: the line says why (it used to say
+# only "cannot read config").
+mkdir cfgdir
+refused "config is a directory" "$TMP/cfgdir: is a directory (give a config.json file)" \
+    "$TRAIN" --config "$TMP/cfgdir"
+
+# A UTF-8 byte-order mark before the JSON (some Windows editors write one) is skipped: the
+# config trains, as without it (it was refused, printing the invisible character).
+{ printf '\357\273\277'; cat base.json; } >bom.json
+begin "config starting with a UTF-8 byte-order mark trains"
+expect_exit 0 "$TRAIN" --config bom.json --steps 1 --no-metrics -q
+check "stderr empty" [ ! -s "$ERR" ]
+assert_no_run_dir
+# ... and is skipped only at the very start: a second one is still invalid JSON, at 1:1.
+{ printf '\357\273\277\357\273\277'; cat base.json; } >bom2.json
+refused "config with two byte-order marks" "bom2.json:1:1: invalid JSON" \
+    "$TRAIN" --config bom2.json
+
 # ---- the data ----------------------------------------------------------------------------
 variant hub.json 's|"synthetic"|"roneneldan/TinyStories"|'
 refused "hub dataset name" "dataset.name" "$TRAIN" --config hub.json
@@ -205,6 +223,13 @@ hf_refused hf_missing 'hidden_size: missing' '/"hidden_size"/d'
 
 # the same through the config file's model.name
 variant hfname.json "s|\"name\": \"tiny\"|\"name\": \"$TMP/hf_act\"|"
+# A directory without config.json: one line naming the file once (Jansson's own text named it
+# twice: "D/config.json: unable to open D/config.json: ...").
+mkdir hf_none
+refused "model.name = HF directory without config.json" \
+    "$TMP/hf_none/config.json: cannot open: No such file or directory" \
+    "$TRAIN" --config base.json --set model.name="$TMP/hf_none"
+check "the path appears once" [ "$(grep -o 'hf_none/config.json' "$ERR" | wc -l)" -eq 1 ]
 refused "model.name = HF directory, in the config file" "$TMP/hf_act/config.json: hidden_act" \
     "$TRAIN" --config hfname.json
 
