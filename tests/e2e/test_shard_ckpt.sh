@@ -105,6 +105,23 @@ expect_exit 1 "$SHARD" --verify --in "$A" --out "$TMP/other/step_00000004"
 check "one line per mismatch" grep -q '^mismatch: weights model.embed_tokens.weight' "$OUT"
 assert_contains "$OUT" "differ"
 
+# Steps 2 and 4 of one run: every tensor differs and so do the run fields of meta.h5 (step,
+# samples, tokens, adam_t). Those are counted apart: the summary used to add them to the
+# tensors ("144 tensors compared, 148 differ").
+begin "--verify counts tensors and meta fields apart"
+expect_exit 1 "$SHARD" --verify --in "$TMP/ckpt/step_00000002" --out "$A"
+check "a meta field is reported" grep -q '^mismatch: meta: step differs' "$OUT"
+summary=$(tail -n 1 "$OUT")
+compared=$(echo "$summary" | sed -n 's/^verify: \([0-9]*\) tensors compared, \([0-9]*\) differ.*/\1/p')
+differ=$(echo "$summary" | sed -n 's/^verify: \([0-9]*\) tensors compared, \([0-9]*\) differ.*/\2/p')
+tensor_lines=$(grep '^mismatch: ' "$OUT" | grep -vc '^mismatch: meta:')
+meta_lines=$(grep -c '^mismatch: meta:' "$OUT")
+check "summary '$summary': $differ differ <= $compared compared" \
+    [ "${differ:-none}" -le "${compared:-0}" ]
+check "differ ($differ) is the number of tensor mismatch lines ($tensor_lines)" \
+    [ "$differ" = "$tensor_lines" ]
+assert_contains "$OUT" "; $meta_lines meta.h5 run fields differ"
+
 begin "--in and --out with trailing slashes"
 expect_exit 0 "$SHARD" --in "$A/" --to dp=1 --out o1/ -q
 check "o1 holds the checkpoint, no temp dir left inside or beside it" \

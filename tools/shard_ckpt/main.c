@@ -109,7 +109,9 @@ static int cmd_verify(const char *a_dir, const char *b_dir, Error *err)
         ckpt_index_close(a);
         return err->code;
     }
-    int compared = 0, differ = 0, rc = PT_OK;
+    /* tensors: every name in A or B once (one only B has counts as compared and differing);
+     * the run fields of meta.h5 are counted apart, so "differ" never exceeds "compared" */
+    int compared = 0, differ = 0, meta_differ = 0, rc = PT_OK;
     for (int k = 0; !rc && k < CKPT_KINDS; k++) {
         const char *kind = ckpt_kind_name((CkptKind)k);
         for (int i = 0; !rc && i < ckpt_index_count(a, (CkptKind)k); i++) {
@@ -143,6 +145,7 @@ static int cmd_verify(const char *a_dir, const char *b_dir, Error *err)
                 found = strcmp(ckpt_index_tensor(a, (CkptKind)k, j, sa), name) == 0;
             if (!found) {
                 printf("mismatch: %s %s: only in %s\n", kind, name, b_dir);
+                compared++;
                 differ++;
             }
         }
@@ -153,15 +156,19 @@ static int cmd_verify(const char *a_dir, const char *b_dir, Error *err)
         const CkptField *f = &ckpt_meta_fields[i];
         if (f->role == CKPT_ROLE_RUN && ckpt_meta_get(ma, f) != ckpt_meta_get(mb, f)) {
             printf("mismatch: meta: %s differs\n", f->name);
-            differ++;
+            meta_differ++;
         }
     }
-    if (!rc)
-        printf("verify: %d tensors compared, %d differ%s\n", compared, differ,
-               differ ? "" : " (identical)");
+    if (!rc) {
+        printf("verify: %d tensors compared, %d differ", compared, differ);
+        if (meta_differ)
+            printf("; %d meta.h5 run field%s differ%s", meta_differ, meta_differ == 1 ? "" : "s",
+                   meta_differ == 1 ? "s" : "");
+        printf("%s\n", differ || meta_differ ? "" : " (identical)");
+    }
     ckpt_index_close(a);
     ckpt_index_close(b);
-    return rc ? rc : differ ? PT_ERUNTIME : PT_OK;
+    return rc ? rc : differ || meta_differ ? PT_ERUNTIME : PT_OK;
 }
 
 /* ---- verify DIR ---- */
