@@ -620,6 +620,8 @@ static int check_value(const Config *cfg, const Key *k, Error *err)
 /* Upper bounds far above any published Llama (Llama-3-405B: L 126, C 16384, F 53248,
  * V 128256) that keep every size product of the library inside int64 and memory sizes
  * sane: a typo such as hidden_size 1073741824 is refused here, not by a crash. */
+#define MAX_SEQ_LENGTH (1 << 24) /* training.seq_length, and max_position_embeddings with it */
+
 static const struct { const char *key; size_t off; int max; } dim_limits[] = {
     {"model.num_hidden_layers", offsetof(ModelDims, num_hidden_layers), 4096},
     {"model.hidden_size", offsetof(ModelDims, hidden_size), 1 << 17},
@@ -627,7 +629,7 @@ static const struct { const char *key; size_t off; int max; } dim_limits[] = {
     {"model.num_attention_heads", offsetof(ModelDims, num_attention_heads), 1 << 12},
     {"model.num_key_value_heads", offsetof(ModelDims, num_key_value_heads), 1 << 12},
     {"model.vocab_size", offsetof(ModelDims, vocab_size), 1 << 24},
-    {"model.max_position_embeddings", offsetof(ModelDims, max_position_embeddings), 1 << 24},
+    {"model.max_position_embeddings", offsetof(ModelDims, max_position_embeddings), MAX_SEQ_LENGTH},
 };
 
 static int check_model(const ModelDims *d, Error *err)
@@ -714,6 +716,11 @@ int config_validate(const Config *cfg, Error *err)
     int rc = check_model_given(cfg, err);
     for (const Key *k = KEYS; !rc && k->path; k++)
         rc = check_value(cfg, k, err);
+    /* seq_length first: max_position_embeddings usually follows it, and the message should
+     * name the key the user set, not the one derived from it */
+    if (!rc && cfg->training.seq_length > MAX_SEQ_LENGTH)
+        rc = err_set(err, PT_EINPUT, "training.seq_length: %d is larger than the supported %d",
+                     cfg->training.seq_length, MAX_SEQ_LENGTH);
     if (!rc)
         rc = check_model(&cfg->model.dims, err);
     if (!rc)

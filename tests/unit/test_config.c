@@ -449,6 +449,19 @@ START_TEST(seq_length_not_divisible_by_2cp)
 }
 END_TEST
 
+/* max_position_embeddings follows seq_length, so a seq_length past the limit used to be
+ * reported as "model.max_position_embeddings: ... is larger than the supported ...", naming a
+ * key the config never set. */
+START_TEST(seq_length_too_large_names_seq_length)
+{
+    expect_error("training.seq_length", "20000000",
+                 "training.seq_length: 20000000 is larger than the supported 16777216");
+    /* an explicit max_position_embeddings past the limit is still named as itself */
+    expect_error("model.max_position_embeddings", "20000000",
+                 "model.max_position_embeddings: 20000000 is larger than the supported 16777216");
+}
+END_TEST
+
 START_TEST(load_path_and_init_from_are_exclusive)
 {
     expect_error2("checkpoint.load_path", "\"a\"", "checkpoint.init_from", "\"b\"",
@@ -872,6 +885,7 @@ static Suite *config_suite(void)
     tcase_add_test(t, kv_heads_not_divisible_by_tp);
     tcase_add_test(t, fewer_layers_than_pipeline_stages);
     tcase_add_test(t, seq_length_not_divisible_by_2cp);
+    tcase_add_test(t, seq_length_too_large_names_seq_length);
     tcase_add_test(t, load_path_and_init_from_are_exclusive);
     tcase_add_test(t, invalid_json_reports_line_and_column);
     tcase_add_test(t, unknown_model_name);
