@@ -426,11 +426,17 @@ int trainer_step(Trainer *t, StepStats *st, Error *err)
         else
             snprintf(advice, sizeof advice, "lower training.learning_rate or set "
                      "optimizer.grad_clip");
+        /* a checkpoint of the step before holds the weights that diverged: say so, as
+         * `latest` names it and a resume from it diverges again */
+        char saved[96] = "";
+        if (t->saved_step == t->step && t->step > 0)
+            snprintf(saved, sizeof saved, "; the checkpoint of step %lld holds the weights it "
+                     "started from", (long long)t->step);
         return err_set(err, PT_ERUNTIME,
                        "step %lld: loss is %g and grad_norm %g at learning rate %g: training "
-                       "diverged (not saved); %s",
+                       "diverged (not saved%s); %s",
                        (long long)t->step + 1, isnan(loss) ? NAN : loss,
-                       isnan(norm) ? NAN : norm, lr, advice);
+                       isnan(norm) ? NAN : norm, lr, saved, advice);
     }
     optim_step(&t->optim, t->params, t->grads, norm, lr);
     grads_gather_params(&t->gr, t->params);

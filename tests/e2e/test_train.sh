@@ -185,7 +185,7 @@ rm -rf "$RUN"
 expect_exit 1 "$TRAIN" $T -q --steps 10 --set training.learning_rate=1e10 \
     --set optimizer.min_lr=0 --set optimizer.grad_clip=0 --set optimizer.warmup_steps=0
 assert_one_line "$ERR"
-assert_contains "$ERR" "diverged"
+assert_contains "$ERR" "diverged (not saved); lower training.learning_rate or set optimizer.grad_clip"
 # Without -q the banner is there too, but only one line says "diverged".
 # shellcheck disable=SC2086
 expect_exit 1 "$TRAIN" $T --steps 10 --set training.learning_rate=1e10 \
@@ -223,6 +223,9 @@ check "latest ($(cat "$TMP/div_ck/latest" 2>/dev/null)) is not the diverged step
     [ "$(cat "$TMP/div_ck/latest" 2>/dev/null)" != "$(printf 'step_%08d' "$dstep")" ]
 check "no checkpoint directory for the diverged step $dstep" \
     [ ! -e "$TMP/div_ck/$(printf 'step_%08d' "$dstep")" ]
+# latest names the step before, whose weights are the ones that diverged: the line says so.
+assert_contains "$ERR" \
+    "(not saved; the checkpoint of step $((dstep - 1)) holds the weights it started from)"
 
 # ---------------------------------------------------------------------------------------------
 # One run per directory (docs/training.md): a run claims its save_dir and run_dir before step 1
