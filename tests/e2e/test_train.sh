@@ -199,8 +199,10 @@ expect_exit 1 "$TRAIN" $T --steps 10 --set training.learning_rate=1e3 \
     --set optimizer.min_lr=0 --set optimizer.grad_clip=0 --set optimizer.warmup_steps=0
 awk '$1 == "step" { for (i = 1; i < NF; i++) if ($i == "grad_norm") print $(i + 1) }' "$OUT" \
     >norms.txt
+# shellcheck disable=SC2016  # $1 is awk's
 check "a grad_norm past 1e12 was logged ($(tail -n 1 norms.txt))" \
     awk '$1 + 0 > 1e12 { f = 1 } END { exit !f }' norms.txt
+# shellcheck disable=SC2016  # $1 is awk's
 check "every grad_norm prints in at most 10 characters ($(tr '\n' ' ' <norms.txt))" \
     awk 'length($1) > 10 { bad = 1 } END { exit bad }' norms.txt
 # With grad_clip already set the advice is not "set optimizer.grad_clip" (issue #14): it names
