@@ -511,7 +511,7 @@ int config_read_text(const char *path, char **text, Error *err)
     FILE *f = is_stdin ? stdin : fopen(path, "rb");
     if (!f)
         return err_set(err, PT_EINPUT, "%s: cannot open config: %s", path, strerror(errno));
-    if (!is_stdin && jsonin_open_error(path, f, err)) {
+    if (!is_stdin && jsonin_open_error(path, f, "a config.json file", err)) {
         fclose(f);
         return PT_EINPUT;
     }

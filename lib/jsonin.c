@@ -38,14 +38,13 @@ int jsonin_loads(const char *text, const char *name, json_t **out, Error *err)
     return *out ? PT_OK : fail(&jerr, name, err);
 }
 
-int jsonin_open_error(const char *path, FILE *f, Error *err)
+int jsonin_open_error(const char *path, FILE *f, const char *want, Error *err)
 {
     struct stat st;
     if (!f)
         return err_set(err, PT_EINPUT, "%s: cannot open: %s", path, strerror(errno));
     if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode))
-        return err_set(err, PT_EINPUT, "%s: is a directory (give a %s file)", path,
-                       strstr(path, "config.json") ? "JSON" : "config.json");
+        return err_set(err, PT_EINPUT, "%s: is a directory (give %s)", path, want);
     return PT_OK;
 }
 
@@ -53,7 +52,7 @@ int jsonin_load_file(const char *path, json_t **out, Error *err)
 {
     *out = NULL;
     FILE *f = fopen(path, "rb");
-    int rc = jsonin_open_error(path, f, err);
+    int rc = jsonin_open_error(path, f, "a JSON file", err);
     if (rc) {
         if (f)
             fclose(f);

@@ -21,7 +21,7 @@ int jsonin_loads(const char *text, const char *name, json_t **out, Error *err);
 int jsonin_load_file(const char *path, json_t **out, Error *err);
 
 /* After F = fopen(PATH): PT_EINPUT "PATH: cannot open: REASON" when F is NULL, "PATH: is a
- * directory (give a ... file)" when it opened a directory, else PT_OK. */
-int jsonin_open_error(const char *path, FILE *f, Error *err);
+ * directory (give WANT)" when it opened a directory, else PT_OK. */
+int jsonin_open_error(const char *path, FILE *f, const char *want, Error *err);
 
 #endif

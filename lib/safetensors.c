@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "atomicfile.h"
+#include "jsonin.h"
 #include "mapfile.h"
 #include "progress.h"
 #include "safetensors.h"
@@ -374,13 +375,13 @@ static int open_shard(StModel *m, const char *dir, const char *shard, const char
 
 static int open_index(StModel *m, const char *dir, Error *err)
 {
-    json_error_t jerr;
-    json_t *root = json_load_file(m->index_path, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root)
-        return err_set(err, PT_EINPUT, "%s:%d:%d: invalid JSON: %s", m->index_path, jerr.line,
-                       jerr.column, jerr.text);
+    json_t *root;
+    /* the reader of every user-given JSON file: a directory, a duplicate key or a leading
+     * byte-order mark are handled as for config.json */
+    int rc = jsonin_load_file(m->index_path, &root, err);
+    if (rc)
+        return rc;
     json_t *map = json_object_get(root, "weight_map");
-    int rc = PT_OK;
     if (!json_is_object(map) || json_object_size(map) == 0)
         rc = err_set(err, PT_EINPUT, "%s: weight_map: expected an object naming a shard for "
                      "every tensor", m->index_path);

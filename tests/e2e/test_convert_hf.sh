@@ -146,6 +146,13 @@ mkdir scaling && cp "$FIX/gqa_untied/model.safetensors" scaling/
 sed 's/"rope_scaling": null/"rope_scaling": {"type": "linear", "factor": 2.0}/' \
     "$FIX/gqa_untied/config.json" >scaling/config.json
 refused scaling "rope_scaling"
+# The index goes through the reader of every user-given JSON file (jsonin): a directory in its
+# place says so (it was "1:0: invalid JSON: ... near end of file"), a key given twice is named.
+mkdir -p idx_dir/model.safetensors.index.json && cp "$FIX/gqa_untied/config.json" idx_dir/
+refused idx_dir "idx_dir/model.safetensors.index.json: is a directory (give a JSON file)"
+cp -r shards idx_dup
+sed 's/^{/{"metadata": {}, /' shards/model.safetensors.index.json >idx_dup/model.safetensors.index.json
+refused idx_dup 'duplicate key "metadata"'
 mkdir nothing && cp "$FIX/gqa_untied/config.json" nothing/
 refused nothing "no model.safetensors or model.safetensors.index.json"
 
