@@ -2,6 +2,7 @@
  * itself (params_build: shapes only, no weights), the local shape from llama_shape, the
  * in-flight micro-batches from the pipeline schedule, the activations from the model's own
  * table (llama_activation_bytes), the optimizer shard from grads_shard_range. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "grads.h"
@@ -55,4 +56,93 @@ void memplan_free(MemPlan *plan)
 double memplan_stage_total(const MemStage *s)
 {
     return s->params + s->grads + s->optimizer + s->activations;
+}
+
+static double read_number(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char buf[64];
+    double v = -1;
+    if (fgets(buf, sizeof buf, f)) {
+        char *end;
+        double x = strtod(buf, &end);
+        if (end != buf && (*end == '\n' || *end == 0) && x >= 0)
+            v = x;                         /* "max" (no limit) is not a number */
+    }
+    fclose(f);
+    return v;
+}
+
+double memplan_available(void)
+{
+    double avail = 0;
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (f) {
+        char line[256];
+        long long kb;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) {
+                avail = (double)kb * 1024.0;
+                break;
+            }
+        fclose(f);
+    }
+    double max = read_number("/sys/fs/cgroup/memory.max");
+    if (max >= 0) {
+        double cur = read_number("/sys/fs/cgroup/memory.current");
+        double room = max - (cur > 0 ? cur : 0);
+        if (room < 0)
+            room = 0;
+        if (avail <= 0 || room < avail)
+            avail = room > 0 ? room : 1;   /* a full cgroup has no room, not an unknown one */
+    }
+    return avail;
+}
+
+/* Decimal units, as free(1) -h and vendors' memory sizes: the scale of the larger number. */
+static void unit_of(double bytes, double *scale, const char **name)
+{
+    if (bytes >= 1e12) {
+        *scale = 1e12;
+        *name = "TB";
+    } else if (bytes >= 1e9) {
+        *scale = 1e9;
+        *name = "GB";
+    } else {
+        *scale = 1e6;
+        *name = "MB";
+    }
+}
+
+int memplan_check(const Config *cfg, int local_ranks, double avail, Error *err)
+{
+    if (avail <= 0)
+        return PT_OK;
+    if (local_ranks < 1)
+        local_ranks = 1;
+    MemPlan plan;
+    memplan_estimate(cfg, &plan);
+    const MemStage *big = &plan.stage[0];
+    for (int st = 1; st < plan.pp; st++)
+        if (memplan_stage_total(&plan.stage[st]) > memplan_stage_total(big))
+            big = &plan.stage[st];
+    MemStage m = *big;
+    memplan_free(&plan);
+    double need = memplan_stage_total(&m);
+    if (need * local_ranks <= avail)
+        return PT_OK;
+    double s, sa;
+    const char *u, *ua;
+    unit_of(need, &s, &u);
+    unit_of(avail, &sa, &ua);
+    return err_set(err, PT_EINPUT,
+                   "the model needs %.1f %s per rank (params %.1f %s, grads %.1f %s, AdamW %.1f "
+                   "%s, activations %.1f %s) but this node has %.1f %s available for %d rank%s: "
+                   "use a smaller model, more ranks (tp/pp/dp with zero_stage 1), or set "
+                   "training.skip_memory_check",
+                   need / s, u, m.params / s, u, m.grads / s, u, m.optimizer / s, u,
+                   m.activations / s, u, avail / sa, ua, local_ranks,
+                   local_ranks == 1 ? "" : "s");
 }

@@ -33,4 +33,13 @@ void memplan_free(MemPlan *plan);
 /* Sum of a stage's four parts, in bytes. */
 double memplan_stage_total(const MemStage *s);
 
+/* Bytes this machine can still give: /proc/meminfo's MemAvailable, or the cgroup's room
+ * (memory.max - memory.current) when that is a number and smaller. 0 when neither is known. */
+double memplan_available(void);
+
+/* Refuse, before anything is allocated, a run whose largest pipeline stage times local_ranks
+ * (the ranks of this job on this node) exceeds avail bytes: PT_EINPUT with one line naming the
+ * estimate per rank, its four terms and the memory available. avail <= 0 (unknown) passes. */
+int memplan_check(const Config *cfg, int local_ranks, double avail, Error *err);
+
 #endif

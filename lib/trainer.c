@@ -15,6 +15,7 @@
 #include "grads.h"
 #include "launch.h"
 #include "llama.h"
+#include "memplan.h"
 #include "metrics.h"
 #include "optim.h"
 #include "pipeline.h"
@@ -312,6 +313,13 @@ int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOp
     int T = cfg->training.seq_length;
     batch_init(&t->batch, cfg->training.micro_batch_size, T,
                cfg->training.gradient_accumulation_steps, &t->mesh);
+    /* a model that cannot fit is refused before the samples are read or anything allocated */
+    if (is_root(t) && !cfg->training.skip_memory_check)
+        rc = memplan_check(cfg, t->mpi ? launch_local_ranks() : 1, memplan_available(), err);
+    if (t->mpi)
+        rc = comm_agree(&t->mesh.all, err);
+    if (rc)
+        return rc;
     rc = data_open(&t->train, cfg->dataset.name, T, d->vocab_size, cfg->training.num_samples,
                        cfg->dataset.shuffle, cfg->training.seed, err);
     if (!rc && cfg->dataset.validation[0])

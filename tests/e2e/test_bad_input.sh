@@ -267,6 +267,25 @@ refused "--steps 0" "--steps" "$TRAIN" --config base.json --steps 0
 refused "missing --config" "--config" "$TRAIN" --steps 1
 refused "picotron train passes errors through" "--bogus" "$PICOTRON" train --config base.json --bogus
 
+# ---- a model larger than the node's memory ------------------------------------------------
+# Llama-3-8B on one rank needs about 200 GB: refused before any sample is read or any weight
+# allocated (this used to spend the sample checks, then die "out of memory allocating").
+ONE_RANK="--set distributed.tp_size=1 --set distributed.cp_size=1 --set distributed.dp_size=1"
+# shellcheck disable=SC2086
+refused "a model larger than the node's memory" "but this node has" \
+    "$TRAIN" --config "$ROOT/examples/llama-3-8b.json" $ONE_RANK --steps 1 --no-metrics \
+    --set logging.run_dir="$RUN"
+check "the line names the estimate and its terms" \
+    grep -q 'the model needs [0-9.]* GB per rank (params [0-9.]* GB, grads [0-9.]* GB, AdamW [0-9.]* GB, activations [0-9.]* GB)' "$ERR"
+check "the line names the opt-out" grep -q 'training.skip_memory_check' "$ERR"
+# with the opt-out the run goes on to the next check (a missing shard), which stops it before
+# anything is allocated
+# shellcheck disable=SC2086
+refused "training.skip_memory_check skips the memory check" "$TMP/none.bin" \
+    "$TRAIN" --config "$ROOT/examples/llama-3-8b.json" $ONE_RANK --steps 1 --no-metrics \
+    --set logging.run_dir="$RUN" --set training.skip_memory_check=true \
+    --set dataset.name="$TMP/none.bin"
+
 # ---- an unknown key is only a warning ----------------------------------------------------
 begin "unknown config key"
 variant unknown.json 's/"name": "tiny",/"name": "tiny", "flavour": "vanilla",/'
