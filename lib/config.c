@@ -473,26 +473,6 @@ int config_parse(Config *cfg, const char *json_text, const char *path, Error *er
     return rc;
 }
 
-/* The whole stream as a C string; NULL when memory runs out. */
-static char *read_all(FILE *f)
-{
-    size_t len = 0, cap = 4096, n;
-    char *buf = xmalloc(cap);
-    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (len + 1 < cap)
-            continue;
-        char *bigger = realloc(buf, cap *= 2);
-        if (!bigger) {
-            free(buf);
-            return NULL;
-        }
-        buf = bigger;
-    }
-    buf[len] = '\0';
-    return buf;
-}
-
 /* logging.run_dir defaults to the config file's directory ("." for stdin). */
 static int default_run_dir(Config *cfg, const char *path, Error *err)
 {
@@ -516,7 +496,7 @@ int config_read_text(const char *path, char **text, Error *err)
         fclose(f);
         return PT_EINPUT;
     }
-    char *t = read_all(f);
+    char *t = jsonin_read_all(f);
     int failed = ferror(f);
     if (!is_stdin)
         fclose(f);

@@ -9,6 +9,11 @@
 
 #define PROGRESS_TESTS 8 /* MPI_Test calls per in-flight bucket per progress visit */
 
+size_t grads_padded_numel(size_t numel, int dp)
+{
+    return (numel + (size_t)dp - 1) / (size_t)dp * (size_t)dp;
+}
+
 void grads_shard_range(size_t numel, int dp, int dp_rank, int zero_stage, size_t *lo, size_t *hi)
 {
     if (zero_stage != 1 || dp <= 1) {
@@ -16,7 +21,7 @@ void grads_shard_range(size_t numel, int dp, int dp_rank, int zero_stage, size_t
         *hi = numel;
         return;
     }
-    size_t padded = (numel + (size_t)dp - 1) / (size_t)dp * (size_t)dp, S = padded / (size_t)dp;
+    size_t S = grads_padded_numel(numel, dp) / (size_t)dp;
     *lo = (size_t)dp_rank * S;
     *hi = *lo + S;
 }
@@ -52,12 +57,11 @@ static void mark_counted(Grads *gr)
 
 /* Tensors in the order backward finishes them: by part, last part first; within a part from
  * the end of the buffer down, so that neighbours in this order are neighbours in memory. */
-static const ParamTable *order_pt;
-
-static int later_first(const void *a, const void *b)
+static int later_first(const void *a, const void *b, void *table)
 {
-    const ParamInfo *p = &order_pt->t[*(const int *)a], *q = &order_pt->t[*(const int *)b];
-    int pa = grads_tensor_part(order_pt, p), pb = grads_tensor_part(order_pt, q);
+    const ParamTable *pt = table;
+    const ParamInfo *p = &pt->t[*(const int *)a], *q = &pt->t[*(const int *)b];
+    int pa = grads_tensor_part(pt, p), pb = grads_tensor_part(pt, q);
     if (pa != pb)
         return pa > pb ? -1 : 1;
     return p->offset > q->offset ? -1 : (p->offset < q->offset);
@@ -72,8 +76,7 @@ static void build_buckets(Grads *gr, double bucket_mb)
     int *order = xcalloc((size_t)pt->n, sizeof(int));
     for (int i = 0; i < pt->n; i++)
         order[i] = i;
-    order_pt = pt;
-    qsort(order, (size_t)pt->n, sizeof(int), later_first);
+    qsort_r(order, (size_t)pt->n, sizeof(int), later_first, (void *)pt);
     size_t cap = bucket_mb > 0.0 ? (size_t)(bucket_mb * 1024.0 * 1024.0 / sizeof(float)) : 0;
     gr->bucket = xcalloc((size_t)pt->n, sizeof *gr->bucket);
     gr->nbuckets = 0;

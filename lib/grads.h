@@ -39,6 +39,9 @@ typedef struct {
     unsigned char *counted;   /* [pt->n] tensor counted in the global norm on this rank */
 } Grads;
 
+/* Floats of the flat buffer: numel padded to a multiple of dp, so ZeRO-1 shards are equal. */
+size_t grads_padded_numel(size_t numel, int dp);
+
 /* The ZeRO-1 shard of dp_rank over a flat buffer of numel floats padded to a multiple of dp:
  * equal blocks of ceil(numel / dp); zero_stage 0: the whole buffer. Checkpoints store
  * optimizer states by this layout. */

@@ -48,16 +48,8 @@ int jsonin_open_error(const char *path, FILE *f, const char *want, Error *err)
     return PT_OK;
 }
 
-int jsonin_load_file(const char *path, json_t **out, Error *err)
+char *jsonin_read_all(FILE *f)
 {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    int rc = jsonin_open_error(path, f, "a JSON file", err);
-    if (rc) {
-        if (f)
-            fclose(f);
-        return rc;
-    }
     size_t len = 0, cap = 4096, n;
     char *buf = malloc(cap);
     while (buf && (n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
@@ -69,13 +61,28 @@ int jsonin_load_file(const char *path, json_t **out, Error *err)
             free(buf);
         buf = bigger;
     }
+    if (buf)
+        buf[len] = '\0';
+    return buf;
+}
+
+int jsonin_load_file(const char *path, json_t **out, Error *err)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    int rc = jsonin_open_error(path, f, "a JSON file", err);
+    if (rc) {
+        if (f)
+            fclose(f);
+        return rc;
+    }
+    char *buf = jsonin_read_all(f);
     int failed = ferror(f);
     fclose(f);
     if (!buf || failed) {
         free(buf);
         return err_set(err, PT_EINPUT, "%s: cannot read%s", path, buf ? "" : ": out of memory");
     }
-    buf[len] = '\0';
     rc = jsonin_loads(buf, path, out, err);
     free(buf);
     return rc;

@@ -20,6 +20,9 @@ int jsonin_loads(const char *text, const char *name, json_t **out, Error *err);
  * directory, or cannot be read. */
 int jsonin_load_file(const char *path, json_t **out, Error *err);
 
+/* The rest of stream F as a C string (malloc'ed); NULL when memory runs out. */
+char *jsonin_read_all(FILE *f);
+
 /* After F = fopen(PATH): PT_EINPUT "PATH: cannot open: REASON" when F is NULL, "PATH: is a
  * directory (give WANT)" when it opened a directory, else PT_OK. */
 int jsonin_open_error(const char *path, FILE *f, const char *want, Error *err);

@@ -4,9 +4,8 @@
 
 #include "mesh.h"
 
-void mesh_coords(int rank, int dp, int pp, int cp, int tp, int out[4])
+void mesh_coords(int rank, int pp, int cp, int tp, int out[4])
 {
-    (void)dp; /* the slowest coordinate: what is left */
     out[3] = rank % tp;
     out[2] = rank / tp % cp;
     out[1] = rank / (tp * cp) % pp;
@@ -76,7 +75,7 @@ int mesh_init(Mesh *m, MPI_Comm world, const MeshShape *sh, Error *err)
     m->dp = DP, m->pp = PP, m->cp = CP, m->tp = TP;
     m->rank = rank, m->world = W;
     int c[4];
-    mesh_coords(rank, DP, PP, CP, TP, c);
+    mesh_coords(rank, PP, CP, TP, c);
     int dp_r = c[0], pp_r = c[1], cp_r = c[2], tp_r = c[3];
     m->dp_rank = dp_r, m->pp_rank = pp_r, m->cp_rank = cp_r, m->tp_rank = tp_r;
 

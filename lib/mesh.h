@@ -38,8 +38,8 @@ int mesh_init(Mesh *m, MPI_Comm world, const MeshShape *sh, Error *err);
 void mesh_free(Mesh *m);
 
 /* The coordinates of `rank` in a dp × pp × cp × tp grid: rank = ((dp_r·pp + pp_r)·cp +
- * cp_r)·tp + tp_r; out = {dp_r, pp_r, cp_r, tp_r}. */
-void mesh_coords(int rank, int dp, int pp, int cp, int tp, int out[4]);
+ * cp_r)·tp + tp_r; out = {dp_r, pp_r, cp_r, tp_r} (dp_r, the slowest, is what is left). */
+void mesh_coords(int rank, int pp, int cp, int tp, int out[4]);
 
 /* Layers [begin, end) of stage s when L layers are split over pp stages: contiguous, the
  * first L % pp stages get one more. */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "atomicfile.h"
+#include "mapfile.h"
 #include "plot.h"
 #include "proc.h"
 
@@ -120,32 +121,6 @@ char *plot_script(const PlotPanel *panels, int npanels, PlotFormat fmt, const ch
     return text;
 }
 
-/* The whole of a (small) file, malloc'ed. */
-static int slurp(const char *path, char **data, size_t *len, Error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return err_set(err, PT_ERUNTIME, "%s: %s", path, strerror(errno));
-    size_t cap = 1 << 16;
-    *len = 0;
-    *data = xmalloc(cap);
-    size_t got;
-    while ((got = fread(*data + *len, 1, cap - *len, f)) > 0) {
-        *len += got;
-        if (*len == cap) {
-            char *grown = realloc(*data, cap *= 2);
-            if (!grown)
-                err_die("picotron", &(Error){PT_ERUNTIME, "out of memory reading a plot"});
-            *data = grown;
-        }
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad)
-        return err_set(err, PT_ERUNTIME, "%s: read error", path);
-    return PT_OK;
-}
-
 /* gnuplot draws into a private temporary directory; the image is then written to path
  * atomically, so a reader never sees half a chart. */
 static int render(const char *path, const char *script, const char *tmpdir, const char *image,
@@ -169,11 +144,15 @@ static int render(const char *path, const char *script, const char *tmpdir, cons
         rc = err_set(err, PT_ERUNTIME, "gnuplot failed (exit %d): %s", res.status,
                      proc_first_line(res.err));
     proc_result_free(&res);
-    char *data = NULL;
+    const unsigned char *data = NULL;
     size_t len = 0;
-    if (!rc && !(rc = slurp(image, &data, &len, err)))
+    if (!rc && mapfile_open(image, &data, &len, err)) {
+        err->code = PT_ERUNTIME; /* gnuplot's own output, not the user's input */
+        rc = PT_ERUNTIME;
+    }
+    if (!rc)
         rc = atomic_write_file(path, data, len, err);
-    free(data);
+    mapfile_close(data, len);
     unlink(gp);
     return rc;
 }

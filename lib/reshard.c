@@ -48,7 +48,7 @@ static void target_rank(const ModelDims *d, const ReshardMesh *t, int r, ParamTa
                         CkptView *v)
 {
     int c[4];
-    mesh_coords(r, t->dp, t->pp, t->cp, t->tp, c);
+    mesh_coords(r, t->pp, t->cp, t->tp, c);
     int dp_r = c[0], pp_r = c[1], cp_r = c[2], tp_r = c[3];
     ParamShard shard = {tp_r, t->tp, 0, 0, pp_r == 0, pp_r == t->pp - 1};
     mesh_stage_layers(d->num_hidden_layers, t->pp, pp_r, &shard.layer_begin, &shard.layer_end);

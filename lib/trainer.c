@@ -194,7 +194,7 @@ static void build_model(Trainer *t)
     ParamShard shard = {me->tp_rank, me->tp, me->layer_begin, me->layer_end,
                         me->pp_rank == 0, me->pp_rank == me->pp - 1};
     params_build(&t->pt, d, &shard);
-    t->padded = (t->pt.numel + (size_t)me->dp - 1) / (size_t)me->dp * (size_t)me->dp;
+    t->padded = grads_padded_numel(t->pt.numel, me->dp);
     t->params = xcalloc(t->padded, sizeof(float));
     t->grads = xcalloc(t->padded, sizeof(float));
     params_init(&t->pt, t->params, cfg->training.seed);
