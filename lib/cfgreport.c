@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cfgreport.h"
+#include "llama.h"
 #include "models.h"
 
 #define MIB (1024.0 * 1024.0)
@@ -64,6 +65,12 @@ void cfgreport_text(FILE *f, const Config *cfg, const char *path, const MemPlan 
                s, m->params / MIB, m->grads / MIB, m->optimizer / MIB, m->activations / MIB,
                memplan_stage_total(m) / MIB, m->layer_begin, m->layer_end - 1, m->nslots,
                m->nslots == 1 ? "" : "es");
+        fprintf(f, "stage %d activations by training.activation_checkpointing: none %.1f MiB, "
+               "selective %.1f MiB, full %.1f MiB (%s in use)\n", s,
+               m->activations_by_mode[RECOMPUTE_NONE] / MIB,
+               m->activations_by_mode[RECOMPUTE_SELECTIVE] / MIB,
+               m->activations_by_mode[RECOMPUTE_FULL] / MIB,
+               cfg->training.activation_checkpointing);
     }
 }
 
@@ -75,12 +82,17 @@ int cfgreport_json(FILE *f, const Config *cfg, const char *path, const MemPlan *
     for (int s = 0; s < plan->pp; s++) {
         const MemStage *m = &plan->stage[s];
         json_array_append_new(
-            stages, json_pack("{s:i, s:i, s:i, s:I, s:i, s:f, s:f, s:f, s:f, s:f}", "stage", s,
-                              "layer_begin", m->layer_begin, "layer_end", m->layer_end,
-                              "param_floats", (json_int_t)m->param_floats, "in_flight",
-                              m->nslots, "params_bytes", m->params, "grads_bytes", m->grads,
-                              "optimizer_bytes", m->optimizer, "activations_bytes",
-                              m->activations, "total_bytes", memplan_stage_total(m)));
+            stages,
+            json_pack("{s:i, s:i, s:i, s:I, s:i, s:f, s:f, s:f, s:f, s:{s:f, s:f, s:f}, s:f}",
+                      "stage", s, "layer_begin", m->layer_begin, "layer_end", m->layer_end,
+                      "param_floats", (json_int_t)m->param_floats, "in_flight", m->nslots,
+                      "params_bytes", m->params, "grads_bytes", m->grads, "optimizer_bytes",
+                      m->optimizer, "activations_bytes", m->activations,
+                      "activations_bytes_by_checkpointing", "none",
+                      m->activations_by_mode[RECOMPUTE_NONE], "selective",
+                      m->activations_by_mode[RECOMPUTE_SELECTIVE], "full",
+                      m->activations_by_mode[RECOMPUTE_FULL], "total_bytes",
+                      memplan_stage_total(m)));
     }
     int64_t gbs = config_global_batch(cfg);
     json_t *o = json_pack(

@@ -93,6 +93,8 @@ static const Key KEYS[] = {
     /* picotron's loop runs while max_tokens is None or above the tokens trained: 0 would stop */
     NUM_OR_NULL("training.max_tokens", T_I64, training.max_tokens, NONNEG),
     BOOL("training.skip_memory_check", training.skip_memory_check, 0),
+    STR("training.activation_checkpointing", training.activation_checkpointing, "none",
+        "none|selective|full"),
     NUM("optimizer.beta1", T_DBL, optimizer.beta1, UNIT, 0.9),
     NUM("optimizer.beta2", T_DBL, optimizer.beta2, UNIT, 0.999),
     NUM("optimizer.eps", T_DBL, optimizer.eps, POS, 1e-8),

@@ -38,6 +38,7 @@ typedef struct {
         int64_t num_samples;     /* 0: the whole stream */
         int64_t max_tokens;      /* 0: no token limit */
         int skip_memory_check;   /* 1: start even when memplan's estimate exceeds the node */
+        char activation_checkpointing[16]; /* "none" | "selective" | "full" (recompute) */
     } training;
     struct {
         double beta1, beta2, eps;

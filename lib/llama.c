@@ -65,36 +65,63 @@ static void bind(Weights *w, const ParamTable *pt, float *buf, int nl)
     }
 }
 
-/* ---- the activation table: every buffer of a slot and of the scratch, with its element
- * count for a shape and its type; llama_init carves them all out of one allocation, memplan
- * asks llama_activation_bytes for the same sum ---- */
+/* ---- the activation table: every buffer of a slot, of a slot's layers and of the scratch,
+ * with its element count for a shape and its type; llama_init carves them all out of one
+ * allocation, memplan asks llama_activation_bytes for the same sum ---- */
 
-enum { ACT_SLOT, ACT_SCRATCH };   /* one per micro-batch in flight, or one shared */
+enum { ACT_SLOT, ACT_LAYER, ACT_SCRATCH }; /* one per micro-batch in flight, one per layer of
+                                              one, or one shared */
 enum { T_ACT, T_F32, T_I32 };     /* the backend's activation type, fp32 statistics, ids */
 
+/* One layer's saved buffers of a slot (the ACT_LAYER fields of Activations at layer l). */
 typedef struct {
-    int where;    /* ACT_SLOT | ACT_SCRATCH */
+    float *n1, *r1, *q, *k, *v, *att, *lse, *h, *n2, *r2, *fa, *fb, *fm;
+} LayerActs;
+
+typedef struct {
+    int where;    /* ACT_SLOT | ACT_LAYER | ACT_SCRATCH */
     int type;     /* T_ACT | T_F32 | T_I32 */
     size_t field; /* offsetof the pointer in Activations or Scratch */
+    size_t lfield;/* ACT_LAYER: offsetof the pointer in LayerActs */
+    int drop;     /* ACT_LAYER: the recompute mode from which backward recomputes it, so a
+                     slot keeps one layer of it shared, not nl */
 } ActEntry;
 
-#define SLOT(f, t) {ACT_SLOT, t, offsetof(Activations, f)}
-#define SCR(f, t) {ACT_SCRATCH, t, offsetof(Scratch, f)}
+#define SLOT(f, t) {ACT_SLOT, t, offsetof(Activations, f), 0, 0}
+#define LAYER(f, t, drop) {ACT_LAYER, t, offsetof(Activations, f), offsetof(LayerActs, f), drop}
+#define SCR(f, t) {ACT_SCRATCH, t, offsetof(Scratch, f), 0, 0}
+#define SEL RECOMPUTE_SELECTIVE
+#define FULL RECOMPUTE_FULL
 static const ActEntry ACT_TABLE[] = {
-    SLOT(ids, T_I32), SLOT(targets, T_I32),
-    SLOT(x, T_ACT), SLOT(n1, T_ACT), SLOT(r1, T_F32), SLOT(q, T_ACT), SLOT(k, T_ACT),
-    SLOT(v, T_ACT), SLOT(att, T_ACT), SLOT(lse, T_F32), SLOT(h, T_ACT), SLOT(n2, T_ACT),
-    SLOT(r2, T_F32), SLOT(fa, T_ACT), SLOT(fb, T_ACT), SLOT(fm, T_ACT), SLOT(nf, T_ACT),
-    SLOT(rf, T_F32), SLOT(logits, T_F32), SLOT(loss, T_F32), SLOT(mx, T_F32), SLOT(z, T_F32),
-    SLOT(zt, T_F32),
+    SLOT(ids, T_I32), SLOT(targets, T_I32), SLOT(x, T_ACT),
+    LAYER(n1, T_ACT, FULL), LAYER(r1, T_F32, FULL), LAYER(q, T_ACT, FULL),
+    LAYER(k, T_ACT, FULL), LAYER(v, T_ACT, FULL), LAYER(att, T_ACT, SEL),
+    LAYER(lse, T_F32, SEL), LAYER(h, T_ACT, FULL), LAYER(n2, T_ACT, FULL),
+    LAYER(r2, T_F32, FULL), LAYER(fa, T_ACT, FULL), LAYER(fb, T_ACT, FULL),
+    LAYER(fm, T_ACT, SEL),
+    SLOT(nf, T_ACT), SLOT(rf, T_F32), SLOT(logits, T_F32), SLOT(loss, T_F32), SLOT(mx, T_F32),
+    SLOT(z, T_F32), SLOT(zt, T_F32),
     SCR(dres, T_ACT), SCR(dn, T_ACT), SCR(datt, T_ACT), SCR(dq, T_ACT), SCR(dk, T_ACT),
     SCR(dv, T_ACT), SCR(dfa, T_ACT), SCR(dfb, T_ACT), SCR(dfm, T_ACT), SCR(ring, T_F32),
 };
 #undef SLOT
+#undef LAYER
 #undef SCR
+#undef SEL
+#undef FULL
 #define ACT_ENTRIES ((int)(sizeof ACT_TABLE / sizeof ACT_TABLE[0]))
 
-/* Elements of entry i for shape s (in table order; shapes as in llama.h). */
+int llama_recompute_mode(const char *name)
+{
+    static const char *const names[] = {"none", "selective", "full"};
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(name, names[i]))
+            return i;
+    return -1;
+}
+
+/* Elements of entry i for shape s (in table order; shapes as in llama.h); an ACT_LAYER entry's
+ * count is one layer's. */
 static void act_numel(const LlamaShape *s, int cp, int64_t n[ACT_ENTRIES])
 {
     int64_t N = (int64_t)s->B * s->T, C = s->C, L = s->nl;
@@ -103,21 +130,38 @@ static void act_numel(const LlamaShape *s, int cp, int64_t n[ACT_ENTRIES])
     int64_t ring = cp > 1 ? (int64_t)ring_attention_scratch_floats(s->B, s->T, s->H, s->K, s->D)
                           : 0;
     int64_t sizes[] = {
-        N, N,                                                       /* ids, targets */
-        (L + 1) * N * C, L * N * C, L * N, L * N * HD, L * N * KD,  /* x n1 r1 q k */
-        L * N * KD, L * N * HD, L * N * s->H, L * N * C, L * N * C, /* v att lse h n2 */
-        L * N, L * N * F, L * N * F, L * N * F, N * C,              /* r2 fa fb fm nf */
-        N, N * V, N, N, N,                                          /* rf logits loss mx z */
-        N,                                                          /* zt */
-        N * C, N * C, N * HD, N * HD, N * KD,                       /* dres dn datt dq dk */
-        N * KD, N * F, N * F, N * F, ring,                          /* dv dfa dfb dfm ring */
+        N, N, (L + 1) * N * C,                  /* ids, targets, x */
+        N * C, N, N * HD, N * KD, N * KD,       /* n1 r1 q k v (one layer) */
+        N * HD, N * s->H, N * C, N * C, N,      /* att lse h n2 r2 */
+        N * F, N * F, N * F,                    /* fa fb fm */
+        N * C, N, N * V, N, N, N, N,            /* nf rf logits loss mx z zt */
+        N * C, N * C, N * HD, N * HD, N * KD,   /* dres dn datt dq dk */
+        N * KD, N * F, N * F, N * F, ring,      /* dv dfa dfb dfm ring */
     };
     _Static_assert(sizeof sizes / sizeof sizes[0] == ACT_ENTRIES, "one size per table entry");
     for (int i = 0; i < ACT_ENTRIES; i++)
         n[i] = sizes[i];
 }
 
-/* Bytes of entry i, rounded up to 64 so every buffer starts cache-line aligned. */
+/* Whether each slot keeps all nl layers of entry e (else one layer shared by the slots). */
+static int layer_kept(const ActEntry *e, const LlamaShape *s)
+{
+    return e->where == ACT_LAYER && s->recompute < e->drop;
+}
+
+/* Elements of one buffer of entry e, whose per-layer (or whole) count is n. */
+static int64_t buf_numel(const ActEntry *e, int64_t n, const LlamaShape *s)
+{
+    return layer_kept(e, s) ? n * s->nl : n;
+}
+
+/* How many buffers of entry e the arena holds: one per slot, or one. */
+static int buf_copies(const ActEntry *e, const LlamaShape *s, int nslots)
+{
+    return e->where == ACT_SLOT || layer_kept(e, s) ? nslots : 1;
+}
+
+/* Bytes of a buffer, rounded up to 64 so every buffer starts cache-line aligned. */
 static size_t act_bytes(const ActEntry *e, int64_t numel, const Backend *be)
 {
     DType t = e->type == T_ACT ? be->act_dtype : e->type == T_I32 ? DTYPE_I32 : DTYPE_F32;
@@ -129,9 +173,27 @@ size_t llama_activation_bytes(const LlamaShape *s, int nslots, int cp, const Bac
     int64_t n[ACT_ENTRIES];
     act_numel(s, cp, n);
     size_t total = 0;
-    for (int i = 0; i < ACT_ENTRIES; i++)
-        total += act_bytes(&ACT_TABLE[i], n[i], be) * (ACT_TABLE[i].where == ACT_SLOT ? (size_t)nslots : 1);
+    for (int i = 0; i < ACT_ENTRIES; i++) {
+        const ActEntry *e = &ACT_TABLE[i];
+        total += act_bytes(e, buf_numel(e, n[i], s), be) * (size_t)buf_copies(e, s, nslots);
+    }
     return total;
+}
+
+/* Layer l's buffers of slot a: its slice of a kept buffer, or the shared one. */
+static LayerActs layer_acts(const Llama *m, const Activations *a, int l)
+{
+    LayerActs la;
+    int64_t n[ACT_ENTRIES];
+    act_numel(&m->s, m->cp->size, n);
+    for (int i = 0; i < ACT_ENTRIES; i++) {
+        const ActEntry *e = &ACT_TABLE[i];
+        if (e->where != ACT_LAYER)
+            continue;
+        float *base = *(float *const *)((const char *)a + e->field);
+        *(float **)((char *)&la + e->lfield) = base + (layer_kept(e, &m->s) ? l * n[i] : 0);
+    }
+    return la;
 }
 
 static const Comm solo = {MPI_COMM_NULL, 0, 1, COMM_OTHER};
@@ -154,12 +216,14 @@ void llama_init(Llama *m, const ParamTable *pt, const LlamaShape *s, float *para
     char *p = m->arena = m->be->alloc(m->act_bytes);
     for (int i = 0; i < ACT_ENTRIES; i++) {
         const ActEntry *e = &ACT_TABLE[i];
-        size_t bytes = act_bytes(e, n[i], m->be);
-        for (int slot = 0; slot < (e->where == ACT_SLOT ? nslots : 1); slot++) {
-            char *base = e->where == ACT_SLOT ? (char *)&m->act[slot] : (char *)&m->sc;
-            *(void **)(base + e->field) = n[i] > 0 ? p : NULL;
-            p += bytes;
+        int64_t numel = buf_numel(e, n[i], s);
+        size_t bytes = act_bytes(e, numel, m->be);
+        int copies = buf_copies(e, s, nslots);
+        for (int slot = 0; slot < (e->where == ACT_SCRATCH ? 1 : nslots); slot++) {
+            char *base = e->where == ACT_SCRATCH ? (char *)&m->sc : (char *)&m->act[slot];
+            *(void **)(base + e->field) = numel > 0 ? p + (copies > 1 ? slot * bytes : 0) : NULL;
         }
+        p += (size_t)copies * bytes;
     }
 }
 
@@ -227,41 +291,97 @@ static void attention_grad(Llama *m, const float *q, const float *k, const float
                            s->K, s->D);
 }
 
+/* The pieces of block l's forward, in order, each filling buffers of L = layer_acts(l). The
+ * recompute of backward re-runs a prefix (full) or the two middle pieces (selective) of the
+ * same functions, so the recomputed buffers hold the forward's bits. */
+
+/* n1 = RMSNorm₁(x); q, k, v = n1·W{q,k,v}ᵀ (column-parallel), RoPE on q and k */
+static void attn_in(Llama *m, const LayerActs *L, const LayerWeights *w, const float *x)
+{
+    const LlamaShape *s = &m->s;
+    int N = s->B * s->T, C = s->C, HD = s->H * s->D, KD = s->K * s->D;
+    m->be->rmsnorm_forward(L->n1, L->r1, x, w->ln1, N, C, s->eps);
+    m->be->matmul_forward(L->q, L->n1, w->wq, N, C, HD);
+    m->be->matmul_forward(L->k, L->n1, w->wk, N, C, KD);
+    m->be->matmul_forward(L->v, L->n1, w->wv, N, C, KD);
+    rope(m, L->q, s->H, 0);
+    rope(m, L->k, s->K, 0);
+}
+
+/* att, lse = Attention(q, k, v) (the cp ring under context parallelism) */
+static void attn_core(Llama *m, const LayerActs *L)
+{
+    attention(m, L->att, L->lse, L->q, L->k, L->v);
+}
+
+/* h = x + att·Woᵀ: o row-parallel, its partial sums all-reduced over tp (g) */
+static void attn_out(Llama *m, const LayerActs *L, const LayerWeights *w, const float *x)
+{
+    const LlamaShape *s = &m->s;
+    int N = s->B * s->T, C = s->C, HD = s->H * s->D;
+    m->be->matmul_forward(L->h, L->att, w->wo, N, HD, C);
+    comm_allreduce_sum(m->tp, L->h, (int64_t)N * C);
+    m->be->add_inplace(L->h, x, (int64_t)N * C);
+}
+
+/* n2 = RMSNorm₂(h); fa, fb = n2·W{g,u}ᵀ (column-parallel) */
+static void mlp_in(Llama *m, const LayerActs *L, const LayerWeights *w)
+{
+    const LlamaShape *s = &m->s;
+    int N = s->B * s->T, C = s->C, F = s->F;
+    m->be->rmsnorm_forward(L->n2, L->r2, L->h, w->ln2, N, C, s->eps);
+    m->be->matmul_forward(L->fa, L->n2, w->wg, N, C, F);
+    m->be->matmul_forward(L->fb, L->n2, w->wu, N, C, F);
+}
+
+/* fm = silu(fa) ⊙ fb */
+static void mlp_act(Llama *m, const LayerActs *L)
+{
+    m->be->swiglu_forward(L->fm, L->fa, L->fb, (int64_t)m->s.B * m->s.T * m->s.F);
+}
+
+/* out = h + fm·Wdᵀ: down row-parallel, all-reduced over tp */
+static void mlp_out(Llama *m, const LayerActs *L, const LayerWeights *w, float *xo)
+{
+    const LlamaShape *s = &m->s;
+    int N = s->B * s->T, C = s->C, F = s->F;
+    m->be->matmul_forward(xo, L->fm, w->wd, N, F, C);
+    comm_allreduce_sum(m->tp, xo, (int64_t)N * C);
+    m->be->add_inplace(xo, L->h, (int64_t)N * C);
+}
+
 /* Block l of slot a: x[l] → x[l+1]. */
 static void block_forward(Llama *m, Activations *a, int l)
 {
-    const LlamaShape *s = &m->s;
+    int64_t NC = (int64_t)m->s.B * m->s.T * m->s.C;
     const LayerWeights *w = &m->w.layers[l];
-    int N = s->B * s->T, C = s->C, HD = s->H * s->D, KD = s->K * s->D, F = s->F;
-    float *x = a->x + (int64_t)l * N * C, *xo = a->x + (int64_t)(l + 1) * N * C;
-    float *n1 = a->n1 + (int64_t)l * N * C, *r1 = a->r1 + (int64_t)l * N;
-    float *q = a->q + (int64_t)l * N * HD, *k = a->k + (int64_t)l * N * KD;
-    float *v = a->v + (int64_t)l * N * KD, *att = a->att + (int64_t)l * N * HD;
-    float *lse = a->lse + (int64_t)l * N * s->H, *h = a->h + (int64_t)l * N * C;
-    float *n2 = a->n2 + (int64_t)l * N * C, *r2 = a->r2 + (int64_t)l * N;
-    float *fa = a->fa + (int64_t)l * N * F, *fb = a->fb + (int64_t)l * N * F;
-    float *fm = a->fm + (int64_t)l * N * F;
+    LayerActs L = layer_acts(m, a, l);
+    const float *x = a->x + l * NC;
+    attn_in(m, &L, w, x);
+    attn_core(m, &L);
+    attn_out(m, &L, w, x);
+    mlp_in(m, &L, w);
+    mlp_act(m, &L);
+    mlp_out(m, &L, w, a->x + (l + 1) * NC);
+}
 
-    /* h = x + Attn(RMSNorm₁(x)); q, k, v column-parallel, o row-parallel (all-reduce) */
-    m->be->rmsnorm_forward(n1, r1, x, w->ln1, N, C, s->eps);
-    m->be->matmul_forward(q, n1, w->wq, N, C, HD);
-    m->be->matmul_forward(k, n1, w->wk, N, C, KD);
-    m->be->matmul_forward(v, n1, w->wv, N, C, KD);
-    rope(m, q, s->H, 0);
-    rope(m, k, s->K, 0);
-    attention(m, att, lse, q, k, v);
-    m->be->matmul_forward(h, att, w->wo, N, HD, C);
-    comm_allreduce_sum(m->tp, h, (int64_t)N * C);
-    m->be->add_inplace(h, x, (int64_t)N * C);
-
-    /* out = h + MLP(RMSNorm₂(h)); gate, up column-parallel, down row-parallel */
-    m->be->rmsnorm_forward(n2, r2, h, w->ln2, N, C, s->eps);
-    m->be->matmul_forward(fa, n2, w->wg, N, C, F);
-    m->be->matmul_forward(fb, n2, w->wu, N, C, F);
-    m->be->swiglu_forward(fm, fa, fb, (int64_t)N * F);
-    m->be->matmul_forward(xo, fm, w->wd, N, F, C);
-    comm_allreduce_sum(m->tp, xo, (int64_t)N * C);
-    m->be->add_inplace(xo, h, (int64_t)N * C);
+/* What block l's backward needs and the mode did not keep, recomputed from what it kept: full
+ * re-runs the block from its input x[l] up to the SwiGLU product (the tp all-reduce of h and
+ * the cp ring with it; the down projection's output is not needed); selective re-runs
+ * attention from the kept q, k, v and SwiGLU from the kept fa, fb. */
+static void block_recompute(Llama *m, const LayerActs *L, int l, const float *x)
+{
+    const LayerWeights *w = &m->w.layers[l];
+    if (m->s.recompute == RECOMPUTE_FULL) {
+        attn_in(m, L, w, x);
+        attn_core(m, L);
+        attn_out(m, L, w, x);
+        mlp_in(m, L, w);
+        mlp_act(m, L);
+    } else if (m->s.recompute == RECOMPUTE_SELECTIVE) {
+        attn_core(m, L);
+        mlp_act(m, L);
+    }
 }
 
 /* Backward of block l: sc->dres holds dL/dx[l+1] on entry and dL/dx[l] on return. */
@@ -273,33 +393,28 @@ static void block_backward(Llama *m, const Activations *a, int l)
     Scratch *sc = &m->sc;
     int N = s->B * s->T, C = s->C, HD = s->H * s->D, KD = s->K * s->D, F = s->F;
     const float *x = a->x + (int64_t)l * N * C;
-    const float *n1 = a->n1 + (int64_t)l * N * C, *r1 = a->r1 + (int64_t)l * N;
-    const float *q = a->q + (int64_t)l * N * HD, *k = a->k + (int64_t)l * N * KD;
-    const float *v = a->v + (int64_t)l * N * KD, *att = a->att + (int64_t)l * N * HD;
-    const float *lse = a->lse + (int64_t)l * N * s->H, *h = a->h + (int64_t)l * N * C;
-    const float *n2 = a->n2 + (int64_t)l * N * C, *r2 = a->r2 + (int64_t)l * N;
-    const float *fa = a->fa + (int64_t)l * N * F, *fb = a->fb + (int64_t)l * N * F;
-    const float *fm = a->fm + (int64_t)l * N * F;
+    LayerActs L = layer_acts(m, a, l);
+    block_recompute(m, &L, l, x);
 
     /* out = h + fm·Wdᵀ: the residual passes dres through to h unchanged; the row-parallel
      * down_proj takes dres as it is, the column-parallel gate/up all-reduce their dx */
-    m->be->matmul_backward(sc->dfm, g->wd, sc->dres, fm, w->wd, N, F, C, 0);
-    m->be->swiglu_backward(sc->dfa, sc->dfb, sc->dfm, fa, fb, (int64_t)N * F);
-    m->be->matmul_backward(sc->dn, g->wg, sc->dfa, n2, w->wg, N, C, F, 0);
-    m->be->matmul_backward(sc->dn, g->wu, sc->dfb, n2, w->wu, N, C, F, 1);
+    m->be->matmul_backward(sc->dfm, g->wd, sc->dres, L.fm, w->wd, N, F, C, 0);
+    m->be->swiglu_backward(sc->dfa, sc->dfb, sc->dfm, L.fa, L.fb, (int64_t)N * F);
+    m->be->matmul_backward(sc->dn, g->wg, sc->dfa, L.n2, w->wg, N, C, F, 0);
+    m->be->matmul_backward(sc->dn, g->wu, sc->dfb, L.n2, w->wu, N, C, F, 1);
     comm_allreduce_sum(m->tp, sc->dn, (int64_t)N * C);
-    m->be->rmsnorm_backward(sc->dres, g->ln2, sc->dn, h, w->ln2, r2, N, C);
+    m->be->rmsnorm_backward(sc->dres, g->ln2, sc->dn, L.h, w->ln2, L.r2, N, C);
 
     /* h = x + att·Woᵀ */
-    m->be->matmul_backward(sc->datt, g->wo, sc->dres, att, w->wo, N, HD, C, 0);
-    attention_grad(m, q, k, v, att, lse);
+    m->be->matmul_backward(sc->datt, g->wo, sc->dres, L.att, w->wo, N, HD, C, 0);
+    attention_grad(m, L.q, L.k, L.v, L.att, L.lse);
     rope(m, sc->dq, s->H, 1);
     rope(m, sc->dk, s->K, 1);
-    m->be->matmul_backward(sc->dn, g->wq, sc->dq, n1, w->wq, N, C, HD, 0);
-    m->be->matmul_backward(sc->dn, g->wk, sc->dk, n1, w->wk, N, C, KD, 1);
-    m->be->matmul_backward(sc->dn, g->wv, sc->dv, n1, w->wv, N, C, KD, 1);
+    m->be->matmul_backward(sc->dn, g->wq, sc->dq, L.n1, w->wq, N, C, HD, 0);
+    m->be->matmul_backward(sc->dn, g->wk, sc->dk, L.n1, w->wk, N, C, KD, 1);
+    m->be->matmul_backward(sc->dn, g->wv, sc->dv, L.n1, w->wv, N, C, KD, 1);
     comm_allreduce_sum(m->tp, sc->dn, (int64_t)N * C);
-    m->be->rmsnorm_backward(sc->dres, g->ln1, sc->dn, x, w->ln1, r1, N, C);
+    m->be->rmsnorm_backward(sc->dres, g->ln1, sc->dn, x, w->ln1, L.r1, N, C);
 }
 
 /* ids into the slot, then the stage's layers up to the logits. */

@@ -36,6 +36,17 @@ typedef struct {
     float *head;           /* (V_local, C); == embed when tied */
 } Weights;
 
+/* Activation recompute (training.activation_checkpointing, docs/training.md): which saved
+ * activations backward recomputes from the ones kept instead of keeping them per layer. */
+typedef enum {
+    RECOMPUTE_NONE = 0,      /* keep every layer's activations */
+    RECOMPUTE_SELECTIVE = 1, /* recompute attention (out, lse) and the SwiGLU product */
+    RECOMPUTE_FULL = 2,      /* keep each layer's input only; re-run the layer in backward */
+} Recompute;
+
+/* The mode a config name ("none", "selective", "full") stands for; -1 for any other. */
+int llama_recompute_mode(const char *name);
+
 typedef struct {
     int B, T;             /* micro-batch size, tokens per sequence held here */
     int C, D;             /* hidden size, head dim */
@@ -51,10 +62,13 @@ typedef struct {
                              parallelism) tokens [T/2, T) start at global position pos1 */
     float eps;
     double theta;
+    int recompute;        /* Recompute: decides which layer buffers a slot keeps */
 } LlamaShape;
 
 /* Saved activations of one micro-batch in flight, N = B·T tokens. Sizes and element types
- * come from one table in llama.c (llama_activation_bytes), which memplan asks too. */
+ * come from one table in llama.c (llama_activation_bytes), which memplan asks too. A per-layer
+ * buffer (nl, N, ·) that the recompute mode drops is instead one layer (N, ·) shared by every
+ * slot: forward computes into it and backward recomputes it there before use. */
 typedef struct {
     int32_t *ids;   /* (N) token ids (first stage) */
     int32_t *targets; /* (N) target ids (last stage) */

@@ -28,6 +28,7 @@ void memplan_estimate(const Config *cfg, MemPlan *plan)
         ParamTable pt;
         params_build(&pt, d, &shard);
         LlamaShape s = llama_shape(&pt, B, T_loc);
+        s.recompute = llama_recompute_mode(cfg->training.activation_checkpointing);
         Schedule sch = {0};
         schedule_build(&sch, cfg->distributed.pp_engine, pp, st,
                        cfg->training.gradient_accumulation_steps);
@@ -41,7 +42,13 @@ void memplan_estimate(const Config *cfg, MemPlan *plan)
         m->params = (double)numel * sizeof(float);
         m->grads = (double)numel * sizeof(float);
         m->optimizer = 2.0 * (double)opt * sizeof(float);
-        m->activations = (double)llama_activation_bytes(&s, m->nslots, cp, backend_cpu());
+        for (int mode = RECOMPUTE_NONE; mode <= RECOMPUTE_FULL; mode++) {
+            LlamaShape sm = s;
+            sm.recompute = mode;
+            m->activations_by_mode[mode] =
+                (double)llama_activation_bytes(&sm, m->nslots, cp, backend_cpu());
+        }
+        m->activations = m->activations_by_mode[s.recompute];
         params_free(&pt);
     }
 }

@@ -18,7 +18,10 @@ typedef struct {
     int nslots;                  /* micro-batches in flight at once (pipeline schedule) */
     double params, grads;        /* bytes */
     double optimizer;            /* bytes of AdamW m + v (÷ dp with zero_stage 1) */
-    double activations;          /* bytes: nslots saved activation sets + backward scratch */
+    double activations;          /* bytes: nslots saved activation sets + backward scratch,
+                                    under the config's training.activation_checkpointing */
+    double activations_by_mode[3]; /* the same under each Recompute mode (none, selective,
+                                      full), for comparing them */
 } MemStage;
 
 typedef struct {

@@ -204,6 +204,7 @@ static void build_model(Trainer *t)
     pipeline_init(&t->pipe, cfg->distributed.pp_engine, &me->pp_comm, me->pp_rank, me->pp, b->m,
                   NC, t->be);
     LlamaShape s = llama_shape(&t->pt, b->B, b->T_loc);
+    s.recompute = llama_recompute_mode(cfg->training.activation_checkpointing);
     if (me->cp > 1) { /* two chunks of the load-balanced split (mesh_cp_chunks) */
         int chunk[2];
         mesh_cp_chunks(me->cp, me->cp_rank, chunk);
@@ -383,6 +384,11 @@ const ParamTable *trainer_params(const Trainer *t, const float **weights)
     if (weights)
         *weights = t->params;
     return &t->pt;
+}
+
+const float *trainer_grads(const Trainer *t)
+{
+    return t->grads;
 }
 
 const Mesh *trainer_mesh(const Trainer *t)

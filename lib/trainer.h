@@ -61,6 +61,8 @@ void trainer_close(Trainer *t);
 /* This rank's parameter table and weights (flat buffer laid out by the table). */
 const ParamTable *trainer_params(const Trainer *t, const float **weights);
 const Mesh *trainer_mesh(const Trainer *t);
+/* This rank's gradient buffer as the last step left it (laid out like the weights). */
+const float *trainer_grads(const Trainer *t);
 
 /* The whole loop: open, steps with logging and validation, close. */
 int trainer_run(const Config *cfg, MPI_Comm world, const TrainOptions *opt, TrainReport *rep,

@@ -236,6 +236,17 @@ mem_vs_banner() {
 mem_vs_banner "one rank" --model_name tiny --seq_len 256 --mbs 16 --grad_acc_steps 2
 mem_vs_banner "pp=2 tp=2 dp=2, ZeRO-1, padded vocab" --model_name tiny-mesh --seq_len 128 \
     --mbs 8 --grad_acc_steps 4 --pp 2 --tp 2 --dp 2 --set distributed.zero_stage=1
+mem_vs_banner "pp=2 1F1B, full recompute" --model_name tiny-mesh --seq_len 128 --mbs 8 \
+    --grad_acc_steps 4 --pp 2 --set training.activation_checkpointing=full
+mem_vs_banner "cp=2, selective recompute" --model_name tiny-mesh --seq_len 128 --mbs 8 \
+    --cp 2 --set training.activation_checkpointing=selective
+
+begin "create-config --check reports activations for each recompute mode"
+"$CC" --model_name tiny --seq_len 256 --mbs 16 --out - 2>/dev/null >modes.json
+expect_exit 0 "$CC" --check modes.json --set training.activation_checkpointing=full
+# the tiny model's line (layers 0-1, N = 4096 tokens): none > selective > full, full in use
+assert_contains "$OUT" "stage 0 activations by training.activation_checkpointing: none 43.3 MiB, selective 40.2 MiB, full 31.2 MiB (full in use)"
+assert_contains "$OUT" "activations 31.2 MiB; total"
 
 # ---- --list-models, --help ------------------------------------------------------------------
 begin "create-config --list-models"

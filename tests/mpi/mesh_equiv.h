@@ -25,7 +25,12 @@
  *     embedding when pp > 1), so a missing tensor or layer cannot pass;
  *   - replicas are bitwise identical: the whole flat buffer over each dp group and each cp group
  *     (under ZeRO-1 this is the all-gathered weights), RMSNorm weights over each tp group, and
- *     the tied embedding's copies on the first and last pipeline stage.
+ *     the tied embedding's copies on the first and last pipeline stage;
+ *   - activation recompute changes no bit: the same mesh run for one step with
+ *     training.activation_checkpointing "selective" and "full" gives the step-1 loss and this
+ *     rank's whole gradient buffer of the run without recompute, compared with == and memcmp
+ *     (the cp ring and the tp all-reduce of the attention output are re-run in the recompute;
+ *     1F1B and AFAB backwards each recompute their own micro-batch).
  * Each rank counts its failures (and prints them); the per-case verdicts and the largest
  * deviations are reduced to rank 0, which prints one line per case and a summary; every rank
  * exits 1 if anything failed.
@@ -143,7 +148,7 @@ static void case_label(const Case *c, char *buf, size_t n)
  * lr 3e-3 with 2 warm-up steps then cosine over 5, clipping at 1.0, weight decay 0.1 (not on
  * norms), one OpenMP thread, no output files. */
 static void make_config(Config *cfg, int dp, int tp, int pp, int cp, const char *engine,
-                        int zero, int tied, int acc, int T, int mbs)
+                        int zero, int tied, int acc, int T, int mbs, const char *recompute)
 {
     Error err = {0};
     config_defaults(cfg);
@@ -157,6 +162,8 @@ static void make_config(Config *cfg, int dp, int tp, int pp, int cp, const char 
     cfg->distributed.cp_size = cp;
     snprintf(cfg->distributed.pp_engine, sizeof cfg->distributed.pp_engine, "%s", engine);
     cfg->distributed.zero_stage = zero;
+    snprintf(cfg->training.activation_checkpointing, sizeof cfg->training.activation_checkpointing,
+             "%s", recompute);
     cfg->training.seed = MESH_EQUIV_SEED;
     cfg->training.learning_rate = 3e-3;
     cfg->training.total_train_steps = STEPS;
@@ -205,9 +212,11 @@ static void ref_compute(Ref *r)
 {
     Config cfg;
 #if MESH_EQUIV_SABOTAGE == 2 /* scratch check that the test can fail: a wrong global batch */
-    make_config(&cfg, 1, 1, 1, 1, "1f1b", 0, r->tied, r->G / r->mbs + 1, r->T, r->mbs);
+    make_config(&cfg, 1, 1, 1, 1, "1f1b", 0, r->tied, r->G / r->mbs + 1, r->T, r->mbs,
+                "none");
 #else
-    make_config(&cfg, 1, 1, 1, 1, "1f1b", 0, r->tied, r->G / r->mbs, r->T, r->mbs);
+    make_config(&cfg, 1, 1, 1, 1, "1f1b", 0, r->tied, r->G / r->mbs, r->T, r->mbs,
+                "none");
 #endif
     TrainOptions opt = {.quiet = 1, .write_metrics = 0, .out = stdout};
     Trainer *t = NULL;
@@ -368,6 +377,33 @@ static long long expected_count(const Case *c, const Ref *ref)
     return n;
 }
 
+/* One step of case c with recompute mode `mode`: its loss must equal loss1 and its gradient
+ * buffer grads1 (the run without recompute), bit for bit. */
+static void check_recompute(const Case *c, MPI_Comm comm, const char *label, const char *mode,
+                            double loss1, const float *grads1, size_t n)
+{
+    Config cfg;
+    make_config(&cfg, c->dp, c->tp, c->pp, c->cp, c->engine, c->zero, c->tied, c->acc, case_T(c),
+                case_mbs(c), mode);
+    TrainOptions opt = {.quiet = 1, .write_metrics = 0, .out = stdout};
+    Trainer *t = NULL;
+    Error err = {0};
+    int rc = trainer_open(&t, &cfg, comm, &opt, &err);
+    CHECK(rc == 0, "%s recompute %s: trainer_open: %s", label, mode, err.msg);
+    StepStats st;
+    if (!rc) {
+        rc = trainer_step(t, &st, &err);
+        CHECK(rc == 0, "%s recompute %s: step 1: %s", label, mode, err.msg);
+    }
+    if (!rc) {
+        CHECK(st.loss == loss1, "%s recompute %s: step 1 loss %.17g, without recompute %.17g",
+              label, mode, st.loss, loss1);
+        CHECK(!memcmp(trainer_grads(t), grads1, n * sizeof(float)),
+              "%s recompute %s: gradients differ from the run without recompute", label, mode);
+    }
+    trainer_close(t);
+}
+
 static void run_case(const Case *c, MPI_Comm comm, const Ref *ref, CaseResult *res)
 {
     char label[160];
@@ -377,18 +413,27 @@ static void run_case(const Case *c, MPI_Comm comm, const Ref *ref, CaseResult *r
     res->ran = 1;
     Config cfg;
     make_config(&cfg, c->dp, c->tp, c->pp, c->cp, c->engine, c->zero, c->tied, c->acc, case_T(c),
-                case_mbs(c));
+                case_mbs(c), "none");
     TrainOptions opt = {.quiet = 1, .write_metrics = 0, .out = stdout};
     Trainer *t = NULL;
     Error err = {0};
     int rc = trainer_open(&t, &cfg, comm, &opt, &err);
     CHECK(rc == 0, "%s: trainer_open: %s", label, err.msg);
+    float *grads1 = NULL;
+    size_t ngrads = 0;
+    double loss1 = 0;
     for (int s = 0; s < STEPS && !rc; s++) {
         StepStats st;
         rc = trainer_step(t, &st, &err);
         CHECK(rc == 0, "%s: step %d: %s", label, s + 1, err.msg);
         if (rc)
             break;
+        if (s == 0) { /* for the recompute runs */
+            ngrads = trainer_params(t, NULL)->numel;
+            grads1 = malloc(ngrads * sizeof(float));
+            memcpy(grads1, trainer_grads(t), ngrads * sizeof(float));
+            loss1 = st.loss;
+        }
         double d = fabs(st.loss - ref->loss[s]) / fabs(ref->loss[s]);
         if (d > res->loss_d)
             res->loss_d = d;
@@ -466,6 +511,11 @@ static void run_case(const Case *c, MPI_Comm comm, const Ref *ref, CaseResult *r
         }
     }
     trainer_close(t);
+    if (grads1) {
+        check_recompute(c, comm, label, "selective", loss1, grads1, ngrads);
+        check_recompute(c, comm, label, "full", loss1, grads1, ngrads);
+    }
+    free(grads1);
     res->fails += me_fail - f0;
     res->seconds = MPI_Wtime() - t0;
     if (getenv("MESH_EQUIV_VERBOSE"))

@@ -1,8 +1,10 @@
 /* test_activations: the model's activation table (lib/llama.c). One allocation is carved into
  * every saved buffer of every micro-batch slot and the backward scratch; memplan and the
  * banner report its size. Checked here against the test's own count of what a slot and the
- * scratch hold (the layer shapes of llama.h), and the carve against overlap: every buffer is
- * filled whole with its own value, then every buffer must still hold its own. */
+ * scratch hold (the layer shapes of llama.h) in each recompute mode, and the carve against
+ * overlap: every buffer is filled whole with its own value, then every buffer must still hold
+ * its own. Recompute must change no bit: the gradients of micro-batches in flight together
+ * (forwards of all slots, then the backwards) are compared with memcmp across the modes. */
 #include <check.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,22 +26,28 @@ static ModelDims dims(void)
     return d;
 }
 
-/* Bytes of one slot and of the scratch, by the layer shapes: N = B·T tokens, L layers. */
+/* Bytes of the slots and the scratch, by the layer shapes: N = B·T tokens, L layers. A
+ * layer's buffers that the mode recomputes are kept once (one layer, shared by the slots). */
 static int64_t expected_floats(const LlamaShape *s, int nslots, int cp, int64_t *ints)
 {
     int64_t N = (int64_t)s->B * s->T, C = s->C, L = s->nl, F = s->F;
     int64_t HD = (int64_t)s->H * s->D, KD = (int64_t)s->K * s->D;
     int64_t V = s->last_stage ? s->V_local : 0;
+    int64_t full = 3 * N * C            /* n1, h, n2 */
+                   + 2 * N              /* 1/rms of both norms */
+                   + N * HD + 2 * N * KD /* q, k, v */
+                   + 2 * N * F;         /* gate, up */
+    int64_t sel = N * HD + N * s->H     /* attention out, log-sum-exp */
+                  + N * F;              /* silu·up */
+    int64_t kept = s->recompute == RECOMPUTE_FULL ? 0
+                   : s->recompute == RECOMPUTE_SELECTIVE ? full : full + sel;
+    int64_t shared = s->recompute == RECOMPUTE_FULL ? full + sel
+                     : s->recompute == RECOMPUTE_SELECTIVE ? sel : 0;
     int64_t slot = (L + 1) * N * C      /* residual stream x[0..L] */
-                   + 3 * L * N * C      /* n1, h, n2 */
-                   + 2 * L * N          /* 1/rms of both norms */
-                   + 2 * L * N * HD     /* q, attention out */
-                   + 2 * L * N * KD     /* k, v */
-                   + L * N * s->H       /* log-sum-exp */
-                   + 3 * L * N * F      /* gate, up, silu·up */
+                   + L * kept           /* the layers' saved buffers */
                    + N * C + N          /* final norm, its 1/rms */
                    + N * V + 4 * N;     /* logits; loss, max, sum-exp, target logit */
-    int64_t scratch = 2 * N * C + 2 * N * HD + 2 * N * KD + 3 * N * F;
+    int64_t scratch = shared + 2 * N * C + 2 * N * HD + 2 * N * KD + 3 * N * F;
     if (cp > 1)
         scratch += (int64_t)ring_attention_scratch_floats(s->B, s->T, s->H, s->K, s->D);
     *ints = nslots * 2 * N; /* ids and targets */
@@ -50,21 +58,33 @@ START_TEST(activation_bytes_are_the_layer_shapes)
 {
     ModelDims d = dims();
     ParamShard shards[3] = {{0, 1, 0, 3, 1, 1}, {0, 1, 0, 2, 1, 0}, {0, 1, 2, 3, 0, 1}};
-    for (int k = 0; k < 3; k++)
-        for (int cp = 1; cp <= 2; cp++)
-            for (int nslots = 1; nslots <= 3; nslots++) {
-                ParamTable pt;
-                params_build(&pt, &d, &shards[k]);
-                LlamaShape s = llama_shape(&pt, 2, 16);
-                int64_t ints, floats = expected_floats(&s, nslots, cp, &ints);
-                size_t want = (size_t)(floats + ints) * 4;
-                size_t got = llama_activation_bytes(&s, nslots, cp, backend_cpu());
-                /* each of the 33 buffers (per slot) is rounded up to 64 bytes */
-                ck_assert_msg(got >= want && got < want + (size_t)(33 * nslots) * 64,
-                              "stage %d cp %d slots %d: %zu bytes, want %zu + rounding", k, cp,
-                              nslots, got, want);
-                params_free(&pt);
-            }
+    for (int mode = RECOMPUTE_NONE; mode <= RECOMPUTE_FULL; mode++)
+        for (int k = 0; k < 3; k++)
+            for (int cp = 1; cp <= 2; cp++)
+                for (int nslots = 1; nslots <= 3; nslots++) {
+                    ParamTable pt;
+                    params_build(&pt, &d, &shards[k]);
+                    LlamaShape s = llama_shape(&pt, 2, 16);
+                    s.recompute = mode;
+                    int64_t ints, floats = expected_floats(&s, nslots, cp, &ints);
+                    size_t want = (size_t)(floats + ints) * 4;
+                    size_t got = llama_activation_bytes(&s, nslots, cp, backend_cpu());
+                    /* each of the 33 buffers (per slot) is rounded up to 64 bytes */
+                    ck_assert_msg(got >= want && got < want + (size_t)(33 * nslots) * 64,
+                                  "mode %d stage %d cp %d slots %d: %zu bytes, want %zu + "
+                                  "rounding", mode, k, cp, nslots, got, want);
+                    params_free(&pt);
+                }
+}
+END_TEST
+
+START_TEST(recompute_mode_names)
+{
+    ck_assert_int_eq(llama_recompute_mode("none"), RECOMPUTE_NONE);
+    ck_assert_int_eq(llama_recompute_mode("selective"), RECOMPUTE_SELECTIVE);
+    ck_assert_int_eq(llama_recompute_mode("full"), RECOMPUTE_FULL);
+    ck_assert_int_eq(llama_recompute_mode("Full"), -1);
+    ck_assert_int_eq(llama_recompute_mode(""), -1);
 }
 END_TEST
 
@@ -127,12 +147,73 @@ START_TEST(buffers_do_not_overlap)
 }
 END_TEST
 
+/* Gradients (and the loss) of NSLOT micro-batches run as a pipeline stage holds them: every
+ * forward first, then the backwards in reverse, so shared recompute buffers are overwritten by
+ * later forwards before each backward. */
+#define NSLOT 3
+static void run_slots(int mode, const ParamTable *pt, const float *w, float *g, double *loss)
+{
+    LlamaShape s = llama_shape(pt, 2, 16);
+    s.recompute = mode;
+    Llama m;
+    float *wc = malloc(pt->numel * sizeof(float));
+    memcpy(wc, w, pt->numel * sizeof(float));
+    memset(g, 0, pt->numel * sizeof(float));
+    llama_init(&m, pt, &s, wc, g, NSLOT, NULL);
+    int32_t ids[NSLOT][32], tg[NSLOT][32];
+    for (int a = 0; a < NSLOT; a++)
+        for (int i = 0; i < 32; i++) {
+            ids[a][i] = (a * 37 + i * 11) % pt->dims.vocab_size;
+            tg[a][i] = (a * 53 + i * 7 + 1) % pt->dims.vocab_size;
+        }
+    *loss = 0;
+    for (int a = 0; a < NSLOT; a++)
+        *loss += llama_forward(&m, a, ids[a], tg[a], 1.0f / (NSLOT * 32));
+    for (int a = NSLOT - 1; a >= 0; a--)
+        llama_backward(&m, a);
+    llama_free(&m);
+    free(wc);
+}
+
+START_TEST(recompute_gradients_are_bitwise_equal)
+{
+    ModelDims d = dims();
+    ParamShard sh = params_shard_single(&d);
+    ParamTable pt;
+    params_build(&pt, &d, &sh);
+    float *w = calloc(pt.numel, sizeof(float));
+    params_init(&pt, w, 7);
+    float *g[3];
+    double loss[3];
+    for (int mode = 0; mode < 3; mode++) {
+        g[mode] = calloc(pt.numel, sizeof(float));
+        run_slots(mode, &pt, w, g[mode], &loss[mode]);
+    }
+    double norm = 0;
+    for (size_t i = 0; i < pt.numel; i++)
+        norm += (double)g[0][i] * g[0][i];
+    ck_assert_msg(norm > 0 && loss[0] > 0, "the reference run computed nothing");
+    for (int mode = 1; mode < 3; mode++) {
+        ck_assert_msg(loss[mode] == loss[0], "mode %d loss %.17g, none %.17g", mode, loss[mode],
+                      loss[0]);
+        ck_assert_msg(!memcmp(g[mode], g[0], pt.numel * sizeof(float)),
+                      "mode %d gradients differ from none", mode);
+    }
+    for (int mode = 0; mode < 3; mode++)
+        free(g[mode]);
+    free(w);
+    params_free(&pt);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("activations");
     TCase *tc = tcase_create("table");
     tcase_add_test(tc, activation_bytes_are_the_layer_shapes);
+    tcase_add_test(tc, recompute_mode_names);
     tcase_add_test(tc, buffers_do_not_overlap);
+    tcase_add_test(tc, recompute_gradients_are_bitwise_equal);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
