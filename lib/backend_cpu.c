@@ -1,7 +1,7 @@
-/* backend_cpu: the CPU backend — kernels/cpu over host memory — and the dtype table. Between
- * the GEMMs of backward it lets communication progress (comm_progress): Open MPI moves the
- * data-parallel reductions in flight only inside MPI calls, and a CPU rank has no other
- * moment to make them. */
+/* backend_cpu: the CPU backend — kernels/cpu over host memory — and the dtype table. After
+ * every GEMM it lets communication progress (comm_progress): Open MPI moves the data-parallel
+ * reductions and the pipeline's sends in flight only inside MPI calls, and a CPU rank has no
+ * other moment to make them. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +49,13 @@ static double cpu_sum(const float *x, int64_t n)
     return total;
 }
 
+static void cpu_matmul_forward(float *out, const float *x, const float *W, int N, int Cin,
+                               int Cout)
+{
+    matmul_forward(out, x, W, N, Cin, Cout);
+    comm_progress();
+}
+
 static void cpu_matmul_backward(float *dx, float *dW, const float *dy, const float *x,
                                 const float *W, int N, int Cin, int Cout, int dx_acc)
 {
@@ -85,7 +92,7 @@ static const Backend CPU = {
     .download = cpu_copy,
     .add_inplace = cpu_add_inplace,
     .sum = cpu_sum,
-    .matmul_forward = matmul_forward,
+    .matmul_forward = cpu_matmul_forward,
     .matmul_backward = cpu_matmul_backward,
     .rmsnorm_forward = rmsnorm_forward,
     .rmsnorm_backward = rmsnorm_backward,

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "comm.h"
+#include "trace.h"
 
 /* Most elements handed to one blocking MPI call: keeps every count and byte offset far from
  * INT_MAX. Collectives over (size × n) buffers count the whole buffer against it. Both limits
@@ -105,11 +106,16 @@ const char *comm_kind_name(CommKind kind)
     return names[kind];
 }
 
-#define TIMED(kind, call)                                                      \
+/* A blocking call: its time is waiting on the group, and a span on the group's trace track
+ * (name, bytes moved by this rank). */
+#define TIMED(kind, name, bytes, call)                                         \
     do {                                                                       \
         double t0_ = now();                                                    \
         call;                                                                  \
-        waited[kind] += now() - t0_;                                           \
+        double t1_ = now();                                                    \
+        waited[kind] += t1_ - t0_;                                             \
+        if (trace_on)                                                          \
+            trace_span(TRACK_COMM + (kind), name, t0_, t1_, bytes);            \
     } while (0)
 
 void comm_free(Comm *c)
@@ -124,8 +130,10 @@ static void allreduce_f32(const Comm *c, float *buf, int64_t n, MPI_Op op)
     if (c->size == 1)
         return;
     for (int64_t off = 0; off < n; off += COMM_CHUNK)
-        TIMED(c->kind, MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)min64(COMM_CHUNK, n - off),
-                                     MPI_FLOAT, op, c->comm));
+        TIMED(c->kind, op == MPI_SUM ? "all-reduce sum" : "all-reduce max",
+              4 * min64(COMM_CHUNK, n - off),
+              MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)min64(COMM_CHUNK, n - off), MPI_FLOAT,
+                            op, c->comm));
 }
 
 void comm_allreduce_sum(const Comm *c, float *buf, int64_t n) { allreduce_f32(c, buf, n, MPI_SUM); }
@@ -134,7 +142,8 @@ void comm_allreduce_max(const Comm *c, float *buf, int64_t n) { allreduce_f32(c,
 void comm_allreduce_sum_f64(const Comm *c, double *buf, int n)
 {
     if (c->size > 1)
-        TIMED(c->kind, MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, c->comm));
+        TIMED(c->kind, "all-reduce sum", 8 * (int64_t)n,
+              MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, c->comm));
 }
 
 void comm_allreduce_max_int(const Comm *c, int *buf, int n)
@@ -152,7 +161,8 @@ void comm_reduce_scatter(const Comm *c, const float *send, float *recv, int64_t 
     }
     int64_t P = c->size;
     if (P * n <= COMM_CHUNK) {
-        TIMED(c->kind, MPI_Reduce_scatter_block(send, recv, (int)n, MPI_FLOAT, MPI_SUM, c->comm));
+        TIMED(c->kind, "reduce-scatter", 4 * P * n,
+              MPI_Reduce_scatter_block(send, recv, (int)n, MPI_FLOAT, MPI_SUM, c->comm));
         return;
     }
     /* The slice [off, off + cnt) of every block is not contiguous in send: pack the P slices
@@ -163,8 +173,8 @@ void comm_reduce_scatter(const Comm *c, const float *send, float *recv, int64_t 
         int64_t cnt = min64(cnt_max, n - off);
         for (int64_t b = 0; b < P; b++)
             memcpy(pack + b * cnt, send + b * n + off, (size_t)cnt * sizeof *pack);
-        TIMED(c->kind, MPI_Reduce_scatter_block(pack, recv + off, (int)cnt, MPI_FLOAT, MPI_SUM,
-                                                c->comm));
+        TIMED(c->kind, "reduce-scatter", 4 * P * cnt,
+              MPI_Reduce_scatter_block(pack, recv + off, (int)cnt, MPI_FLOAT, MPI_SUM, c->comm));
     }
     free(pack);
 }
@@ -175,8 +185,8 @@ void comm_allgather_inplace(const Comm *c, float *buf, int64_t n)
         return;
     int64_t P = c->size;
     if (P * n <= COMM_CHUNK) {
-        TIMED(c->kind, MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, (int)n, MPI_FLOAT,
-                                     c->comm));
+        TIMED(c->kind, "all-gather", 4 * P * n,
+              MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, (int)n, MPI_FLOAT, c->comm));
         return;
     }
     /* Gather the slice [off, off + cnt) of every block at once: a type of cnt floats whose
@@ -188,8 +198,8 @@ void comm_allgather_inplace(const Comm *c, float *buf, int64_t n)
         MPI_Type_contiguous(cnt, MPI_FLOAT, &slice);
         MPI_Type_create_resized(slice, 0, (MPI_Aint)(n * (int64_t)sizeof(float)), &strided);
         MPI_Type_commit(&strided);
-        TIMED(c->kind, MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf + off, 1, strided,
-                                     c->comm));
+        TIMED(c->kind, "all-gather", 4 * P * cnt,
+              MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf + off, 1, strided, c->comm));
         MPI_Type_free(&strided);
         MPI_Type_free(&slice);
     }
@@ -229,36 +239,71 @@ static void check_peer(const Comm *c, const char *what, int peer)
         comm_fatal("%s: peer %d outside a communicator of %d ranks", what, peer, c->size);
 }
 
+/* The names of a request's operation (CommRequest.op) and of waiting for it, for the trace. */
+enum { OP_ALLREDUCE, OP_SEND, OP_RECV };
+static const char *const OP_NAME[] = {"all-reduce sum", "send", "recv"};
+static const char *const OP_WAIT[] = {"wait all-reduce", "wait send", "wait recv"};
+
+static int in_flight; /* requests started through MPI and not yet completed */
+
+static void request_start(CommRequest *r, const Comm *c, int op, int64_t n)
+{
+    r->kind = c->kind;
+    r->op = op;
+    r->bytes = 4 * n;
+    r->t0 = trace_on ? now() : 0.0;
+    r->waited = 0.0;
+}
+
+/* A request just completed: its slice from start to now on the trace. */
+static void request_done(const CommRequest *r)
+{
+    in_flight--;
+    if (trace_on && r->t0 > 0.0) /* started while recording */
+        trace_async(TRACK_COMM + r->kind, OP_NAME[r->op], r->t0, now(), r->bytes, r->waited);
+}
+
 void comm_iallreduce_sum(const Comm *c, float *buf, int64_t n, CommRequest *r)
 {
     r->req = MPI_REQUEST_NULL;
-    r->kind = c->kind;
+    request_start(r, c, OP_ALLREDUCE, n);
     if (c->size == 1)
         return;
     MPI_Iallreduce(MPI_IN_PLACE, buf, nb_count("iallreduce", n), MPI_FLOAT, MPI_SUM, c->comm,
                    &r->req);
+    in_flight++;
 }
 
 void comm_isend(const Comm *c, const float *buf, int64_t n, int dest, int tag, CommRequest *r)
 {
     check_peer(c, "isend", dest);
-    r->kind = c->kind;
+    request_start(r, c, OP_SEND, n);
     MPI_Isend(buf, nb_count("isend", n), MPI_FLOAT, dest, tag, c->comm, &r->req);
+    in_flight++;
 }
 
 void comm_irecv(const Comm *c, float *buf, int64_t n, int src, int tag, CommRequest *r)
 {
     check_peer(c, "irecv", src);
-    r->kind = c->kind;
+    request_start(r, c, OP_RECV, n);
     MPI_Irecv(buf, nb_count("irecv", n), MPI_FLOAT, src, tag, c->comm, &r->req);
+    in_flight++;
 }
 
 /* A null request (size-1 no-op, or already completed) needs no MPI: MPI_Wait and MPI_Test
  * would also accept it, but not before MPI_Init. */
 void comm_wait(CommRequest *r)
 {
-    if (r->req != MPI_REQUEST_NULL)
-        TIMED(r->kind, MPI_Wait(&r->req, MPI_STATUS_IGNORE));
+    if (r->req == MPI_REQUEST_NULL)
+        return;
+    double t0 = now();
+    MPI_Wait(&r->req, MPI_STATUS_IGNORE);
+    double t1 = now();
+    waited[r->kind] += t1 - t0;
+    r->waited += t1 - t0;
+    if (trace_on)
+        trace_span(TRACK_COMM + r->kind, OP_WAIT[r->op], t0, t1, -1);
+    request_done(r);
 }
 
 int comm_test(CommRequest *r)
@@ -267,6 +312,8 @@ int comm_test(CommRequest *r)
         return 1;
     int done = 0;
     MPI_Test(&r->req, &done, MPI_STATUS_IGNORE);
+    if (done)
+        request_done(r);
     return done;
 }
 
@@ -309,8 +356,15 @@ void comm_set_progress(void (*hook)(void *ctx), void *ctx)
     progress_ctx = ctx;
 }
 
+/* Without a hook, requests in flight (a pipeline send whose receiver posted its receive after
+ * the send started: Open MPI's rendezvous needs the sender inside MPI to move the data) are
+ * moved by one probe, which runs Open MPI's progress engine for every request. */
 void comm_progress(void)
 {
-    if (progress_hook)
+    if (progress_hook) {
         progress_hook(progress_ctx);
+    } else if (in_flight > 0) {
+        int flag;
+        MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, MPI_STATUS_IGNORE);
+    }
 }

@@ -21,6 +21,9 @@ typedef struct {
 typedef struct {
     MPI_Request req;
     CommKind kind;
+    int op;          /* what it is, for the trace: all-reduce, send, receive */
+    int64_t bytes;
+    double t0, waited; /* when it started (while tracing); seconds comm_wait waited for it */
 } CommRequest;
 
 /* Seconds this process has spent inside blocking calls (collectives, waits) per kind. */

@@ -7,6 +7,7 @@
 #include "error.h"
 #include "llama.h"
 #include "ring_attention.h"
+#include "trace.h"
 
 LlamaShape llama_shape(const ParamTable *pt, int B, int T)
 {
@@ -357,12 +358,26 @@ static void block_forward(Llama *m, Activations *a, int l)
     const LayerWeights *w = &m->w.layers[l];
     LayerActs L = layer_acts(m, a, l);
     const float *x = a->x + l * NC;
+    TRACE_BEGIN(TRACK_COMPUTE, "block forward", l);
+    TRACE_BEGIN(TRACK_COMPUTE, "norm + qkv", -1);
     attn_in(m, &L, w, x);
+    TRACE_END(TRACK_COMPUTE, -1);
+    TRACE_BEGIN(TRACK_COMPUTE, "attention", -1);
     attn_core(m, &L);
+    TRACE_END(TRACK_COMPUTE, -1);
+    TRACE_BEGIN(TRACK_COMPUTE, "o proj", -1);
     attn_out(m, &L, w, x);
+    TRACE_END(TRACK_COMPUTE, -1);
+    TRACE_BEGIN(TRACK_COMPUTE, "norm + gate/up", -1);
     mlp_in(m, &L, w);
+    TRACE_END(TRACK_COMPUTE, -1);
+    TRACE_BEGIN(TRACK_COMPUTE, "swiglu", -1);
     mlp_act(m, &L);
+    TRACE_END(TRACK_COMPUTE, -1);
+    TRACE_BEGIN(TRACK_COMPUTE, "down proj", -1);
     mlp_out(m, &L, w, a->x + (l + 1) * NC);
+    TRACE_END(TRACK_COMPUTE, -1);
+    TRACE_END(TRACK_COMPUTE, -1);
 }
 
 /* What block l's backward needs and the mode did not keep, recomputed from what it kept: full
@@ -394,20 +409,36 @@ static void block_backward(Llama *m, const Activations *a, int l)
     int N = s->B * s->T, C = s->C, HD = s->H * s->D, KD = s->K * s->D, F = s->F;
     const float *x = a->x + (int64_t)l * N * C;
     LayerActs L = layer_acts(m, a, l);
-    block_recompute(m, &L, l, x);
+    TRACE_BEGIN(TRACK_COMPUTE, "block backward", l);
+    if (s->recompute != RECOMPUTE_NONE) {
+        TRACE_BEGIN(TRACK_COMPUTE, "recompute", -1);
+        block_recompute(m, &L, l, x);
+        TRACE_END(TRACK_COMPUTE, -1);
+    }
 
     /* out = h + fm·Wdᵀ: the residual passes dres through to h unchanged; the row-parallel
      * down_proj takes dres as it is, the column-parallel gate/up all-reduce their dx */
+    TRACE_BEGIN(TRACK_COMPUTE, "down proj backward", -1);
     m->be->matmul_backward(sc->dfm, g->wd, sc->dres, L.fm, w->wd, N, F, C, 0);
+    TRACE_END(TRACK_COMPUTE, -1);
+    TRACE_BEGIN(TRACK_COMPUTE, "swiglu backward", -1);
     m->be->swiglu_backward(sc->dfa, sc->dfb, sc->dfm, L.fa, L.fb, (int64_t)N * F);
+    TRACE_END(TRACK_COMPUTE, -1);
+    TRACE_BEGIN(TRACK_COMPUTE, "gate/up + norm backward", -1);
     m->be->matmul_backward(sc->dn, g->wg, sc->dfa, L.n2, w->wg, N, C, F, 0);
     m->be->matmul_backward(sc->dn, g->wu, sc->dfb, L.n2, w->wu, N, C, F, 1);
     comm_allreduce_sum(m->tp, sc->dn, (int64_t)N * C);
     m->be->rmsnorm_backward(sc->dres, g->ln2, sc->dn, L.h, w->ln2, L.r2, N, C);
+    TRACE_END(TRACK_COMPUTE, -1);
 
     /* h = x + att·Woᵀ */
+    TRACE_BEGIN(TRACK_COMPUTE, "o proj backward", -1);
     m->be->matmul_backward(sc->datt, g->wo, sc->dres, L.att, w->wo, N, HD, C, 0);
+    TRACE_END(TRACK_COMPUTE, -1);
+    TRACE_BEGIN(TRACK_COMPUTE, "attention backward", -1);
     attention_grad(m, L.q, L.k, L.v, L.att, L.lse);
+    TRACE_END(TRACK_COMPUTE, -1);
+    TRACE_BEGIN(TRACK_COMPUTE, "qkv + norm backward", -1);
     rope(m, sc->dq, s->H, 1);
     rope(m, sc->dk, s->K, 1);
     m->be->matmul_backward(sc->dn, g->wq, sc->dq, L.n1, w->wq, N, C, HD, 0);
@@ -415,6 +446,8 @@ static void block_backward(Llama *m, const Activations *a, int l)
     m->be->matmul_backward(sc->dn, g->wv, sc->dv, L.n1, w->wv, N, C, KD, 1);
     comm_allreduce_sum(m->tp, sc->dn, (int64_t)N * C);
     m->be->rmsnorm_backward(sc->dres, g->ln1, sc->dn, x, w->ln1, L.r1, N, C);
+    TRACE_END(TRACK_COMPUTE, -1);
+    TRACE_END(TRACK_COMPUTE, -1);
 }
 
 /* ids into the slot, then the stage's layers up to the logits. */
@@ -423,17 +456,21 @@ static void forward_to_logits(Llama *m, Activations *a, const int32_t *ids)
     const LlamaShape *s = &m->s;
     int N = s->B * s->T, C = s->C;
     if (s->first_stage) { /* vocab-parallel lookup: each tp rank fills its slice's rows */
+        TRACE_BEGIN(TRACK_COMPUTE, "embedding", -1);
         m->be->upload(a->ids, ids, (size_t)N * sizeof(int32_t));
         m->be->embedding_forward(a->x, a->ids, m->w.embed, N, C, s->v0, s->V_local);
         comm_allreduce_sum(m->tp, a->x, (int64_t)N * C);
+        TRACE_END(TRACK_COMPUTE, -1);
     }
     for (int l = 0; l < s->nl; l++)
         block_forward(m, a, l);
     if (!s->last_stage)
         return;
     /* logits = RMSNorm_f(x_L) · W_headᵀ, this rank's vocabulary slice */
+    TRACE_BEGIN(TRACK_COMPUTE, "norm + head", -1);
     m->be->rmsnorm_forward(a->nf, a->rf, a->x + (int64_t)s->nl * N * C, m->w.lnf, N, C, s->eps);
     m->be->matmul_forward(a->logits, a->nf, m->w.head, N, C, s->V_local);
+    TRACE_END(TRACK_COMPUTE, -1);
 }
 
 /* Vocab-parallel cross-entropy of a->logits against targets (docs/math.md): max, sum of exps and
@@ -443,6 +480,7 @@ static double cross_entropy(Llama *m, Activations *a, const int32_t *targets, fl
     const LlamaShape *s = &m->s;
     const Backend *be = m->be;
     int N = s->B * s->T;
+    TRACE_BEGIN(TRACK_COMPUTE, "cross-entropy", -1);
     be->upload(a->targets, targets, (size_t)N * sizeof(int32_t));
     be->ce_max(a->mx, a->logits, N, s->V_local, s->V_valid);
     comm_allreduce_max(m->tp, a->mx, N);
@@ -452,7 +490,9 @@ static double cross_entropy(Llama *m, Activations *a, const int32_t *targets, fl
     comm_allreduce_sum(m->tp, a->zt, N);
     be->ce_backward(a->logits, a->loss, a->mx, a->z, a->zt, a->targets, N, s->V_local,
                     s->V_valid, s->v0, scale);
-    return be->sum(a->loss, N);
+    double sum = be->sum(a->loss, N);
+    TRACE_END(TRACK_COMPUTE, -1);
+    return sum;
 }
 
 double llama_forward(Llama *m, int slot, const int32_t *ids, const int32_t *targets, float scale)
@@ -484,6 +524,7 @@ void llama_backward(Llama *m, int slot)
     Scratch *sc = &m->sc;
     int N = s->B * s->T, C = s->C;
     if (s->last_stage) {
+        TRACE_BEGIN(TRACK_COMPUTE, "head + norm backward", -1);
         /* logits = nf·W_headᵀ (a->logits holds dlogits); the head is vocab-parallel, so the
          * partial dnf of each slice is all-reduced */
         m->be->matmul_backward(sc->dn, m->g.head, a->logits, a->nf, m->w.head, N, C, s->V_local,
@@ -492,6 +533,7 @@ void llama_backward(Llama *m, int slot)
         m->be->zero(sc->dres, (size_t)N * C * sizeof(float));
         m->be->rmsnorm_backward(sc->dres, m->g.lnf, sc->dn, a->x + (int64_t)s->nl * N * C,
                                 m->w.lnf, a->rf, N, C);
+        TRACE_END(TRACK_COMPUTE, -1);
         grads_ready(m, s->nl);
     }
     for (int l = s->nl - 1; l >= 0; l--) {
@@ -499,7 +541,9 @@ void llama_backward(Llama *m, int slot)
         grads_ready(m, l);
     }
     if (s->first_stage) {
+        TRACE_BEGIN(TRACK_COMPUTE, "embedding backward", -1);
         m->be->embedding_backward(m->g.embed, sc->dres, a->ids, N, C, s->v0, s->V_local);
+        TRACE_END(TRACK_COMPUTE, -1);
         grads_ready(m, -1);
     }
 }

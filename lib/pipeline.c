@@ -4,6 +4,7 @@
 
 #include "error.h"
 #include "pipeline.h"
+#include "trace.h"
 
 void pipeline_init(Pipeline *p, const char *engine, const Comm *pp, int stage, int stages,
                    int m, int64_t NC, const Backend *be)
@@ -40,6 +41,10 @@ static double forward(Pipeline *p, Llama *model, const Action *a, const int32_t 
                       const int32_t *targets, float scale)
 {
     int slot = a->mb % p->nslots, tag = 2 * a->mb;
+    /* waiting on the neighbours before the action is the pipeline's bubble */
+    int waits = p->act_pending[slot] || a->recv;
+    if (waits)
+        TRACE_BEGIN(TRACK_COMPUTE, "bubble", a->mb);
     if (p->act_pending[slot]) { /* the slot's last output must be out before reuse */
         comm_wait(&p->act_req[slot]);
         p->act_pending[slot] = 0;
@@ -49,12 +54,16 @@ static double forward(Pipeline *p, Llama *model, const Action *a, const int32_t 
         comm_irecv(p->pp, llama_stage_input(model, slot), p->NC, p->stage - 1, tag, &r);
         comm_wait(&r);
     }
+    if (waits)
+        TRACE_END(TRACK_COMPUTE, -1);
+    TRACE_BEGIN(TRACK_COMPUTE, "forward", a->mb);
     double loss = llama_forward(model, slot, ids, targets, scale);
     if (a->send) {
         comm_isend(p->pp, llama_stage_output(model, slot), p->NC, p->stage + 1, tag,
                    &p->act_req[slot]);
         p->act_pending[slot] = 1;
     }
+    TRACE_END(TRACK_COMPUTE, -1);
     return loss;
 }
 
@@ -65,9 +74,12 @@ static void backward(Pipeline *p, Llama *model, Grads *gr, const Action *a, int 
     int slot = a->mb % p->nslots, tag = 2 * a->mb + 1;
     if (a->recv) {
         CommRequest r;
+        TRACE_BEGIN(TRACK_COMPUTE, "bubble", a->mb);
         comm_irecv(p->pp, model->sc.dres, p->NC, p->stage + 1, tag, &r);
         comm_wait(&r);
+        TRACE_END(TRACK_COMPUTE, -1);
     }
+    TRACE_BEGIN(TRACK_COMPUTE, "backward", a->mb);
     if (last) /* the step's last backward: reduce gradients as they become final */
         grads_begin_reducing(gr);
     llama_backward(model, slot);
@@ -81,6 +93,7 @@ static void backward(Pipeline *p, Llama *model, Grads *gr, const Action *a, int 
         comm_isend(p->pp, buf, p->NC, p->stage - 1, tag, &p->grad_req[slot]);
         p->grad_pending[slot] = 1;
     }
+    TRACE_END(TRACK_COMPUTE, -1);
 }
 
 double pipeline_run(Pipeline *p, Llama *model, Grads *gr, const int32_t *ids,
@@ -101,6 +114,9 @@ double pipeline_run(Pipeline *p, Llama *model, Grads *gr, const int32_t *ids,
         else if (grad)
             backward(p, model, gr, a, i == sch->n - 1);
     }
+    int drain = p->stages > 1; /* the last sends reach their stage */
+    if (drain)
+        TRACE_BEGIN(TRACK_COMPUTE, "pipeline drain", -1);
     for (int s = 0; s < p->nslots; s++) {
         if (p->act_pending[s])
             comm_wait(&p->act_req[s]);
@@ -108,6 +124,8 @@ double pipeline_run(Pipeline *p, Llama *model, Grads *gr, const int32_t *ids,
             comm_wait(&p->grad_req[s]);
         p->act_pending[s] = p->grad_pending[s] = 0;
     }
+    if (drain)
+        TRACE_END(TRACK_COMPUTE, -1);
     schedule_free(&fwd_only);
     return loss;
 }

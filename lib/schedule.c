@@ -246,3 +246,52 @@ int schedule_simulate(const char *engine, int pp, int m, char *err, int errlen)
     free(st);
     return rc;
 }
+
+/* Action index of (kind, mb) on a stage's list, or −1. */
+static int find_action(const Schedule *st, ActionKind kind, int mb)
+{
+    for (int i = 0; i < st->n; i++)
+        if (st->a[i].kind == kind && st->a[i].mb == mb)
+            return i;
+    return -1;
+}
+
+void schedule_idle(const Schedule *stages, int pp, const ScheduleTimes *tm, double **idle)
+{
+    double **end = xcalloc((size_t)pp, sizeof *end); /* [pp][n] end time, −1: not yet run */
+    int *next = xcalloc((size_t)pp, sizeof *next);   /* [pp] next action to place */
+    for (int s = 0; s < pp; s++) {
+        end[s] = xmalloc((size_t)stages[s].n * sizeof **end);
+        for (int i = 0; i < stages[s].n; i++)
+            end[s][i] = -1.0;
+    }
+    /* place actions whose message has been sent until none is left (the schedules are
+     * deadlock-free, so every sweep places at least one) */
+    for (int placed = 1; placed;) {
+        placed = 0;
+        for (int s = 0; s < pp; s++) {
+            while (next[s] < stages[s].n) {
+                int i = next[s];
+                const Action *a = &stages[s].a[i];
+                double ready = i > 0 ? end[s][i - 1] : tm->start ? tm->start[s] : 0.0;
+                double arrive = 0.0;
+                if (a->recv) {
+                    int from = a->kind == ACT_FORWARD ? s - 1 : s + 1;
+                    int j = find_action(&stages[from], a->kind, a->mb);
+                    if (j < 0 || end[from][j] < 0)
+                        break;
+                    arrive = end[from][j] + tm->lat;
+                }
+                double start = arrive > ready ? arrive : ready;
+                idle[s][i] = start - ready;
+                end[s][i] = start + tm->dur[s][i];
+                next[s]++;
+                placed = 1;
+            }
+        }
+    }
+    for (int s = 0; s < pp; s++)
+        free(end[s]);
+    free(end);
+    free(next);
+}

@@ -42,6 +42,21 @@ void schedule_print(const Schedule *s, FILE *f);
  * the stage and action. Exposed so tests can hand it deliberately broken schedules. */
 int schedule_check(const Schedule *stages, int pp, int m, char *err, int errlen);
 
+/* Times for schedule_idle: how long action i of stage s takes (dur[s][i]), when each stage
+ * starts its list (start NULL: all at 0), how long a message takes (lat). */
+typedef struct {
+    double *const *dur;
+    const double *start;
+    double lat;
+} ScheduleTimes;
+
+/* The idle slots of a set of consistent stage schedules (schedule_check passes): every stage
+ * runs its list in order from its start, an action that receives waiting for the sending
+ * action on the neighbour stage to end plus the latency. idle[s][i] is the time stage s sits
+ * waiting before its action i: the pipeline's bubbles, as the trace tool compares them with a
+ * real run. */
+void schedule_idle(const Schedule *stages, int pp, const ScheduleTimes *tm, double **idle);
+
 /* Build every stage's schedule for engine and schedule_check them. Returns 0 or -1 (err). */
 int schedule_simulate(const char *engine, int pp, int m, char *err, int errlen);
 

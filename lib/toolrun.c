@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "comm.h"
 #include "launch.h"
@@ -113,4 +114,39 @@ int toolrun_prepare(ToolRun *r, Config *cfg, const CliOption *options, RunArgs *
     if (rc)
         toolrun_fail(r, &err);
     return toolrun_maybe_launch(r, cfg, args->config_path, argv, exit_code, &err);
+}
+
+void toolrun_trace(const ToolRun *r, const RunArgs *args, TrainOptions *opt)
+{
+    if (args->trace_steps && !args->trace)
+        cli_usage_error(&r->cli, "--trace-steps needs --trace FILE");
+    if (!args->trace)
+        return;
+    opt->trace = args->trace;
+    opt->trace_from = 1;
+    opt->trace_to = 0;
+    if (args->trace_steps) {
+        char from[32] = "", *colon = strchr(args->trace_steps, ':');
+        size_t n = colon ? (size_t)(colon - args->trace_steps) : 0;
+        long a = 0, b = 0;
+        Error err = {0};
+        if (!colon || n == 0 || n >= sizeof from)
+            cli_usage_error(&r->cli, "--trace-steps: want FROM:TO or FROM: (steps from 1), "
+                            "got '%s'", args->trace_steps);
+        memcpy(from, args->trace_steps, n);
+        if (cli_parse_long("--trace-steps FROM", from, 1, 1000000000, &a, &err) ||
+            (colon[1] && cli_parse_long("--trace-steps TO", colon + 1, a, 1000000000, &b, &err)))
+            cli_usage_error(&r->cli, "%s", err.msg);
+        opt->trace_from = a;
+        opt->trace_to = b;
+    }
+    /* the file is written at the end: a directory that cannot take it is refused now */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", args->trace);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        slash[slash == dir] = '\0';
+    if (access(slash ? dir : ".", W_OK | X_OK))
+        cli_usage_error(&r->cli, "--trace %s: cannot write in %s", args->trace,
+                        slash ? dir : "the current directory");
 }

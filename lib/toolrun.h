@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "config.h"
 #include "error.h"
+#include "trainer.h"
 
 typedef struct {
     const char *prog;      /* "picotron-train" */
@@ -24,12 +25,26 @@ typedef struct {
     const char *config_path; /* --config FILE ('-': stdin) */
     CliList sets;            /* --set KEY=VALUE, in order */
     int steps;               /* --steps N; the tool's default when not given */
+    const char *trace;       /* --trace FILE: the timeline (docs/trace.md) */
+    const char *trace_steps; /* --trace-steps FROM:TO */
 } RunArgs;
 
 #define TOOLRUN_OPTIONS(args, steps_min, steps_max)                                              \
     OPT_STRING("config", 'c', &(args)->config_path),                                             \
         OPT_INT("steps", 's', &(args)->steps, steps_min, steps_max),                             \
-        OPT_LIST("set", 0, &(args)->sets)
+        OPT_LIST("set", 0, &(args)->sets), OPT_STRING("trace", 0, &(args)->trace),               \
+        OPT_STRING("trace-steps", 0, &(args)->trace_steps)
+
+/* The usage lines of the trace options, for the tools' --help. */
+#define TOOLRUN_TRACE_USAGE                                                                      \
+    "      --trace FILE      write a timeline of the steps (Chrome trace-event JSON, for\n"      \
+    "                        Perfetto); with several ranks each writes FILE.rank<R>.json,\n"    \
+    "                        joined by 'picotron trace merge' (docs/trace.md)\n"                 \
+    "      --trace-steps A:B record steps A to B only (from 1; 'A:' to the end)\n"
+
+/* --trace and --trace-steps into opt; a bad range, --trace-steps alone or a directory that
+ * cannot take the file is a usage error (exit 2). */
+void toolrun_trace(const ToolRun *r, const RunArgs *args, TrainOptions *opt);
 
 /* Before argument parsing: detect the launcher, MPI_Init under one. */
 void toolrun_begin(ToolRun *r, const char *prog, const char *usage, int *argc, char ***argv);

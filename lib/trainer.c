@@ -22,6 +22,7 @@
 #include "preempt.h"
 #include "preflight.h"
 #include "runlock.h"
+#include "trace.h"
 #include "trainer.h"
 
 #define MIB (1024.0 * 1024.0)
@@ -151,8 +152,10 @@ static int save_checkpoint(Trainer *t, Error *err)
     snprintf(meta.config_json, sizeof meta.config_json, "%s", json);
     free(json);
     CkptView v = ckpt_view(t);
+    TRACE_BEGIN(TRACK_COMPUTE, "checkpoint save", -1);
     int rc = ckpt_save(cfg->checkpoint.save_dir, &meta, &t->pt, &v, t->params, t->optim.m,
                        t->optim.v, &t->mesh.all, cfg->checkpoint.keep_last, err);
+    TRACE_END(TRACK_COMPUTE, -1);
     if (!rc)
         t->saved_step = t->step;
     return rc;
@@ -294,6 +297,25 @@ static void print_banner(const Trainer *t)
     free(all);
 }
 
+/* The timeline of --trace: one buffer per rank, its clock taken at the exit of a barrier
+ * every rank passes, and the facts the trace tool needs to read it (the schedule, the mesh). */
+static void start_trace(Trainer *t)
+{
+    const Mesh *me = &t->mesh;
+    TraceOptions o = {.path = t->opt.trace, .from = t->opt.trace_from, .to = t->opt.trace_to,
+                      .rank = me->rank, .world = me->world};
+    snprintf(o.label, sizeof o.label, "rank %d (dp%d pp%d cp%d tp%d)", me->rank, me->dp_rank,
+             me->pp_rank, me->cp_rank, me->tp_rank);
+    snprintf(o.meta, sizeof o.meta,
+             "{\"dp\": %d, \"pp\": %d, \"cp\": %d, \"tp\": %d, \"pp_rank\": %d, "
+             "\"pp_engine\": \"%s\", \"micro_batches\": %d, \"recompute\": \"%s\"}",
+             me->dp, me->pp, me->cp, me->tp, me->pp_rank, t->cfg->distributed.pp_engine,
+             t->batch.m, t->cfg->training.activation_checkpointing);
+    trace_open(&o);
+    comm_barrier(&me->all);
+    trace_sync(trace_now());
+}
+
 int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOptions *opt,
                  Error *err)
 {
@@ -351,6 +373,8 @@ int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOp
     if (is_root(t) && (!opt->quiet || opt->step_lines || opt->write_metrics))
         t->peak = t->be->peak_gflops(3);
     print_banner(t);
+    if (opt->trace)
+        start_trace(t);
     return PT_OK;
 }
 
@@ -360,6 +384,8 @@ void trainer_close(Trainer *t)
         return;
     if (t->metrics)
         fclose(t->metrics);
+    if (t->opt.trace)
+        trace_close();
     if (t->model.act)
         llama_free(&t->model);
     if (t->gr.pt)
@@ -414,22 +440,35 @@ int trainer_step(Trainer *t, StepStats *st, Error *err)
     double t0 = metrics_now(), waited0[COMM_KINDS];
     for (int k = 0; k < COMM_KINDS; k++)
         waited0[k] = comm_wait_seconds((CommKind)k);
+    /* the trace's top-level compute spans cover the step from here to st->seconds */
+    trace_step(t->step + 1);
+    TRACE_BEGIN(TRACK_STEPS, "step", (int)(t->step + 1));
+    TRACE_BEGIN(TRACK_COMPUTE, "data", -1);
     int64_t G = config_global_batch(cfg);
     int rc = batch_load_step(&t->batch, &t->train, t->consumed, err);
     if (t->mpi)
         rc = comm_agree(&me->all, err);
-    if (rc)
+    TRACE_END(TRACK_COMPUTE, -1);
+    if (rc) {
+        TRACE_END(TRACK_STEPS, -1);
         return rc;
+    }
     /* every token's loss enters the mean over the global batch: scale = 1 / (G·T) */
+    TRACE_BEGIN(TRACK_COMPUTE, "zero grads", -1);
     grads_zero(&t->gr);
+    TRACE_END(TRACK_COMPUTE, -1);
     float scale = (float)(1.0 / ((double)G * cfg->training.seq_length));
     const Batch *b = &t->batch;
     double local = pipeline_run(&t->pipe, &t->model, &t->gr, b->ids, b->targets, b->m, scale, 1);
+    TRACE_BEGIN(TRACK_COMPUTE, "gradient sync", -1);
     grads_finish(&t->gr);
+    TRACE_END(TRACK_COMPUTE, -1);
+    TRACE_BEGIN(TRACK_COMPUTE, "loss + norm", -1);
     double loss = global_loss_sum(t, local) / ((double)G * cfg->training.seq_length);
     double sq = grads_sumsq(&t->gr);
     comm_allreduce_sum_f64(&me->all, &sq, 1);
     double norm = sqrt(sq);
+    TRACE_END(TRACK_COMPUTE, -1);
     double lr = optim_lr(cfg, t->step);
     if (!isfinite(loss) || !isfinite(norm)) {
         /* %g throughout, NaN without its sign; the advice depends on what is already set */
@@ -446,14 +485,18 @@ int trainer_step(Trainer *t, StepStats *st, Error *err)
         if (t->saved_step == t->step && t->step > 0)
             snprintf(saved, sizeof saved, "; the checkpoint of step %lld holds the weights it "
                      "started from", (long long)t->step);
+        TRACE_END(TRACK_STEPS, -1);
         return err_set(err, PT_ERUNTIME,
                        "step %lld: loss is %g and grad_norm %g at learning rate %g: training "
                        "diverged (not saved%s); %s",
                        (long long)t->step + 1, isnan(loss) ? NAN : loss,
                        isnan(norm) ? NAN : norm, lr, saved, advice);
     }
+    TRACE_BEGIN(TRACK_COMPUTE, "optimizer", -1);
     optim_step(&t->optim, t->params, t->grads, norm, lr);
     grads_gather_params(&t->gr, t->params);
+    TRACE_END(TRACK_COMPUTE, -1);
+    TRACE_END(TRACK_STEPS, -1);
     t->step++;
     t->consumed += G;
     t->tokens += G * cfg->training.seq_length;
@@ -581,11 +624,16 @@ int trainer_run(const Config *cfg, MPI_Comm world, const TrainOptions *opt, Trai
         int evaluated = t->val.ntok > 0 && cfg->dataset.eval_every > 0 &&
                         (t->step % cfg->dataset.eval_every == 0 || s + 1 == nsteps);
         if (evaluated) {
-            if ((rc = evaluate(t, &val, err)))
+            TRACE_BEGIN(TRACK_COMPUTE, "validation", -1);
+            rc = evaluate(t, &val, err);
+            TRACE_END(TRACK_COMPUTE, -1);
+            if (rc)
                 break;
             rep->last_val_loss = val;
         }
+        TRACE_BEGIN(TRACK_COMPUTE, "log", -1);
         log_step(t, &st, t->tokens, val, evaluated);
+        TRACE_END(TRACK_COMPUTE, -1);
         if (save_every > 0 && t->step % save_every == 0 && (rc = save_checkpoint(t, err)))
             break;
         if (opt->checkpoints && stop_agreed(t)) {
@@ -604,6 +652,11 @@ int trainer_run(const Config *cfg, MPI_Comm world, const TrainOptions *opt, Trai
     /* the end of a run is saved too, when the run saves at all */
     if (!rc && save_every > 0 && t->saved_step != t->step)
         rc = save_checkpoint(t, err);
+    if (!rc && opt->trace) { /* every rank writes its own file; agreed like any error */
+        rc = trace_write(err);
+        if (t->mpi)
+            rc = comm_agree(&t->mesh.all, err);
+    }
     trainer_close(t);
     if (opt->checkpoints)
         preempt_restore(&old);

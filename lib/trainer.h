@@ -24,6 +24,8 @@ typedef struct {
     int checkpoints;      /* 1: load, save and preempt as the config's checkpoint section says;
                              0: never touch checkpoints (benchmarks) */
     FILE *out;            /* step lines (stdout) */
+    const char *trace;    /* non-NULL: write this rank's timeline there (lib/trace.h) */
+    int64_t trace_from, trace_to; /* the steps it records (1-based; to 0: to the end) */
 } TrainOptions;
 
 typedef struct {

@@ -398,6 +398,66 @@ START_TEST(check_catches_a_stage_that_repeats_or_misorders_a_microbatch)
 }
 END_TEST
 
+/* Idle slots worked out by hand on a timeline (forward 1, backward 2, messages instant):
+ * 1F1B pp2 m4: stage 0 runs F0 F1 B0 F2 B1 F3 B2 B3 and waits 2 before B0 (stage 1's B0
+ * ends at 4, its own F1 at 2) and 1 before B3 (13 against 12); stage 1 runs F0 B0 F1 B1 F2
+ * B2 F3 B3 and waits 1 for its first input only. AFAB pp2 m2: stage 1 waits 1 before F0,
+ * stage 0 waits 3 before B0 (stage 1's B0 ends at 5). Starting stage 1 later by 0.5 and
+ * delaying every message by 0.25 shifts them by hand too (1f1b_late below). */
+static void expect_idle(const char *engine, int m, const double *want0, const double *want1)
+{
+    Schedule st[2];
+    double i0[16], i1[16], *idle[2] = {i0, i1};
+    double d0[16], d1[16], *dur[2] = {d0, d1};
+    for (int s = 0; s < 2; s++) {
+        schedule_build(&st[s], engine, 2, s, m);
+        for (int i = 0; i < st[s].n; i++) /* forward 1, backward 2 */
+            dur[s][i] = st[s].a[i].kind == ACT_FORWARD ? 1 : 2;
+    }
+    ScheduleTimes tm = {dur, NULL, 0.0};
+    schedule_idle(st, 2, &tm, idle);
+    for (int i = 0; i < 2 * m; i++) {
+        ck_assert_msg(i0[i] == want0[i], "%s stage 0 action %d idle %g, want %g", engine, i,
+                      i0[i], want0[i]);
+        ck_assert_msg(i1[i] == want1[i], "%s stage 1 action %d idle %g, want %g", engine, i,
+                      i1[i], want1[i]);
+    }
+    for (int s = 0; s < 2; s++)
+        schedule_free(&st[s]);
+}
+
+START_TEST(idle_slots_with_latency_and_a_late_stage)
+{
+    /* stage 1 starts at 0.5, messages take 0.25: s1 F0 waits 1 + 0.25 − 0.5 = 0.75 and starts
+     * at 1.25, B0 ends at 4.25, so s0 B0 waits 4.5 − 2 = 2.5; s1 F1 gets F1 (sent at 2) at
+     * 2.25 < 4.25: no wait. */
+    Schedule st[2];
+    double i0[8], i1[8], *idle[2] = {i0, i1};
+    double d0[8], d1[8], *dur[2] = {d0, d1};
+    const double start[2] = {0, 0.5};
+    for (int s = 0; s < 2; s++) {
+        schedule_build(&st[s], "1f1b", 2, s, 4);
+        for (int i = 0; i < st[s].n; i++)
+            dur[s][i] = st[s].a[i].kind == ACT_FORWARD ? 1 : 2;
+    }
+    ScheduleTimes tm = {dur, start, 0.25};
+    schedule_idle(st, 2, &tm, idle);
+    ck_assert_msg(i1[0] == 0.75 && i0[2] == 2.5 && i1[2] == 0.0, "s1 F0 %g, s0 B0 %g, s1 F1 %g",
+                  i1[0], i0[2], i1[2]);
+    for (int s = 0; s < 2; s++)
+        schedule_free(&st[s]);
+}
+END_TEST
+
+START_TEST(idle_slots_by_hand)
+{
+    const double f0[8] = {0, 0, 2, 0, 0, 0, 0, 1}, f1[8] = {1, 0, 0, 0, 0, 0, 0, 0};
+    expect_idle("1f1b", 4, f0, f1);
+    const double a0[4] = {0, 0, 3, 0}, a1[4] = {1, 0, 0, 0};
+    expect_idle("afab", 2, a0, a1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("schedule");
@@ -417,6 +477,8 @@ int main(void)
     tcase_add_test(th, pp1_is_forward_backward_pairs_for_1f1b_and_all_forwards_first_for_afab);
     tcase_add_test(th, print_writes_one_line_per_action_with_its_communication);
     tcase_add_test(th, unknown_engine_is_refused);
+    tcase_add_test(th, idle_slots_by_hand);
+    tcase_add_test(th, idle_slots_with_latency_and_a_late_stage);
     suite_add_tcase(s, th);
     TCase *tc = tcase_create("check");
     tcase_add_test(tc, check_accepts_the_built_schedules);

@@ -31,6 +31,7 @@ static const char usage[] =
     "  -c, --config FILE     run configuration (JSON); '-' reads stdin\n"
     "  -s, --steps N         steps to run (default 10)\n"
     "      --set KEY=VALUE   override one config key (repeatable)\n"
+    TOOLRUN_TRACE_USAGE
     "      --label TEXT      name of this row in the output (default: the config path)\n"
     "      --json            one JSON object instead of the text table row\n"
     "  -h, --help            this help\n"
@@ -321,6 +322,7 @@ int main(int argc, char **argv)
     /* a benchmark writes nothing: no metrics, no checkpoints read or written */
     TrainOptions opt = {.max_steps = args.steps, .quiet = 1, .write_metrics = 0, .checkpoints = 0,
                         .out = stdout};
+    toolrun_trace(&run, &args, &opt);
     TrainReport rep;
     /* The peak is taken before and after the run and the better figure kept: a neighbour
      * stealing the CPU during one measurement must not inflate the ratio. */

@@ -20,6 +20,7 @@ static const char usage[] =
     "                        training.total_train_steps)\n"
     "      --set KEY=VALUE   override one config key, e.g. --set training.seq_length=128\n"
     "                        (repeatable; VALUE is JSON, else a string)\n"
+    TOOLRUN_TRACE_USAGE
     "      --no-metrics      do not write metrics.jsonl / config.resolved.json\n"
     "  -q, --quiet           no banner, notes or closing line on stderr (step lines,\n"
     "                        warnings and errors remain)\n"
@@ -49,6 +50,7 @@ int main(int argc, char **argv)
         return code;
     TrainOptions opt = {.max_steps = args.steps, .quiet = quiet, .step_lines = 1,
                         .write_metrics = !no_metrics, .checkpoints = 1, .out = stdout};
+    toolrun_trace(&run, &args, &opt);
     TrainReport rep;
     Error err = {0};
     if (trainer_run(&cfg, toolrun_comm(&run), &opt, &rep, &err))
