@@ -26,7 +26,8 @@ static const char usage[] =
     "  summary    per rank and step: step time, the share of it the top-level compute spans\n"
     "             cover, the time spent waiting per communication group; with pp > 1 the\n"
     "             bubbles before each pipeline action against the idle slots the schedule\n"
-    "             predicts from the measured forward and backward times\n"
+    "             predicts from the measured action times and message latency (bubble/idle\n"
+    "             in ms per slot that has either, '!' where they disagree; docs/trace.md)\n"
     "  spans      one line per span: rank track depth start_us dur_us name (tab-separated)\n"
     "\n"
     "options:\n"
@@ -52,10 +53,15 @@ static void cmd_spans(const TraceFile *tf)
     }
 }
 
-/* A slot's bubble matches the schedule's idle time when they differ by at most a quarter of
- * a mean forward: what is left is the machine's jitter around the mean times, not the
- * schedule. */
-#define BUBBLE_FRACTION 0.25
+/* How a stage's bubbles are held against the schedule's idle slots (times in mean forwards,
+ * F, of the step), loose enough for a shared machine's jitter, tight enough to catch a bubble
+ * in the wrong place or of the wrong size:
+ *   - the bubbles add up to the schedule's idle time within a quarter of it (at least F/2);
+ *   - every slot the schedule idles for longer than F has a bubble of at least half that;
+ *   - no slot the schedule keeps busy (idle under F/4) has a bubble longer than F. */
+#define TOTAL_TOL 0.25
+#define IDLE_SLOT 1.0
+#define BUSY_SLOT 0.25
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -157,17 +163,21 @@ static void pipeline_bubbles(const TraceFile *tf, const int *stage_rank, int pp,
             dur[s][i] = act[s][i].dur;
     }
     if (ok) {
-        double lat = message_latency(sch, act, pp), tol = BUBBLE_FRACTION * fmean;
+        double lat = message_latency(sch, act, pp), F = fmean;
         ScheduleTimes tm = {dur, start, lat};
         schedule_idle(sch, pp, &tm, idle);
         for (int s = 0; s < pp; s++) {
             char slots[512] = "";
+            double got_sum = 0.0, want_sum = 0.0;
             int bad = 0;
             for (int i = 0; i < sch[s].n; i++) {
                 double got = act[s][i].bubble, want = idle[s][i];
-                int off = got - want > tol || want - got > tol;
+                got_sum += got;
+                want_sum += want;
+                int off = (want > IDLE_SLOT * F && got < 0.5 * want) ||
+                          (want < BUSY_SLOT * F && got > F);
                 bad += off;
-                if (got <= tol && want <= tol && !off)
+                if (got < BUSY_SLOT * F && want < BUSY_SLOT * F)
                     continue;
                 char item[64];
                 snprintf(item, sizeof item, " %c%d %.1f/%.1f%s", act[s][i].kind, act[s][i].mb,
@@ -175,10 +185,13 @@ static void pipeline_bubbles(const TraceFile *tf, const int *stage_rank, int pp,
                 if (strlen(slots) + strlen(item) < sizeof slots)
                     strcat(slots, item);
             }
+            double tol = TOTAL_TOL * want_sum > 0.5 * F ? TOTAL_TOL * want_sum : 0.5 * F;
+            int total_off = got_sum - want_sum > tol || want_sum - got_sum > tol;
             printf("step %d stage %d (%s, m=%d, forward %.1f ms, backward %.1f ms, message "
-                   "latency %.1f ms): bubble/schedule idle ms:%s: %s\n", step, s, engine, m,
-                   tf_[s] / 1e3, tb[s] / 1e3, lat / 1e3, slots[0] ? slots : " none",
-                   bad ? "MISMATCH" : "match");
+                   "latency %.1f ms): bubble/schedule idle ms:%s; total %.1f/%.1f%s: %s\n",
+                   step, s, engine, m, tf_[s] / 1e3, tb[s] / 1e3, lat / 1e3,
+                   slots[0] ? slots : " none", got_sum / 1e3, want_sum / 1e3,
+                   total_off ? "!" : "", bad || total_off ? "MISMATCH" : "match");
         }
     }
     for (int s = 0; s < pp; s++) {
