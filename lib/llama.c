@@ -359,24 +359,12 @@ static void block_forward(Llama *m, Activations *a, int l)
     LayerActs L = layer_acts(m, a, l);
     const float *x = a->x + l * NC;
     TRACE_BEGIN(TRACK_COMPUTE, "block forward", l);
-    TRACE_BEGIN(TRACK_COMPUTE, "norm + qkv", -1);
-    attn_in(m, &L, w, x);
-    TRACE_END(TRACK_COMPUTE, -1);
-    TRACE_BEGIN(TRACK_COMPUTE, "attention", -1);
-    attn_core(m, &L);
-    TRACE_END(TRACK_COMPUTE, -1);
-    TRACE_BEGIN(TRACK_COMPUTE, "o proj", -1);
-    attn_out(m, &L, w, x);
-    TRACE_END(TRACK_COMPUTE, -1);
-    TRACE_BEGIN(TRACK_COMPUTE, "norm + gate/up", -1);
-    mlp_in(m, &L, w);
-    TRACE_END(TRACK_COMPUTE, -1);
-    TRACE_BEGIN(TRACK_COMPUTE, "swiglu", -1);
-    mlp_act(m, &L);
-    TRACE_END(TRACK_COMPUTE, -1);
-    TRACE_BEGIN(TRACK_COMPUTE, "down proj", -1);
-    mlp_out(m, &L, w, a->x + (l + 1) * NC);
-    TRACE_END(TRACK_COMPUTE, -1);
+    TRACE_COMPUTE("norm + qkv", attn_in(m, &L, w, x));
+    TRACE_COMPUTE("attention", attn_core(m, &L));
+    TRACE_COMPUTE("o proj", attn_out(m, &L, w, x));
+    TRACE_COMPUTE("norm + gate/up", mlp_in(m, &L, w));
+    TRACE_COMPUTE("swiglu", mlp_act(m, &L));
+    TRACE_COMPUTE("down proj", mlp_out(m, &L, w, a->x + (l + 1) * NC));
     TRACE_END(TRACK_COMPUTE, -1);
 }
 
@@ -410,20 +398,15 @@ static void block_backward(Llama *m, const Activations *a, int l)
     const float *x = a->x + (int64_t)l * N * C;
     LayerActs L = layer_acts(m, a, l);
     TRACE_BEGIN(TRACK_COMPUTE, "block backward", l);
-    if (s->recompute != RECOMPUTE_NONE) {
-        TRACE_BEGIN(TRACK_COMPUTE, "recompute", -1);
-        block_recompute(m, &L, l, x);
-        TRACE_END(TRACK_COMPUTE, -1);
-    }
+    if (s->recompute != RECOMPUTE_NONE)
+        TRACE_COMPUTE("recompute", block_recompute(m, &L, l, x));
 
     /* out = h + fm·Wdᵀ: the residual passes dres through to h unchanged; the row-parallel
      * down_proj takes dres as it is, the column-parallel gate/up all-reduce their dx */
-    TRACE_BEGIN(TRACK_COMPUTE, "down proj backward", -1);
-    m->be->matmul_backward(sc->dfm, g->wd, sc->dres, L.fm, w->wd, N, F, C, 0);
-    TRACE_END(TRACK_COMPUTE, -1);
-    TRACE_BEGIN(TRACK_COMPUTE, "swiglu backward", -1);
-    m->be->swiglu_backward(sc->dfa, sc->dfb, sc->dfm, L.fa, L.fb, (int64_t)N * F);
-    TRACE_END(TRACK_COMPUTE, -1);
+    TRACE_COMPUTE("down proj backward",
+                  m->be->matmul_backward(sc->dfm, g->wd, sc->dres, L.fm, w->wd, N, F, C, 0));
+    TRACE_COMPUTE("swiglu backward",
+                  m->be->swiglu_backward(sc->dfa, sc->dfb, sc->dfm, L.fa, L.fb, (int64_t)N * F));
     TRACE_BEGIN(TRACK_COMPUTE, "gate/up + norm backward", -1);
     m->be->matmul_backward(sc->dn, g->wg, sc->dfa, L.n2, w->wg, N, C, F, 0);
     m->be->matmul_backward(sc->dn, g->wu, sc->dfb, L.n2, w->wu, N, C, F, 1);
@@ -432,12 +415,9 @@ static void block_backward(Llama *m, const Activations *a, int l)
     TRACE_END(TRACK_COMPUTE, -1);
 
     /* h = x + att·Woᵀ */
-    TRACE_BEGIN(TRACK_COMPUTE, "o proj backward", -1);
-    m->be->matmul_backward(sc->datt, g->wo, sc->dres, L.att, w->wo, N, HD, C, 0);
-    TRACE_END(TRACK_COMPUTE, -1);
-    TRACE_BEGIN(TRACK_COMPUTE, "attention backward", -1);
-    attention_grad(m, L.q, L.k, L.v, L.att, L.lse);
-    TRACE_END(TRACK_COMPUTE, -1);
+    TRACE_COMPUTE("o proj backward",
+                  m->be->matmul_backward(sc->datt, g->wo, sc->dres, L.att, w->wo, N, HD, C, 0));
+    TRACE_COMPUTE("attention backward", attention_grad(m, L.q, L.k, L.v, L.att, L.lse));
     TRACE_BEGIN(TRACK_COMPUTE, "qkv + norm backward", -1);
     rope(m, sc->dq, s->H, 1);
     rope(m, sc->dk, s->K, 1);
@@ -541,9 +521,9 @@ void llama_backward(Llama *m, int slot)
         grads_ready(m, l);
     }
     if (s->first_stage) {
-        TRACE_BEGIN(TRACK_COMPUTE, "embedding backward", -1);
-        m->be->embedding_backward(m->g.embed, sc->dres, a->ids, N, C, s->v0, s->V_local);
-        TRACE_END(TRACK_COMPUTE, -1);
+        TRACE_COMPUTE("embedding backward", m->be->embedding_backward(m->g.embed, sc->dres,
+                                                                      a->ids, N, C, s->v0,
+                                                                      s->V_local));
         grads_ready(m, -1);
     }
 }

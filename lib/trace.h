@@ -68,4 +68,12 @@ void trace_rank_path(char *out, size_t len, const char *path, int rank, int worl
             trace_end(track, bytes);                                                           \
     } while (0)
 
+/* stmt as one span of the compute track. */
+#define TRACE_COMPUTE(name, stmt)                                                              \
+    do {                                                                                       \
+        TRACE_BEGIN(TRACK_COMPUTE, name, -1);                                                  \
+        stmt;                                                                                  \
+        TRACE_END(TRACK_COMPUTE, -1);                                                          \
+    } while (0)
+
 #endif

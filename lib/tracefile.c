@@ -24,11 +24,6 @@ static int span_order(const void *pa, const void *pb)
     return a->dur > b->dur ? -1 : a->dur < b->dur;
 }
 
-static int is_int(json_t *v)
-{
-    return json_is_integer(v);
-}
-
 /* The ranks of the document: a rank's file holds one (otherData itself), a merged one the
  * list otherData.ranks. */
 static int read_ranks(TraceFile *tf, const char *path, Error *err)
@@ -44,7 +39,8 @@ static int read_ranks(TraceFile *tf, const char *path, Error *err)
     for (size_t i = 0; i < n; i++) {
         json_t *r = json_is_array(list) ? json_array_get(list, i) : od;
         json_t *rank = json_object_get(r, "rank");
-        if (!is_int(rank) || json_integer_value(rank) < 0 || !json_is_object(json_object_get(r, "run")))
+        if (!json_is_integer(rank) || json_integer_value(rank) < 0 ||
+            !json_is_object(json_object_get(r, "run")))
             return err_set(err, PT_EINPUT, "%s: otherData of rank %zu lacks rank or run", path,
                            i);
         tf->rank[i].rank = (int)json_integer_value(rank);
@@ -74,7 +70,7 @@ static int check_async(json_t *events, const char *path, Error *err)
             continue;
         json_t *pid = json_object_get(e, "pid"), *id = json_object_get(e, "id");
         json_t *ts = json_object_get(e, "ts");
-        if (!is_int(pid) || !is_int(id) || !json_is_number(ts)) {
+        if (!json_is_integer(pid) || !json_is_integer(id) || !json_is_number(ts)) {
             rc = err_set(err, PT_EINPUT, "%s: event %zu: an async slice needs pid, id and ts",
                          path, i);
             break;
@@ -157,7 +153,7 @@ int tracefile_read(TraceFile *tf, const char *path, Error *err)
         json_t *pid = json_object_get(e, "pid"), *tid = json_object_get(e, "tid");
         json_t *ts = json_object_get(e, "ts"), *dur = json_object_get(e, "dur");
         const char *name = json_string_value(json_object_get(e, "name"));
-        if (!is_int(pid) || !is_int(tid) || !json_is_number(ts) || !json_is_number(dur) ||
+        if (!json_is_integer(pid) || !json_is_integer(tid) || !json_is_number(ts) || !json_is_number(dur) ||
             !name || json_number_value(dur) < 0)
             return err_set(err, PT_EINPUT, "%s: event %zu: a span needs pid, tid, name, ts and "
                            "dur >= 0", path, i);

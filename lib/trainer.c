@@ -152,10 +152,11 @@ static int save_checkpoint(Trainer *t, Error *err)
     snprintf(meta.config_json, sizeof meta.config_json, "%s", json);
     free(json);
     CkptView v = ckpt_view(t);
-    TRACE_BEGIN(TRACK_COMPUTE, "checkpoint save", -1);
-    int rc = ckpt_save(cfg->checkpoint.save_dir, &meta, &t->pt, &v, t->params, t->optim.m,
-                       t->optim.v, &t->mesh.all, cfg->checkpoint.keep_last, err);
-    TRACE_END(TRACK_COMPUTE, -1);
+    int rc;
+    TRACE_COMPUTE("checkpoint save",
+                  rc = ckpt_save(cfg->checkpoint.save_dir, &meta, &t->pt, &v, t->params,
+                                 t->optim.m, t->optim.v, &t->mesh.all, cfg->checkpoint.keep_last,
+                                 err));
     if (!rc)
         t->saved_step = t->step;
     return rc;
@@ -454,15 +455,11 @@ int trainer_step(Trainer *t, StepStats *st, Error *err)
         return rc;
     }
     /* every token's loss enters the mean over the global batch: scale = 1 / (G·T) */
-    TRACE_BEGIN(TRACK_COMPUTE, "zero grads", -1);
-    grads_zero(&t->gr);
-    TRACE_END(TRACK_COMPUTE, -1);
+    TRACE_COMPUTE("zero grads", grads_zero(&t->gr));
     float scale = (float)(1.0 / ((double)G * cfg->training.seq_length));
     const Batch *b = &t->batch;
     double local = pipeline_run(&t->pipe, &t->model, &t->gr, b->ids, b->targets, b->m, scale, 1);
-    TRACE_BEGIN(TRACK_COMPUTE, "gradient sync", -1);
-    grads_finish(&t->gr);
-    TRACE_END(TRACK_COMPUTE, -1);
+    TRACE_COMPUTE("gradient sync", grads_finish(&t->gr));
     TRACE_BEGIN(TRACK_COMPUTE, "loss + norm", -1);
     double loss = global_loss_sum(t, local) / ((double)G * cfg->training.seq_length);
     double sq = grads_sumsq(&t->gr);
@@ -624,16 +621,12 @@ int trainer_run(const Config *cfg, MPI_Comm world, const TrainOptions *opt, Trai
         int evaluated = t->val.ntok > 0 && cfg->dataset.eval_every > 0 &&
                         (t->step % cfg->dataset.eval_every == 0 || s + 1 == nsteps);
         if (evaluated) {
-            TRACE_BEGIN(TRACK_COMPUTE, "validation", -1);
-            rc = evaluate(t, &val, err);
-            TRACE_END(TRACK_COMPUTE, -1);
+            TRACE_COMPUTE("validation", rc = evaluate(t, &val, err));
             if (rc)
                 break;
             rep->last_val_loss = val;
         }
-        TRACE_BEGIN(TRACK_COMPUTE, "log", -1);
-        log_step(t, &st, t->tokens, val, evaluated);
-        TRACE_END(TRACK_COMPUTE, -1);
+        TRACE_COMPUTE("log", log_step(t, &st, t->tokens, val, evaluated));
         if (save_every > 0 && t->step % save_every == 0 && (rc = save_checkpoint(t, err)))
             break;
         if (opt->checkpoints && stop_agreed(t)) {
