@@ -161,15 +161,17 @@ int trace_write(Error *err)
         const TraceEvent *e = &T.ev[i];
         const char *nm = full_name(e, name, sizeof name);
         if (e->async) {
-            /* begin and end of one slice, keyed by the event's index on this rank */
-            fprintf(f, ",\n{\"ph\": \"b\", \"cat\": \"%s\", \"id\": %zu, \"pid\": %d, \"tid\": %d, "
-                    "\"name\": \"%s\", \"ts\": %.3f, \"args\": {\"bytes\": %lld, \"wait_us\": "
-                    "%.3f}}",
-                TRACK_NAMES[e->track], i, pid, e->track, nm, us(e->t0), (long long)e->bytes,
+            /* begin and end of one slice; the id (rank, index) is unique in a merged file too,
+             * since viewers pair async events by category and id */
+            unsigned long long id = (unsigned long long)pid << 32 | i;
+            fprintf(f, ",\n{\"ph\": \"b\", \"cat\": \"%s\", \"id\": %llu, \"pid\": %d, "
+                    "\"tid\": %d, \"name\": \"%s\", \"ts\": %.3f, \"args\": {\"bytes\": %lld, "
+                    "\"wait_us\": %.3f}}",
+                TRACK_NAMES[e->track], id, pid, e->track, nm, us(e->t0), (long long)e->bytes,
                 e->waited * 1e6);
-            fprintf(f, ",\n{\"ph\": \"e\", \"cat\": \"%s\", \"id\": %zu, \"pid\": %d, \"tid\": %d, "
-                    "\"name\": \"%s\", \"ts\": %.3f}",
-                TRACK_NAMES[e->track], i, pid, e->track, nm, us(e->t1));
+            fprintf(f, ",\n{\"ph\": \"e\", \"cat\": \"%s\", \"id\": %llu, \"pid\": %d, "
+                    "\"tid\": %d, \"name\": \"%s\", \"ts\": %.3f}",
+                TRACK_NAMES[e->track], id, pid, e->track, nm, us(e->t1));
             continue;
         }
         if (e->t1 < e->t0) /* still open at the end (a run stopped by an error) */

@@ -24,6 +24,12 @@ static int span_order(const void *pa, const void *pb)
     return a->dur > b->dur ? -1 : a->dur < b->dur;
 }
 
+static int rank_order(const void *a, const void *b)
+{
+    int x = ((const TraceRank *)a)->rank, y = ((const TraceRank *)b)->rank;
+    return x < y ? -1 : x > y;
+}
+
 /* The ranks of the document: a rank's file holds one (otherData itself), a merged one the
  * list otherData.ranks. */
 static int read_ranks(TraceFile *tf, const char *path, Error *err)
@@ -51,6 +57,7 @@ static int read_ranks(TraceFile *tf, const char *path, Error *err)
                                tf->rank[i].rank);
     }
     tf->nranks = (int)n;
+    qsort(tf->rank, n, sizeof *tf->rank, rank_order);
     return PT_OK;
 }
 
@@ -153,8 +160,8 @@ int tracefile_read(TraceFile *tf, const char *path, Error *err)
         json_t *pid = json_object_get(e, "pid"), *tid = json_object_get(e, "tid");
         json_t *ts = json_object_get(e, "ts"), *dur = json_object_get(e, "dur");
         const char *name = json_string_value(json_object_get(e, "name"));
-        if (!json_is_integer(pid) || !json_is_integer(tid) || !json_is_number(ts) || !json_is_number(dur) ||
-            !name || json_number_value(dur) < 0)
+        if (!json_is_integer(pid) || !json_is_integer(tid) || !json_is_number(ts) ||
+            !json_is_number(dur) || !name || json_number_value(dur) < 0)
             return err_set(err, PT_EINPUT, "%s: event %zu: a span needs pid, tid, name, ts and "
                            "dur >= 0", path, i);
         tf->span[tf->n++] = (Span){name, (int)json_integer_value(pid),

@@ -90,7 +90,7 @@ static double message_latency(const Schedule *sch, TraceAction *const *act, int 
                     continue;
                 if (n == cap) {
                     cap = 2 * cap + 8;
-                    double *grown = calloc((size_t)cap, sizeof *grown);
+                    double *grown = xcalloc((size_t)cap, sizeof *grown);
                     if (n)
                         memcpy(grown, lat, (size_t)n * sizeof *lat);
                     free(lat);
@@ -113,12 +113,12 @@ static void pipeline_bubbles(const TraceFile *tf, const int *stage_rank, int pp,
 {
     int m = tracefile_run_int(tf, stage_rank[0], "micro_batches");
     const char *engine = tracefile_run_str(tf, stage_rank[0], "pp_engine");
-    Schedule *sch = calloc((size_t)pp, sizeof *sch);
-    TraceAction **act = calloc((size_t)pp, sizeof *act);
-    double *tf_ = calloc((size_t)pp, sizeof *tf_), *tb = calloc((size_t)pp, sizeof *tb);
-    double *start = calloc((size_t)pp, sizeof *start);
-    double **dur = calloc((size_t)pp, sizeof *dur);
-    double **idle = calloc((size_t)pp, sizeof *idle);
+    Schedule *sch = xcalloc((size_t)pp, sizeof *sch);
+    TraceAction **act = xcalloc((size_t)pp, sizeof *act);
+    double *tf_ = xcalloc((size_t)pp, sizeof *tf_), *tb = xcalloc((size_t)pp, sizeof *tb);
+    double *start = xcalloc((size_t)pp, sizeof *start);
+    double **dur = xcalloc((size_t)pp, sizeof *dur);
+    double **idle = xcalloc((size_t)pp, sizeof *idle);
     int ok = m > 0;
     double fmean = 0.0;
     for (int s = 0; s < pp && ok; s++) {
@@ -157,8 +157,8 @@ static void pipeline_bubbles(const TraceFile *tf, const int *stage_rank, int pp,
         tb[s] /= nb ? nb : 1;
         start[s] = act[s][0].ts - act[s][0].bubble; /* ready for its first action */
         fmean += tf_[s] / pp;
-        idle[s] = calloc((size_t)na + 1, sizeof **idle);
-        dur[s] = calloc((size_t)na + 1, sizeof **dur);
+        idle[s] = xcalloc((size_t)na + 1, sizeof **idle);
+        dur[s] = xcalloc((size_t)na + 1, sizeof **dur);
         for (int i = 0; i < na; i++)
             dur[s][i] = act[s][i].dur;
     }
@@ -213,7 +213,7 @@ static void cmd_summary(const TraceFile *tf, const char *path)
 {
     printf("%s: %zu spans on %d rank%s of %d, nesting checked\n", path, tf->n, tf->nranks,
            tf->nranks == 1 ? "" : "s", tf->world);
-    int pp = 0, first_steps = 0, nfirst = 0;
+    int pp = 0, nfirst = 0;
     TraceStep *first = NULL;
     for (int i = 0; i < tf->nranks; i++) {
         int rank = tf->rank[i].rank;
@@ -233,17 +233,16 @@ static void cmd_summary(const TraceFile *tf, const char *path)
         }
         if (tracefile_run_int(tf, i, "pp") > pp)
             pp = tracefile_run_int(tf, i, "pp");
-        if (!first) {
+        if (!first) { /* the first rank's steps are the ones compared */
             first = st;
             nfirst = ns;
-            first_steps = 1;
         } else {
             free(st);
         }
     }
-    if (pp > 1 && first_steps) {
+    if (pp > 1 && first) {
         /* the pipeline of dp, cp, tp rank 0: the lowest rank of each stage */
-        int *stage_rank = malloc((size_t)pp * sizeof *stage_rank), have = 0;
+        int *stage_rank = xmalloc((size_t)pp * sizeof *stage_rank), have = 0;
         for (int s = 0; s < pp; s++) {
             stage_rank[s] = -1;
             for (int i = 0; i < tf->nranks && stage_rank[s] < 0; i++)
