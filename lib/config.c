@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "trace.h"
 #include "jsonin.h"
 #include "models.h"
 
@@ -126,6 +127,8 @@ static const Key KEYS[] = {
     STR_OR_NULL("logging.run_name", logging.run_name),
     STR("logging.run_dir", logging.run_dir, "", NULL),
     NUM("logging.log_frequency", T_INT, logging.log_frequency, POS, 1),
+    STR("logging.trace", logging.trace, "", NULL),
+    STR("logging.trace_steps", logging.trace_steps, "", NULL),
     NUM("environment.OMP_NUM_THREADS", T_INTSTR, environment.omp_num_threads, NONNEG, 0),
     STR("environment.TOKENIZERS_PARALLELISM", environment.tokenizers_parallelism, "", NULL),
     STR("environment.FLASH_ATTEN", environment.flash_atten, "", NULL),
@@ -710,6 +713,9 @@ int config_validate(const Config *cfg, Error *err)
         rc = config_check_mesh(cfg, err);
     if (!rc)
         rc = check_training(cfg, err);
+    int64_t from, to;
+    if (!rc && cfg->logging.trace_steps[0])
+        rc = trace_parse_steps("logging.trace_steps", cfg->logging.trace_steps, &from, &to, err);
     return rc;
 }
 

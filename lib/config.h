@@ -76,6 +76,8 @@ typedef struct {
         char run_name[256];
         char run_dir[CFG_STR];   /* metrics.jsonl goes here; default: the config's directory */
         int log_frequency;
+        char trace[CFG_STR];     /* timeline file as --trace FILE ("": none; the flag wins) */
+        char trace_steps[32];    /* "A:B" or "A:" as --trace-steps ("": every step) */
     } logging;
     struct {
         int omp_num_threads;     /* 0: not set (threads = usable cores / local ranks) */

@@ -7,6 +7,7 @@
 #include "comm.h"
 #include "launch.h"
 #include "toolrun.h"
+#include "trace.h"
 
 /* Rank among the launcher's, known before MPI_Init (so usage errors print once). */
 static int launcher_rank(void)
@@ -116,37 +117,31 @@ int toolrun_prepare(ToolRun *r, Config *cfg, const CliOption *options, RunArgs *
     return toolrun_maybe_launch(r, cfg, args->config_path, argv, exit_code, &err);
 }
 
-void toolrun_trace(const ToolRun *r, const RunArgs *args, TrainOptions *opt)
+void toolrun_trace(const ToolRun *r, const RunArgs *args, const Config *cfg, TrainOptions *opt)
 {
-    if (args->trace_steps && !args->trace)
-        cli_usage_error(&r->cli, "--trace-steps needs --trace FILE");
-    if (!args->trace)
+    const char *path = args->trace ? args->trace : cfg->logging.trace[0] ? cfg->logging.trace
+                                                                         : NULL;
+    const char *steps = args->trace_steps ? args->trace_steps
+                        : cfg->logging.trace_steps[0] ? cfg->logging.trace_steps : NULL;
+    const char *steps_what = args->trace_steps ? "--trace-steps" : "logging.trace_steps";
+    if (steps && !path)
+        cli_usage_error(&r->cli, "%s needs --trace FILE or logging.trace", steps_what);
+    if (!path)
         return;
-    opt->trace = args->trace;
+    opt->trace = path;
     opt->trace_from = 1;
     opt->trace_to = 0;
-    if (args->trace_steps) {
-        char from[32] = "", *colon = strchr(args->trace_steps, ':');
-        size_t n = colon ? (size_t)(colon - args->trace_steps) : 0;
-        long a = 0, b = 0;
-        Error err = {0};
-        if (!colon || n == 0 || n >= sizeof from)
-            cli_usage_error(&r->cli, "--trace-steps: want FROM:TO or FROM: (steps from 1), "
-                            "got '%s'", args->trace_steps);
-        memcpy(from, args->trace_steps, n);
-        if (cli_parse_long("--trace-steps FROM", from, 1, 1000000000, &a, &err) ||
-            (colon[1] && cli_parse_long("--trace-steps TO", colon + 1, a, 1000000000, &b, &err)))
-            cli_usage_error(&r->cli, "%s", err.msg);
-        opt->trace_from = a;
-        opt->trace_to = b;
-    }
+    Error err = {0};
+    if (steps && trace_parse_steps(steps_what, steps, &opt->trace_from, &opt->trace_to, &err))
+        cli_usage_error(&r->cli, "%s", err.msg);
     /* the file is written at the end: a directory that cannot take it is refused now */
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s", args->trace);
+    snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash)
         slash[slash == dir] = '\0';
     if (access(slash ? dir : ".", W_OK | X_OK))
-        cli_usage_error(&r->cli, "--trace %s: cannot write in %s", args->trace,
+        cli_usage_error(&r->cli, "%s %s: cannot write in %s",
+                        args->trace ? "--trace" : "logging.trace", path,
                         slash ? dir : "the current directory");
 }

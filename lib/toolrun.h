@@ -42,9 +42,10 @@ typedef struct {
     "                        joined by 'picotron trace merge' (docs/trace.md)\n"                 \
     "      --trace-steps A:B record steps A to B only (from 1; 'A:' to the end)\n"
 
-/* --trace and --trace-steps into opt; a bad range, --trace-steps alone or a directory that
- * cannot take the file is a usage error (exit 2). */
-void toolrun_trace(const ToolRun *r, const RunArgs *args, TrainOptions *opt);
+/* --trace and --trace-steps, else logging.trace and logging.trace_steps, into opt; a bad
+ * range, a range without a file or a directory that cannot take the file is a usage error
+ * (exit 2). */
+void toolrun_trace(const ToolRun *r, const RunArgs *args, const Config *cfg, TrainOptions *opt);
 
 /* Before argument parsing: detect the launcher, MPI_Init under one. */
 void toolrun_begin(ToolRun *r, const char *prog, const char *usage, int *argc, char ***argv);

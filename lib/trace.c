@@ -106,6 +106,31 @@ void trace_async(int track, const char *name, double t0, double t1, int64_t byte
         *e = (TraceEvent){name, -1, (short)track, 1, t0, t1, bytes, waited};
 }
 
+/* Digits only, 1 ≤ value ≤ 10⁹; *end past them. */
+static int step_number(const char *p, const char **end, int64_t *v)
+{
+    *v = 0;
+    const char *q = p;
+    while (*q >= '0' && *q <= '9' && q - p < 10)
+        *v = *v * 10 + (*q++ - '0');
+    *end = q;
+    return q > p && *v >= 1 && *v <= 1000000000;
+}
+
+int trace_parse_steps(const char *what, const char *text, int64_t *from, int64_t *to,
+                      Error *err)
+{
+    const char *p;
+    *to = 0;
+    int ok = step_number(text, &p, from) && *p == ':';
+    if (ok && p[1])
+        ok = step_number(p + 1, &p, to) && !*p && *to >= *from;
+    if (!ok)
+        return err_set(err, PT_EINPUT, "%s: want FROM:TO or FROM: (steps from 1, TO >= FROM), "
+                       "got '%s'", what, text);
+    return PT_OK;
+}
+
 void trace_rank_path(char *out, size_t len, const char *path, int rank, int world)
 {
     size_t n = strlen(path);

@@ -54,6 +54,11 @@ void trace_async(int track, const char *name, double t0, double t1, int64_t byte
 int trace_write(Error *err);
 void trace_close(void);
 
+/* A step range as --trace-steps and logging.trace_steps give it: "A:B" (steps A to B) or "A:"
+ * (A to the end; *to = 0), steps counted from 1. PT_EINPUT naming `what` otherwise. */
+int trace_parse_steps(const char *what, const char *text, int64_t *from, int64_t *to,
+                      Error *err);
+
 /* The file rank `rank` of `world` writes for path. */
 void trace_rank_path(char *out, size_t len, const char *path, int rank, int world);
 

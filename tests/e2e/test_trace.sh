@@ -38,6 +38,19 @@ for n in data "zero grads" forward backward embedding "block forward" "norm + qk
     check "a '$n' span" grep -qx "$n" names.txt
 done
 
+begin "logging.trace and logging.trace_steps, and --trace over them"
+expect_exit 0 "$TRAIN" --config "$TINY" --steps 3 --set logging.run_dir="$RUN" \
+    --set logging.trace="$TMP/cfg.json" --set logging.trace_steps=3:
+expect_exit 0 "$TR" summary cfg.json
+check "step 3 only" [ "$(grep -c '^rank 0 step ' "$OUT")" -eq 1 ] && grep -q '^rank 0 step 3: ' "$OUT"
+expect_exit 0 "$TRAIN" --config "$TINY" --steps 2 --set logging.run_dir="$RUN" \
+    --set logging.trace="$TMP/cfg2.json" --trace flag.json --trace-steps 1:1
+check "the flag wins" [ -s flag.json ] && [ ! -e cfg2.json ]
+expect_exit 2 "$TRAIN" --config "$TINY" --steps 1 --set logging.run_dir="$RUN.bad" \
+    --set logging.trace=t.json --set logging.trace_steps=2:1
+assert_one_line "$ERR"
+assert_contains "$ERR" "logging.trace_steps"
+
 begin "--trace with recompute and a checkpoint save"
 expect_exit 0 "$TRAIN" --config "$TINY" --steps 2 --set logging.run_dir="$RUN" \
     --set checkpoint.save_dir="$TMP/ckpt" --set checkpoint.save_frequency=2 \

@@ -322,7 +322,7 @@ int main(int argc, char **argv)
     /* a benchmark writes nothing: no metrics, no checkpoints read or written */
     TrainOptions opt = {.max_steps = args.steps, .quiet = 1, .write_metrics = 0, .checkpoints = 0,
                         .out = stdout};
-    toolrun_trace(&run, &args, &opt);
+    toolrun_trace(&run, &args, &cfg, &opt);
     TrainReport rep;
     /* The peak is taken before and after the run and the better figure kept: a neighbour
      * stealing the CPU during one measurement must not inflate the ratio. */

@@ -50,7 +50,7 @@ int main(int argc, char **argv)
         return code;
     TrainOptions opt = {.max_steps = args.steps, .quiet = quiet, .step_lines = 1,
                         .write_metrics = !no_metrics, .checkpoints = 1, .out = stdout};
-    toolrun_trace(&run, &args, &opt);
+    toolrun_trace(&run, &args, &cfg, &opt);
     TrainReport rep;
     Error err = {0};
     if (trainer_run(&cfg, toolrun_comm(&run), &opt, &rep, &err))
