@@ -1,7 +1,7 @@
 /* test_trace: the recorder of lib/trace. Nothing is recorded outside the step range; spans on
  * a track nest in the order they were opened; a full buffer keeps its first events and counts
  * the rest; the file is trace-event JSON that Jansson reads back with the events, names, bytes
- * and rank metadata given; ranks > 1 write FILE.rank<R>.json. */
+ * and rank metadata given; ranks > 1 write FILE.rank<R>.json; step ranges parse strictly. */
 #include <check.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -140,6 +140,25 @@ START_TEST(rank_files_are_named_after_the_path)
 }
 END_TEST
 
+START_TEST(step_ranges_parse_strictly)
+{
+    int64_t a, b;
+    Error err = {0};
+    ck_assert_int_eq(trace_parse_steps("x", "2:3", &a, &b, &err), PT_OK);
+    ck_assert(a == 2 && b == 3);
+    ck_assert_int_eq(trace_parse_steps("x", "7:", &a, &b, &err), PT_OK);
+    ck_assert(a == 7 && b == 0);
+    ck_assert_int_eq(trace_parse_steps("x", "4:4", &a, &b, &err), PT_OK);
+    const char *bad[] = {"", "2", ":3", "0:1", "3:2", "1:2x", " 1:2", "1:-2", "a:b",
+                         "12345678901:", "1::2"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ck_assert_msg(trace_parse_steps("--trace-steps", bad[i], &a, &b, &err) == PT_EINPUT,
+                      "'%s' accepted", bad[i]);
+        ck_assert_msg(strstr(err.msg, "--trace-steps: ") == err.msg, "%s", err.msg);
+    }
+}
+END_TEST
+
 int main(void)
 {
     if (!mkdtemp(dir)) {
@@ -151,6 +170,7 @@ int main(void)
     tcase_add_test(tc, records_only_the_step_range_and_nests);
     tcase_add_test(tc, a_full_buffer_keeps_the_first_events_and_counts_the_rest);
     tcase_add_test(tc, rank_files_are_named_after_the_path);
+    tcase_add_test(tc, step_ranges_parse_strictly);
     suite_add_tcase(s, tc);
     int rc = check_run(s);
     rmdir(dir);
