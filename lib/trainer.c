@@ -233,6 +233,9 @@ static int lock_dirs(Trainer *t, Error *err)
                                        cfg->checkpoint.resume[0]);
     if (saves && runlock_take(&t->save_lock, save_dir, "checkpoint.save_dir", err))
         return err->code;
+    /* a run that cannot save once would find out only at its first save */
+    if (saves && ckpt_check_free_space(save_dir, ckpt_bytes(t->fc.n_params, t->pt.n), err))
+        return err->code;
     if (!t->opt.write_metrics || (saves && runlock_same_dir(save_dir, run_dir)))
         return PT_OK;
     return runlock_take(&t->run_lock, run_dir, "logging.run_dir", err);
@@ -338,6 +341,7 @@ int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOp
         rc = comm_agree(&t->mesh.all, err);
     if (rc)
         return rc;
+    t->fc = metrics_flops(d, T);
     rc = lock_dirs(t, err);
     if (!rc)
         rc = open_outputs(t, err);
@@ -345,7 +349,6 @@ int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOp
         rc = comm_agree(&t->mesh.all, err);
     if (rc)
         return rc;
-    t->fc = metrics_flops(d, T);
     /* the peak (for MFU) costs a few sgemm calls: only where it is printed or logged */
     if (is_root(t) && (!opt->quiet || opt->step_lines || opt->write_metrics))
         t->peak = t->be->peak_gflops(3);
