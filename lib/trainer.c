@@ -491,7 +491,10 @@ static int evaluate(Trainer *t, double *val_loss, Error *err)
     return rc;
 }
 
-static void log_step(Trainer *t, const StepStats *st, int64_t tokens, double val, int evaluated)
+/* The step line (rank 0) and the metrics record; a record that cannot be written (a full
+ * disk) stops the run on every rank. */
+static int log_step(Trainer *t, const StepStats *st, int64_t tokens, double val, int evaluated,
+                    Error *err)
 {
     const Config *cfg = t->cfg;
     int64_t G = config_global_batch(cfg), tokens_per_step = G * cfg->training.seq_length;
@@ -519,8 +522,12 @@ static void log_step(Trainer *t, const StepStats *st, int64_t tokens, double val
             .step_time_s = st->seconds, .comm_time_s = st->comm_seconds,
             .has_val = evaluated, .val_loss = val,
         };
-        metrics_log_write(t->metrics, &r);
+        int e = metrics_log_write(t->metrics, &r);
+        if (e)
+            err_set(err, PT_ERUNTIME, "%s/metrics.jsonl: cannot write: %s",
+                    t->cfg->logging.run_dir, strerror(e));
     }
+    return t->mpi ? comm_agree(&t->mesh.all, err) : err->code;
 }
 
 int trainer_run(const Config *cfg, MPI_Comm world, const TrainOptions *opt, TrainReport *rep,
@@ -582,7 +589,8 @@ int trainer_run(const Config *cfg, MPI_Comm world, const TrainOptions *opt, Trai
                 break;
             rep->last_val_loss = val;
         }
-        log_step(t, &st, t->tokens, val, evaluated);
+        if ((rc = log_step(t, &st, t->tokens, val, evaluated, err)))
+            break;
         if (save_every > 0 && t->step % save_every == 0 && (rc = save_checkpoint(t, err)))
             break;
         if (opt->checkpoints && stop_agreed(t)) {
