@@ -153,8 +153,10 @@ static int save_checkpoint(Trainer *t, Error *err)
     CkptView v = ckpt_view(t);
     int rc = ckpt_save(cfg->checkpoint.save_dir, &meta, &t->pt, &v, t->params, t->optim.m,
                        t->optim.v, &t->mesh.all, cfg->checkpoint.keep_last, err);
-    if (!rc)
+    if (!rc) {
         t->saved_step = t->step;
+        preempt_saved();
+    }
     return rc;
 }
 
@@ -530,6 +532,22 @@ static int log_step(Trainer *t, const StepStats *st, int64_t tokens, double val,
     return t->mpi ? comm_agree(&t->mesh.all, err) : err->code;
 }
 
+/* Signals from now on (docs/training.md, Signals): a start-up ended by one exits 75 when
+ * resume "auto" will find a checkpoint, as a requeued job does. */
+static void catch_signals(const Config *cfg, MPI_Comm world, const TrainOptions *opt,
+                          Preempt *old)
+{
+    int rank = 0;
+    if (world != MPI_COMM_NULL)
+        MPI_Comm_rank(world, &rank);
+    char dir[4096];
+    Error ignored = {0};
+    int resumable = !strcmp(cfg->checkpoint.resume, "auto") &&
+                    ckpt_latest(cfg->checkpoint.save_dir, dir, sizeof dir, &ignored) == PT_OK;
+    PreemptPolicy p = {"picotron-train", rank == 0, opt->signal_grace, resumable};
+    preempt_catch(old, &p);
+}
+
 int trainer_run(const Config *cfg, MPI_Comm world, const TrainOptions *opt, TrainReport *rep,
                 Error *err)
 {
@@ -537,12 +555,11 @@ int trainer_run(const Config *cfg, MPI_Comm world, const TrainOptions *opt, Trai
     rep->last_val_loss = NAN;
     Preempt old;
     if (opt->checkpoints)
-        preempt_catch(&old);
+        catch_signals(cfg, world, opt, &old);
     Trainer *t = NULL;
     int rc = trainer_open(&t, cfg, world, opt, err);
-    if (!rc && opt->checkpoints && stop_agreed(t)) /* stopped while starting: nothing to save */
-        rc = err_set(err, PT_EREQUEUE, "stopped by a signal before the first step; exit %d "
-                     "asks to be requeued", PT_EREQUEUE);
+    if (opt->checkpoints)
+        preempt_started();
     if (rc) {
         trainer_close(t);
         if (opt->checkpoints)

@@ -24,6 +24,7 @@ typedef struct {
     int checkpoints;      /* 1: load, save and preempt as the config's checkpoint section says;
                              0: never touch checkpoints (benchmarks) */
     FILE *out;            /* step lines (stdout) */
+    int signal_grace;     /* seconds from a stop signal to the forced end (0: never) */
 } TrainOptions;
 
 typedef struct {
