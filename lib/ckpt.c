@@ -253,7 +253,7 @@ int ckpt_remove_dir(const char *dir, Error *err)
 
 double ckpt_bytes(int64_t n_params, int n_tensors)
 {
-    return 3.0 * sizeof(float) * (double)n_params + 2048.0 * n_tensors + 8192.0;
+    return CKPT_KINDS * (sizeof(float) * (double)n_params + 2560.0 * n_tensors) + 8192.0;
 }
 
 int ckpt_check_free_space(const char *save_dir, double need, Error *err)
