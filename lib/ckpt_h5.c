@@ -42,7 +42,10 @@ hid_t ckpt_h5_create(const char *path)
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    hid_t failure = f < 0 ? H5Eget_current_stack() : -1; /* for ckpt_h5_errno, past H5Pclose */
     H5Pclose(fapl);
+    if (failure >= 0)
+        H5Eset_current_stack(failure);
     return f;
 }
 

@@ -9,7 +9,8 @@
 
 #include "error.h"
 
-/* H5Fcreate (truncating) with superblock v2 and v2 object headers; < 0 on failure. */
+/* H5Fcreate (truncating) with superblock v2 and v2 object headers; < 0 on failure, with
+ * HDF5's error stack kept for ckpt_h5_errno. */
 hid_t ckpt_h5_create(const char *path);
 
 /* The errno behind the HDF5 call that just failed, as its file driver reported it (EIO when
