@@ -75,6 +75,7 @@ typedef struct {
         char run_name[256];
         char run_dir[CFG_STR];   /* metrics.jsonl goes here; default: the config's directory */
         int log_frequency;
+        double peak_gflops;      /* the peak MFU is taken against; 0: measured at start-up */
     } logging;
     struct {
         int omp_num_threads;     /* 0: not set (threads = usable cores / local ranks) */

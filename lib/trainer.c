@@ -293,8 +293,11 @@ static void print_banner(const Trainer *t)
                 "optimizer %.1f MiB, activations %.1f MiB\n",
                 r, x[0] / MIB, x[1] / MIB, x[2] / MIB, x[3] / MIB);
     }
-    fprintf(stderr, "picotron-train: cpu peak (best sgemm 1024^3, %d threads, %s): %.1f GFLOP/s\n",
-            t->threads, t->be->describe(), t->peak);
+    if (t->cfg->logging.peak_gflops > 0.0)
+        fprintf(stderr, "picotron-train: peak %.1f GFLOP/s (logging.peak_gflops)\n", t->peak);
+    else
+        fprintf(stderr, "picotron-train: cpu peak (best sgemm 1024^3, %d threads, %s): %.1f "
+                "GFLOP/s\n", t->threads, t->be->describe(), t->peak);
     free(all);
 }
 
@@ -352,7 +355,9 @@ int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOp
     if (rc)
         return rc;
     /* the peak (for MFU) costs a few sgemm calls: only where it is printed or logged */
-    if (is_root(t) && (!opt->quiet || opt->step_lines || opt->write_metrics))
+    if (cfg->logging.peak_gflops > 0.0)
+        t->peak = cfg->logging.peak_gflops;
+    else if (is_root(t) && (!opt->quiet || opt->step_lines || opt->write_metrics))
         t->peak = t->be->peak_gflops(3);
     print_banner(t);
     return PT_OK;
