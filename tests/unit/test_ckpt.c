@@ -275,24 +275,31 @@ START_TEST(meta_round_trips)
 }
 END_TEST
 
-/* ckpt_save itself on a Comm of one process. */
+/* ckpt_save of step on a Comm of one process into tmpdir/name (written into save). */
+static void save_single(const ModelDims *d, const char *name, int64_t step, char *save,
+                        size_t len)
+{
+    RankState s;
+    rank_state(&s, d, single, 0, 1);
+    CkptMeta *m = meta_for(single, step);
+    Comm self = comm_self();
+    Error err = {0};
+    snprintf(save, len, "%s/%s", tmpdir, name);
+    ck_assert_msg(ckpt_save(save, m, &s.pt, &s.view, s.params, s.m, s.v, &self, 0, &err) == 0,
+                  "%s", err.msg);
+    free(m);
+    rank_free(&s);
+}
+
 START_TEST(save_on_one_process_then_latest_and_load)
 {
     ModelDims d = dims(0);
-    RankState s;
-    rank_state(&s, &d, single, 0, 1);
-    CkptMeta *m = meta_for(single, 5);
-    Comm self = comm_self();
     Error err = {0};
     char save[512], latest[4096];
-    snprintf(save, sizeof save, "%s/one", tmpdir);
-    ck_assert_msg(ckpt_save(save, m, &s.pt, &s.view, s.params, s.m, s.v, &self, 0, &err) == 0,
-                  "%s", err.msg);
+    save_single(&d, "one", 5, save, sizeof save);
     ck_assert_msg(ckpt_latest(save, latest, sizeof latest, &err) == 0, "%s", err.msg);
     ck_assert_ptr_nonnull(strstr(latest, "/step_00000005"));
     check_load(latest, &d, meshes[0]);
-    free(m);
-    rank_free(&s);
 }
 END_TEST
 
@@ -323,22 +330,16 @@ static double dir_bytes(const char *dir)
 START_TEST(checkpoint_size_estimate_is_a_close_lower_bound)
 {
     ModelDims d = dims(0);
-    RankState s;
-    rank_state(&s, &d, single, 0, 1);
-    CkptMeta *m = meta_for(single, 1);
-    Comm self = comm_self();
-    Error err = {0};
     char save[512], dir[600];
-    snprintf(save, sizeof save, "%s/size", tmpdir);
-    ck_assert_msg(ckpt_save(save, m, &s.pt, &s.view, s.params, s.m, s.v, &self, 0, &err) == 0,
-                  "%s", err.msg);
+    save_single(&d, "size", 1, save, sizeof save);
     snprintf(dir, sizeof dir, "%s/step_00000001", save);
+    RankState s;
+    rank_state(&s, &d, single, 0, 0);
     /* the parameter count without the vocabulary padding, as the trainer gives it */
     int64_t n_params = metrics_flops(&d, 16).n_params;
     double actual = dir_bytes(dir), estimate = ckpt_bytes(n_params, s.pt.n);
     ck_assert_msg(estimate <= actual && actual <= 1.25 * estimate,
                   "estimate %.0f bytes, checkpoint %.0f bytes", estimate, actual);
-    free(m);
     rank_free(&s);
 }
 END_TEST
