@@ -236,7 +236,9 @@ static int lock_dirs(Trainer *t, Error *err)
     if (saves && runlock_take(&t->save_lock, save_dir, "checkpoint.save_dir", err))
         return err->code;
     /* a run that saves and cannot save once would find out only at its first save */
-    if (saves && cfg->checkpoint.save_frequency > 0 && ckpt_check_free_space(save_dir, ckpt_bytes(t->fc.n_params, t->pt.n), err))
+    double one_ckpt = ckpt_bytes(t->fc.n_params, t->pt.n);
+    if (saves && cfg->checkpoint.save_frequency > 0 &&
+        ckpt_check_free_space(save_dir, one_ckpt, err))
         return err->code;
     if (!t->opt.write_metrics || (saves && runlock_same_dir(save_dir, run_dir)))
         return PT_OK;

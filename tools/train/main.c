@@ -29,9 +29,9 @@ static const char usage[] =
     "                        warnings and errors remain)\n"
     "  -h, --help            this help\n"
     "\n"
-    "exit status: 0 done, 1 runtime failure (I/O, full disk, diverged loss, a rank that\n"
-    "  died), 2 bad input, 75 stopped by SIGTERM/SIGUSR1/SIGINT after saving a checkpoint,\n"
-    "  or before the first step with one to resume from (requeue and resume)\n"
+    "exit status: 0 done, 1 runtime failure (I/O, full disk, diverged loss), 2 bad input,\n"
+    "  75 stopped by SIGTERM/SIGUSR1/SIGINT after saving a checkpoint, or before the first\n"
+    "  step with one to resume from (requeue and resume), 128+N a rank killed by signal N\n"
     "\n"
     "example:\n"
     "  picotron-train --config examples/tiny.json --steps 20 --set training.learning_rate=1e-3\n";
