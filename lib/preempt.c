@@ -10,8 +10,9 @@
 
 static volatile sig_atomic_t stop_requested, started, resumable;
 static int grace_s, speaker;
-/* [resumable]: the line printed when a signal ends the start-up / the grace deadline ends it */
-static char startup_line[2][192], deadline_line[2][192];
+/* [resumable]: the line printed when a signal ends the start-up, the grace deadline or a
+ * second signal ends the run */
+static char startup_line[2][192], deadline_line[2][192], second_line[2][192];
 
 static void say_and_exit(const char lines[2][192])
 {
@@ -28,7 +29,9 @@ static void on_stop_signal(int sig)
     (void)sig;
     if (!started)
         say_and_exit(startup_line);
-    if (!stop_requested && grace_s > 0)
+    if (stop_requested) /* Ctrl-C twice: the user will not wait for the step boundary */
+        say_and_exit(second_line);
+    if (grace_s > 0)
         alarm((unsigned)grace_s);
     stop_requested = 1;
 }
@@ -49,6 +52,8 @@ void preempt_catch(Preempt *old, const PreemptPolicy *p)
         snprintf(deadline_line[r], sizeof deadline_line[r], "%s: no step boundary reached %d s "
                  "after the stop signal (--signal-grace): ended without saving; %s\n", p->prog,
                  p->grace, then[r]);
+        snprintf(second_line[r], sizeof second_line[r], "%s: a second stop signal before the "
+                 "step boundary: ended without saving; %s\n", p->prog, then[r]);
     }
     grace_s = p->grace;
     speaker = p->speaker;

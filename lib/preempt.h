@@ -4,8 +4,9 @@
  * checkpoint to resume from exists, else 1. From the first step on the signal asks the run to
  * save a checkpoint at the next step boundary and exit 75; if it has not ended `grace` seconds
  * after the signal (a rank stuck in a loop, a save that hangs), the handler of SIGALRM ends it
- * with one line. The previous handlers come back when the run ends. docs/training.md
- * (Signals). */
+ * with one line; so does a second signal before then (Ctrl-C twice). Ended early, the exit is 75
+ * when a checkpoint to resume from exists, else 1. The previous handlers come back when the
+ * run ends. docs/training.md (Signals). */
 #ifndef PICOTRON_PREEMPT_H
 #define PICOTRON_PREEMPT_H
 

@@ -47,6 +47,18 @@ START_TEST(a_signal_after_start_up_is_a_request)
 }
 END_TEST
 
+/* Ctrl-C twice: the second signal ends the run at once, without saving. */
+START_TEST(a_second_signal_ends_the_run)
+{
+    catch_with(0, 1);
+    preempt_started();
+    raise(SIGINT);
+    ck_assert_int_eq(preempt_requested(), 1);
+    raise(SIGINT);
+    ck_abort_msg("still running after a second SIGINT");
+}
+END_TEST
+
 /* A run that reaches no step boundary within the grace ends by the deadline: 1 before any
  * save, 75 once a checkpoint was committed. */
 static void stuck_after_signal(void)
@@ -81,6 +93,7 @@ int main(void)
     tcase_add_exit_test(tc, a_signal_during_start_up_exits_1_without_a_checkpoint, PT_ERUNTIME);
     tcase_add_exit_test(tc, a_signal_during_start_up_exits_75_with_a_checkpoint, PT_EREQUEUE);
     tcase_add_test(tc, a_signal_after_start_up_is_a_request);
+    tcase_add_exit_test(tc, a_second_signal_ends_the_run, PT_EREQUEUE);
     tcase_add_exit_test(tc, the_grace_deadline_ends_a_stuck_run_with_1, PT_ERUNTIME);
     tcase_add_exit_test(tc, the_grace_deadline_exits_75_after_a_save, PT_EREQUEUE);
     suite_add_tcase(s, tc);
