@@ -263,11 +263,14 @@ int ckpt_check_free_space(const char *save_dir, double need, Error *err)
         return err_set(err, PT_ERUNTIME, "checkpoint.save_dir: %s: cannot stat its file system: "
                        "%s", save_dir, strerror(errno));
     double free_bytes = (double)fs.f_bavail * (double)fs.f_frsize;
+    /* both in one unit, fine enough to tell them apart: KiB below 100 MiB */
+    int kib = need < 100.0 * 1024 * 1024;
+    double unit = kib ? 1024.0 : 1024.0 * 1024.0;
     if (free_bytes < need)
-        return err_set(err, PT_ERUNTIME, "checkpoint.save_dir: %s has %.2f MiB free, a "
-                       "checkpoint of this model needs %.2f MiB: free space or choose another "
-                       "directory", save_dir, free_bytes / (1024.0 * 1024.0),
-                       need / (1024.0 * 1024.0));
+        return err_set(err, PT_ERUNTIME, "checkpoint.save_dir: %s has %.*f %s free, a "
+                       "checkpoint of this model needs %.*f %s: free space or choose another "
+                       "directory", save_dir, !kib, free_bytes / unit, kib ? "KiB" : "MiB",
+                       !kib, need / unit, kib ? "KiB" : "MiB");
     return PT_OK;
 }
 
