@@ -1,6 +1,6 @@
 /* preempt: the stop request set by SIGTERM / SIGUSR1 / SIGINT, the start-up exit and the grace
  * deadline. The handlers only touch sig_atomic_t flags, alarm, write and _exit; the lines they
- * print are composed when the handlers are installed. */
+ * print are composed when the handlers are installed, with '@' where the signal's name goes. */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,23 +14,39 @@ static int grace_s, speaker;
  * second signal ends the run */
 static char startup_line[2][192], deadline_line[2][192], second_line[2][192];
 
-static void say_and_exit(const char lines[2][192])
+static void put(const char *text)
+{
+    ssize_t w = write(STDERR_FILENO, text, strlen(text));
+    (void)w;
+}
+
+/* Print lines[resumable] (its '@' replaced by the signal's name) and end the process. */
+static void say_and_exit(int sig, const char lines[2][192])
 {
     int r = resumable != 0;
     if (speaker) {
-        ssize_t w = write(STDERR_FILENO, lines[r], strlen(lines[r]));
-        (void)w;
+        char line[192];
+        memcpy(line, lines[r], sizeof line);
+        char *at = strchr(line, '@');
+        if (at)
+            *at = '\0';
+        put(line);
+        if (at) {
+            const char *name = sigabbrev_np(sig);
+            put("SIG");
+            put(name ? name : "?");
+            put(at + 1);
+        }
     }
     _exit(r ? PT_EREQUEUE : PT_ERUNTIME);
 }
 
 static void on_stop_signal(int sig)
 {
-    (void)sig;
     if (!started)
-        say_and_exit(startup_line);
+        say_and_exit(sig, startup_line);
     if (stop_requested) /* Ctrl-C twice: the user will not wait for the step boundary */
-        say_and_exit(second_line);
+        say_and_exit(sig, second_line);
     if (grace_s > 0)
         alarm((unsigned)grace_s);
     stop_requested = 1;
@@ -38,8 +54,7 @@ static void on_stop_signal(int sig)
 
 static void on_deadline(int sig)
 {
-    (void)sig;
-    say_and_exit(deadline_line);
+    say_and_exit(sig, deadline_line);
 }
 
 void preempt_catch(Preempt *old, const PreemptPolicy *p)
@@ -47,13 +62,13 @@ void preempt_catch(Preempt *old, const PreemptPolicy *p)
     static const char *const then[2] = {"no checkpoint to resume from, exit 1",
                                         "exit 75: resume from the last checkpoint"};
     for (int r = 0; r < 2; r++) {
-        snprintf(startup_line[r], sizeof startup_line[r], "%s: stopped by a signal before the "
-                 "first step: nothing saved; %s\n", p->prog, then[r]);
+        snprintf(startup_line[r], sizeof startup_line[r], "%s: stopped by @ before the first "
+                 "step: nothing saved; %s\n", p->prog, then[r]);
         snprintf(deadline_line[r], sizeof deadline_line[r], "%s: no step boundary reached %d s "
                  "after the stop signal (--signal-grace): ended without saving; %s\n", p->prog,
                  p->grace, then[r]);
-        snprintf(second_line[r], sizeof second_line[r], "%s: a second stop signal before the "
-                 "step boundary: ended without saving; %s\n", p->prog, then[r]);
+        snprintf(second_line[r], sizeof second_line[r], "%s: a second stop signal (@) before "
+                 "the step boundary: ended without saving; %s\n", p->prog, then[r]);
     }
     grace_s = p->grace;
     speaker = p->speaker;

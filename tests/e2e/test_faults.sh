@@ -230,7 +230,7 @@ begin "SIGTERM during start-up, no checkpoint to resume from"
 startup_signal "$TMP/su1" ""
 check "exit $rc is 1" [ "$rc" -eq 1 ]
 assert_one_line "$ERR"
-assert_contains "$ERR" "stopped by a signal before the first step: nothing saved; no checkpoint to resume from, exit 1"
+assert_contains "$ERR" "stopped by SIGTERM before the first step: nothing saved; no checkpoint to resume from, exit 1"
 check "no step ran" [ ! -s "$OUT" ]
 check "nothing saved" [ -z "$(find "$TMP/su1" -name 'step_*' 2>/dev/null)" ]
 
@@ -239,7 +239,7 @@ cp -R ref su2
 startup_signal "$TMP/su2" auto
 check "exit $rc is 75" [ "$rc" -eq 75 ]
 assert_one_line "$ERR"
-assert_contains "$ERR" "stopped by a signal before the first step: nothing saved; exit 75: resume from the last checkpoint"
+assert_contains "$ERR" "stopped by SIGTERM before the first step: nothing saved; exit 75: resume from the last checkpoint"
 check "latest unchanged" [ "$(latest_name su2)" = step_00000004 ]
 check "no new step" [ "$(cd su2 && echo step_*)" = "step_00000002 step_00000004" ]
 
