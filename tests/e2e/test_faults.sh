@@ -78,6 +78,19 @@ catches_term() {
     [ -n "$mask" ] && [ $((0x$mask & 0x4000)) -ne 0 ]
 }
 
+# refused_before_step_1 CODE LINE ARGS...: the tiny run with ARGS stops with CODE and the one
+# line LINE before its first step.
+refused_before_step_1() {
+    code=$1
+    line=$2
+    shift 2
+    # shellcheck disable=SC2086
+    expect_exit "$code" "$TRAIN" $T --steps 2 "$@"
+    assert_one_line "$ERR"
+    assert_contains "$ERR" "$line"
+    check "no step ran" [ ! -s "$OUT" ]
+}
+
 # The reference: 4 steps saving at 2 and 4, no fault.
 begin "reference run"
 # shellcheck disable=SC2086  # $T is a list of words
@@ -90,12 +103,8 @@ check "latest names step 4" [ "$(latest_name ref)" = step_00000004 ]
 
 begin "full disk: less than one checkpoint free, refused before step 1"
 tmpfs "$TMP/d1" 1024
-# shellcheck disable=SC2086
-expect_exit 1 "$TRAIN" $T --steps 4 --set checkpoint.save_dir="$TMP/d1/ckpt" \
-    --set checkpoint.save_frequency=2
-assert_one_line "$ERR"
-assert_contains "$ERR" "checkpoint.save_dir: $TMP/d1/ckpt has 1020 KiB free, a checkpoint of this model needs 1417 KiB: free space or choose another directory"
-check "no step ran" [ ! -s "$OUT" ]
+refused_before_step_1 1 "checkpoint.save_dir: $TMP/d1/ckpt has 1020 KiB free, a checkpoint of this model needs 1417 KiB: free space or choose another directory" \
+    --set checkpoint.save_dir="$TMP/d1/ckpt" --set checkpoint.save_frequency=2
 
 begin "full disk: the second save runs out of space"
 tmpfs "$TMP/d2" 1600
@@ -163,12 +172,8 @@ mkdir "$TMP/ro/ckpt" "$TMP/ro/run"
 mount -o remount,ro "$TMP/ro"
 
 begin "read-only save_dir"
-# shellcheck disable=SC2086
-expect_exit 2 "$TRAIN" $T --steps 2 --set checkpoint.save_dir="$TMP/ro/ckpt" \
-    --set checkpoint.save_frequency=1
-assert_one_line "$ERR"
-assert_contains "$ERR" "checkpoint.save_dir: $TMP/ro/ckpt is not writable: Read-only file system"
-check "no step ran" [ ! -s "$OUT" ]
+refused_before_step_1 2 "checkpoint.save_dir: $TMP/ro/ckpt is not writable: Read-only file system" \
+    --set checkpoint.save_dir="$TMP/ro/ckpt" --set checkpoint.save_frequency=1
 
 begin "read-only run_dir"
 expect_exit 2 "$TRAIN" --config tiny.json -q --steps 2 --set logging.run_dir="$TMP/ro/run"
