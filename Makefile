@@ -24,7 +24,7 @@ TEST_SUPPORT = $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 B   = build
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/%.o)
 
-.PHONY: all deps check check-unit check-asan check-mpi check-e2e check-kernel-paths demo bench install clean
+.PHONY: all deps check check-unit check-asan check-mpi check-e2e check-kernel-paths check-valgrind demo bench install clean
 all: bin/picotron $(TOOL_BINS) bin/text2shard
 
 deps:
@@ -106,6 +106,25 @@ check: deps
 	@timeout 300 $(MAKE) --no-print-directory check-kernel-paths
 	@echo "make check: all passed"
 
+# Every tool's normal path under valgrind's memcheck (a CI target, not part of check): built in
+# its own directory for x86-64-v3 (valgrind runs no AVX-512), -O1, tools linked into
+# $(VG)/bin so bin/ keeps the native build. scripts/check-valgrind says what runs.
+VG = build-valgrind
+VG_BINS = $(addprefix $(VG)/bin/picotron-,$(subst _,-,$(TOOLS))) $(VG)/bin/picotron
+check-valgrind:
+	@$(MAKE) --no-print-directory B=$(VG) ARCH=-march=x86-64-v3 OPT=-O1 $(VG_BINS)
+	@scripts/check-valgrind $(VG)/bin
+
+$(VG)/bin/picotron-%: $(B)/libpicotron.a $(wildcard tools/*/main.c)
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) tools/$(subst -,_,$*)/main.c $(B)/libpicotron.a $(LDLIBS) -o $@
+
+$(VG)/bin/picotron: tools/dispatcher/main.c $(DISPATCHER_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) $< $(DISPATCHER_OBJ) -o $@
+
 demo: deps all
 	@scripts/demo
 
@@ -117,4 +136,4 @@ install: all
 	install -m 755 bin/picotron $(TOOL_BINS) $(DESTDIR)$(PREFIX)/bin
 
 clean:
-	rm -rf build build-asan bin
+	rm -rf build build-asan build-valgrind bin

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "atomicfile.h"
 #include "ckpt.h"
@@ -123,12 +124,17 @@ int ckpt_pieces(const ParamTable *pt, const CkptView *view, CkptPiece **out)
 struct CkptWriter {
     hid_t file;
     hid_t group[CKPT_KINDS];
+    int failed_errno;         /* of the first write that failed, else 0 */
     char path[4096];
 };
 
-static int h5_fail(Error *err, const char *path, const char *what)
+/* A failed write: the errno behind it kept for ckpt_h5_finish; the line names the tensor. */
+static int put_failed(CkptWriter *w, const char *what, const char *name, Error *err)
 {
-    return err_set(err, PT_ERUNTIME, "%s: HDF5 %s failed", path, what);
+    if (!w->failed_errno)
+        w->failed_errno = ckpt_h5_errno();
+    return err_set(err, PT_ERUNTIME, "%s: cannot write %s%s: %s", w->path, what, name,
+                   strerror(w->failed_errno));
 }
 
 int ckpt_writer_open(const char *path, CkptWriter **wp, Error *err)
@@ -137,8 +143,9 @@ int ckpt_writer_open(const char *path, CkptWriter **wp, Error *err)
     snprintf(w->path, sizeof w->path, "%s", path);
     w->file = ckpt_h5_create(path);
     if (w->file < 0) {
+        int e = ckpt_h5_errno();
         free(w);
-        return err_set(err, PT_ERUNTIME, "%s: cannot create HDF5 file", path);
+        return err_set(err, PT_ERUNTIME, "%s: cannot create: %s", path, strerror(e));
     }
     for (int k = 0; k < CKPT_KINDS; k++)
         w->group[k] = -1;
@@ -153,7 +160,7 @@ int ckpt_writer_put(CkptWriter *w, const ParamInfo *p, const CkptPiece *pc, cons
     if (*g < 0) {
         *g = H5Gcreate2(w->file, kind_names[pc->kind], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         if (*g < 0)
-            return h5_fail(err, w->path, "group create");
+            return put_failed(w, "group /", kind_names[pc->kind], err);
     }
     hsize_t n = (hsize_t)(pc->flat_hi - pc->flat_lo);
     hid_t sp = H5Screate_simple(1, &n, NULL);
@@ -172,22 +179,27 @@ int ckpt_writer_put(CkptWriter *w, const ParamInfo *p, const CkptPiece *pc, cons
              ckpt_h5_put_i64(d, "block_offset", pc->block_offset, 2) |
              ckpt_h5_put_i64(d, "block_shape", pc->block_shape, 2) |
              ckpt_h5_put_i64(d, "flat_range", range, 2);
-    if (d >= 0)
-        H5Dclose(d);
+    char what[64];
+    snprintf(what, sizeof what, "/%s/", kind_names[pc->kind]);
+    if (rc)
+        put_failed(w, what, p->name, err);
+    /* the chunk cache is written out here: a full disk may show only now */
+    if (d >= 0 && H5Dclose(d) < 0 && !rc)
+        rc = put_failed(w, what, p->name, err);
     H5Sclose(sp);
-    return rc ? err_set(err, PT_ERUNTIME, "%s: cannot write /%s/%s", w->path,
-                        kind_names[pc->kind], p->name)
-              : PT_OK;
+    return rc ? err->code : PT_OK;
 }
 
 int ckpt_writer_close(CkptWriter *w, Error *err)
 {
-    int bad = 0;
     for (int k = 0; k < CKPT_KINDS; k++)
-        if (w->group[k] >= 0)
-            bad |= H5Gclose(w->group[k]) < 0;
-    bad |= H5Fclose(w->file) < 0;
-    int rc = bad ? h5_fail(err, w->path, "close") : fsync_file(w->path, err);
+        if (w->group[k] >= 0 && H5Gclose(w->group[k]) < 0 && !w->failed_errno)
+            w->failed_errno = ckpt_h5_errno();
+    Error local = {0};
+    int rc = ckpt_h5_finish(w->file, w->path, w->failed_errno, &local);
+    /* the first failure is the one to report (a write's line names the tensor) */
+    if (rc && !w->failed_errno)
+        err_set(err, local.code, "%s", local.msg);
     free(w);
     return rc;
 }
@@ -214,7 +226,7 @@ int ckpt_write_rank(const char *dir, const ParamTable *pt, const CkptView *view,
         rc = ckpt_writer_put(w, &pt->t[pc[i].tensor], &pc[i], buf + pc[i].src, err);
     }
     progress_done();
-    if (w && ckpt_writer_close(w, err))
+    if (w && ckpt_writer_close(w, err) && !rc)
         rc = err->code;
     free(pc);
     *wrote = rc == PT_OK;
@@ -236,6 +248,29 @@ int ckpt_remove_dir(const char *dir, Error *err)
         return PT_OK;
     if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
         return err_set(err, PT_ERUNTIME, "%s: cannot remove: %s", dir, strerror(errno));
+    return PT_OK;
+}
+
+double ckpt_bytes(int64_t n_params, int n_tensors)
+{
+    return CKPT_KINDS * (sizeof(float) * (double)n_params + 2560.0 * n_tensors) + 8192.0;
+}
+
+int ckpt_check_free_space(const char *save_dir, double need, Error *err)
+{
+    struct statvfs fs;
+    if (statvfs(save_dir, &fs) != 0)
+        return err_set(err, PT_ERUNTIME, "checkpoint.save_dir: %s: cannot stat its file system: "
+                       "%s", save_dir, strerror(errno));
+    double free_bytes = (double)fs.f_bavail * (double)fs.f_frsize;
+    /* both in one unit, fine enough to tell them apart: KiB below 100 MiB */
+    int kib = need < 100.0 * 1024 * 1024;
+    double unit = kib ? 1024.0 : 1024.0 * 1024.0;
+    if (free_bytes < need)
+        return err_set(err, PT_ERUNTIME, "checkpoint.save_dir: %s has %.*f %s free, a "
+                       "checkpoint of this model needs %.*f %s: free space or choose another "
+                       "directory", save_dir, !kib, free_bytes / unit, kib ? "KiB" : "MiB",
+                       !kib, need / unit, kib ? "KiB" : "MiB");
     return PT_OK;
 }
 
@@ -361,8 +396,13 @@ int ckpt_save(const char *save_dir, const CkptMeta *meta, const ParamTable *pt,
         return err_set(err, local.code, "%s", local.msg);
     int wrote = 0;
     ckpt_write_rank(tmp, pt, view, params, adam_m, adam_v, &wrote, &local);
-    if (comm_agree(all, &local))
+    if (comm_agree(all, &local)) {
+        /* a full disk: give back what the partial checkpoint took; `latest` is untouched */
+        Error ignored = {0};
+        if (view->rank == 0)
+            ckpt_remove_dir(tmp, &ignored);
         return err_set(err, local.code, "%s", local.msg);
+    }
     /* which ranks wrote a file: max over ranks of a one-hot vector */
     int *ranks = xcalloc((size_t)view->world, sizeof *ranks);
     ranks[view->rank] = wrote;
@@ -377,6 +417,9 @@ int ckpt_save(const char *save_dir, const CkptMeta *meta, const ParamTable *pt,
         m.dp = view->dp, m.pp = view->pp, m.cp = view->cp, m.tp = view->tp;
         m.zero_stage = view->zero_stage;
         ckpt_commit(save_dir, &m, ranks, n, keep_last, &local);
+        Error ignored = {0};
+        if (local.code)
+            ckpt_remove_dir(tmp, &ignored);
     }
     free(ranks);
     if (comm_agree(all, &local))

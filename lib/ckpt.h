@@ -192,4 +192,16 @@ int ckpt_index_check_piece(CkptIndex *idx, CkptKind kind, int i, int *checksumme
 /* rm -r of a checkpoint directory (for pruning and --force). */
 int ckpt_remove_dir(const char *dir, Error *err);
 
+/* Bytes a checkpoint of a model of n_params parameters in n_tensors tensors takes on disk, all
+ * rank files and meta.h5 together, at least: fp32 weights, AdamW m and v (each stored once
+ * whatever the mesh), and the HDF5 structure around each (measured on one process: 2.5 KiB a
+ * dataset with its chunk index and attributes, 5 KiB of meta.h5; a mesh that splits tensors
+ * into more pieces adds a little). */
+double ckpt_bytes(int64_t n_params, int n_tensors);
+
+/* Refuse to start a run that could not save even one checkpoint: the file system of save_dir
+ * has fewer than `need` bytes free for an unprivileged user (statvfs f_bavail). PT_ERUNTIME
+ * naming the key, the directory, what is free and what is needed. */
+int ckpt_check_free_space(const char *save_dir, double need, Error *err);
+
 #endif

@@ -1,27 +1,57 @@
 /* ckpt_h5: creating and opening checkpoint HDF5 files, checksummed datasets, int64
  * attributes. */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "atomicfile.h"
 #include "ckpt_h5.h"
+
+/* HDF5 1.10 keeps the id of a file whose H5Fclose failed, with the file's state already torn
+ * down; H5close, which HDF5 runs at exit, closes it again and crashes. ckpt_h5_finish avoids
+ * the failing close where it can (a full disk: it frees the file's space first); where a close
+ * failed all the same, the library is left to the kernel at exit instead of H5close. */
+static int h5_started, h5_close_failed;
+
+static void h5_end(void)
+{
+    if (!h5_close_failed)
+        H5close();
+}
+
+/* Before the library's first use: our exit handler instead of HDF5's; errors through ours. */
+static void h5_start(void)
+{
+    if (!h5_started) {
+        h5_started = 1;
+        H5dont_atexit();
+        atexit(h5_end);
+    }
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
 
 /* HDF5 1.8+ file format (superblock v2, v2 object headers): its metadata carries checksums,
  * so a corrupted file is refused by the library instead of being walked into. h5py and h5dump
  * read it. */
 hid_t ckpt_h5_create(const char *path)
 {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    h5_start();
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    hid_t failure = f < 0 ? H5Eget_current_stack() : -1; /* for ckpt_h5_errno, past H5Pclose */
     H5Pclose(fapl);
+    if (failure >= 0)
+        H5Eset_current_stack(failure);
     return f;
 }
 
 int ckpt_h5_open(const char *path, hid_t *f, Error *err)
 {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    h5_start();
     struct stat st;
     if (stat(path, &st) != 0)
         return err_set(err, PT_EINPUT, "%s: missing: %s", path, strerror(errno));
@@ -46,6 +76,43 @@ hid_t ckpt_h5_checksummed(hsize_t n)
         return -1;
     }
     return dcpl;
+}
+
+/* H5Ewalk2 callback: the errno a file driver reported ("..., errno = 28, error message = ..."). */
+static herr_t find_errno(unsigned n, const H5E_error2_t *e, void *found)
+{
+    (void)n;
+    const char *at = e->desc ? strstr(e->desc, "errno = ") : NULL;
+    if (at && *(int *)found == 0)
+        *(int *)found = atoi(at + 8);
+    return 0;
+}
+
+int ckpt_h5_errno(void)
+{
+    int found = 0;
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, find_errno, &found);
+    return found > 0 ? found : EIO;
+}
+
+int ckpt_h5_finish(hid_t f, const char *path, int failed_errno, Error *err)
+{
+    int e = failed_errno;
+    if (!e && H5Fflush(f, H5F_SCOPE_LOCAL) < 0)
+        e = ckpt_h5_errno();
+    /* A failed write leaves HDF5 with metadata it cannot flush, and a close that fails leaves
+     * the library broken (above). Emptying the file gives the flush room: the file is garbage
+     * now and its directory is removed by the caller. */
+    if (e && truncate(path, 0) != 0 && !failed_errno)
+        e = errno;
+    if (H5Fclose(f) < 0) {
+        h5_close_failed = 1;
+        if (!e)
+            e = ckpt_h5_errno();
+    }
+    if (e)
+        return err_set(err, PT_ERUNTIME, "%s: cannot write: %s", path, strerror(e));
+    return fsync_file(path, err);
 }
 
 /* H5Ewalk2 callback: is any entry of the stack the Fletcher32 filter's complaint? */

@@ -9,8 +9,19 @@
 
 #include "error.h"
 
-/* H5Fcreate (truncating) with superblock v2 and v2 object headers; < 0 on failure. */
+/* H5Fcreate (truncating) with superblock v2 and v2 object headers; < 0 on failure, with
+ * HDF5's error stack kept for ckpt_h5_errno. */
 hid_t ckpt_h5_create(const char *path);
+
+/* The errno behind the HDF5 call that just failed, as its file driver reported it (EIO when
+ * the error stack names none): call it before the next HDF5 call clears the stack. */
+int ckpt_h5_errno(void);
+
+/* Flush and close file f, written at path, then fsync it. failed_errno: 0, or the errno of a
+ * write to f that already failed (the file is then emptied before the close so that the close
+ * cannot fail for want of space). PT_ERUNTIME "PATH: cannot write: REASON" on any failure;
+ * f is closed either way. */
+int ckpt_h5_finish(hid_t f, const char *path, int failed_errno, Error *err);
 
 /* H5Fopen read-only: PT_EINPUT naming path when it is missing or not readable HDF5. */
 int ckpt_h5_open(const char *path, hid_t *f, Error *err);

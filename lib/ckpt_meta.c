@@ -122,7 +122,8 @@ int ckpt_write_meta(const char *dir, const CkptMeta *meta, const int *ranks, int
     ckpt_meta_path(dir, path, sizeof path);
     hid_t f = ckpt_h5_create(path);
     if (f < 0)
-        return err_set(err, PT_ERUNTIME, "%s: cannot create HDF5 file", path);
+        return err_set(err, PT_ERUNTIME, "%s: cannot create: %s", path,
+                       strerror(ckpt_h5_errno()));
     int bad = 0;
     for (int i = 0; i < ckpt_meta_nfields; i++)
         bad |= put_field(f, meta, &ckpt_meta_fields[i]);
@@ -136,12 +137,10 @@ int ckpt_write_meta(const char *dir, const CkptMeta *meta, const int *ranks, int
     bad |= d < 0 || (nranks > 0 && H5Dwrite(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
                                             ranks) < 0);
     if (d >= 0)
-        H5Dclose(d);
+        bad |= H5Dclose(d) < 0;
+    int failed_errno = bad ? ckpt_h5_errno() : 0;
     H5Sclose(sp);
-    bad |= H5Fclose(f) < 0;
-    if (bad)
-        return err_set(err, PT_ERUNTIME, "%s: HDF5 write of meta.h5 failed", path);
-    return fsync_file(path, err);
+    return ckpt_h5_finish(f, path, failed_errno, err);
 }
 
 /* ---- reading ---- */

@@ -129,6 +129,7 @@ static const Key KEYS[] = {
     NUM("logging.log_frequency", T_INT, logging.log_frequency, POS, 1),
     STR("logging.trace", logging.trace, "", NULL),
     STR("logging.trace_steps", logging.trace_steps, "", NULL),
+    NUM("logging.peak_gflops", T_DBL, logging.peak_gflops, NONNEG, 0.0),
     NUM("environment.OMP_NUM_THREADS", T_INTSTR, environment.omp_num_threads, NONNEG, 0),
     STR("environment.TOKENIZERS_PARALLELISM", environment.tokenizers_parallelism, "", NULL),
     STR("environment.FLASH_ATTEN", environment.flash_atten, "", NULL),

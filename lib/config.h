@@ -78,6 +78,7 @@ typedef struct {
         int log_frequency;
         char trace[CFG_STR];     /* timeline file as --trace FILE ("": none; the flag wins) */
         char trace_steps[32];    /* "A:B" or "A:" as --trace-steps ("": every step) */
+        double peak_gflops;      /* the peak MFU is taken against; 0: measured at start-up */
     } logging;
     struct {
         int omp_num_threads;     /* 0: not set (threads = usable cores / local ranks) */

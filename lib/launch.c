@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "launch.h"
+#include "rankwatch.h"
 
 extern char **environ;
 
@@ -350,9 +352,19 @@ int launch_self(int nranks, char **argv, const char *stdin_text, Error *err)
         for (int i = 0; i < NFORWARDED; i++)
             sigdelset(&wait_mask, forwarded[i]);
         int status = 0, terminations = 0, hard_stop = 0;
+        RankWatch watch;
+        rankwatch_init(&watch, nranks);
+        struct pollfd *fds = xcalloc((size_t)nranks, sizeof *fds);
         pid_t r;
         while ((r = waitpid(pid, &status, WNOHANG)) == 0) {
-            sigsuspend(&wait_mask);
+            /* sleeps like sigsuspend, and wakes when a rank ends; looks for the ranks every
+             * 50 ms until all are known */
+            if (watch.found < nranks)
+                rankwatch_scan(&watch, pid);
+            struct timespec scan = {0, 50 * 1000 * 1000};
+            int nfds = rankwatch_fds(&watch, fds);
+            if (ppoll(fds, (nfds_t)nfds, watch.found < nranks ? &scan : NULL, &wait_mask) > 0)
+                rankwatch_note(&watch, fds, nfds);
             hard_stop = forward_pending(pid, &terminations, hard_stop);
         }
         if (r < 0)
@@ -363,6 +375,13 @@ int launch_self(int nranks, char **argv, const char *stdin_text, Error *err)
             code = 128 + hard_stop; /* mpirun's 1 after a stop signal: report the signal */
         else
             code = WEXITSTATUS(status);
+        char line[512];
+        const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+        if (code > 0 && !terminations && !WIFSIGNALED(status) &&
+            rankwatch_line(&watch, prog, code, line, sizeof line))
+            fputs(line, stderr);
+        rankwatch_free(&watch);
+        free(fds);
     }
 
     for (int i = 0; i < NFORWARDED; i++)

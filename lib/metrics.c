@@ -94,7 +94,7 @@ int metrics_log_open(FILE **f, const char *path, int resumed, int64_t step, Erro
     return PT_OK;
 }
 
-void metrics_log_write(FILE *f, const MetricsRecord *r)
+int metrics_log_write(FILE *f, const MetricsRecord *r)
 {
     json_t *o = json_object();
     json_object_set_new(o, "step", json_integer(r->step));
@@ -114,7 +114,13 @@ void metrics_log_write(FILE *f, const MetricsRecord *r)
         json_object_set_new(o, "val_loss", json_real(r->val_loss));
     char *text = json_dumps(o, JSON_REAL_PRECISION(8)); /* one line, ", " and ": " */
     json_decref(o);
-    fprintf(f, "%s\n", text);
-    fflush(f);
+    long before = ftell(f);
+    errno = 0;
+    int bad = fprintf(f, "%s\n", text) < 0 || fflush(f) != 0;
+    int e = bad ? (errno ? errno : EIO) : 0;
     free(text);
+    /* no half line: a resume reads the log back, and would stop at it */
+    if (bad && before >= 0 && ftruncate(fileno(f), before) == 0)
+        clearerr(f);
+    return e;
 }

@@ -43,7 +43,7 @@ typedef struct {
  * input error naming the file and line. */
 int metrics_log_open(FILE **f, const char *path, int resumed, int64_t step, Error *err);
 /* Append one record as a JSON object on one line (Jansson; reals with 8 significant digits)
- * and flush it. */
-void metrics_log_write(FILE *f, const MetricsRecord *r);
+ * and flush it. 0, or the errno of a write that failed (a full disk). */
+int metrics_log_write(FILE *f, const MetricsRecord *r);
 
 #endif

@@ -545,11 +545,13 @@ int st_write_model(const char *dir, const StOut *t, int n, StDtype dtype, uint64
         return rc;
     }
     json_t *map = json_object();
+    int written = 0;
     for (int s = 0; !rc && s < ns; s++) {
         char name[64];
         snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", s + 1, ns);
         snprintf(path, sizeof path, "%s/%s", dir, name);
         rc = st_write_file(path, t + first[s], first[s + 1] - first[s], dtype, err);
+        written += rc == PT_OK;
         for (int i = first[s]; i < first[s + 1]; i++)
             json_object_set_new(map, t[i].name, json_string(name));
     }
@@ -569,6 +571,11 @@ int st_write_model(const char *dir, const StOut *t, int n, StDtype dtype, uint64
         free(line);
     } else {
         json_decref(map);
+    }
+    /* a model that could not be written whole (a full disk) leaves no shards of it behind */
+    for (int s = 0; rc && s < written; s++) {
+        snprintf(path, sizeof path, "%s/model-%05d-of-%05d.safetensors", dir, s + 1, ns);
+        unlink(path);
     }
     return rc;
 }

@@ -119,6 +119,12 @@ static int take_number(const char **p, long *v)
     return 1;
 }
 
+int slurm_signal_grace(int signal_before)
+{
+    int grace = signal_before * 9 / 10;
+    return grace > 0 ? grace : 1;
+}
+
 int slurm_parse_time(const char *text, long *seconds, Error *err)
 {
     long f[3] = {0, 0, 0}, days = 0;
@@ -362,6 +368,9 @@ int slurm_render_script(const SlurmSpec *s, const char *const *run_dirs,
     fputs(" --set checkpoint.resume=auto", f);
     if (s->steps > 0)
         fprintf(f, " --steps %d", s->steps);
+    /* a run that reaches no step boundary ends itself, saying so, before Slurm kills it */
+    if (s->signal_before > 0)
+        fprintf(f, " --signal-grace %d", slurm_signal_grace(s->signal_before));
     fprintf(f, "\nrc=$?\n");
     fprintf(f, "if [ \"$rc\" -eq 75 ]; then\n"
                "    echo \"picotron-submit: job $SLURM_JOB_ID saved a checkpoint after a signal "

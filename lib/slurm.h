@@ -47,6 +47,11 @@ RunStatus slurm_parse_state(const char *state, const char *exit_code);
  * Any other s, or a tail with neither, is returned as it is. */
 RunStatus slurm_status_from_log(RunStatus s, const char *log_tail);
 
+/* The --signal-grace the job script gives picotron-train for a signal signal_before seconds
+ * ahead of the time limit: 90% of it (at least 1 s), so a run stuck past its step boundary ends
+ * with its own line before Slurm kills it (docs/training.md, Signals). */
+int slurm_signal_grace(int signal_before);
+
 /* Slurm's time formats (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS) in seconds;
  * PT_EINPUT for anything else. */
 int slurm_parse_time(const char *text, long *seconds, Error *err);

@@ -157,8 +157,10 @@ static int save_checkpoint(Trainer *t, Error *err)
                   rc = ckpt_save(cfg->checkpoint.save_dir, &meta, &t->pt, &v, t->params,
                                  t->optim.m, t->optim.v, &t->mesh.all, cfg->checkpoint.keep_last,
                                  err));
-    if (!rc)
+    if (!rc) {
         t->saved_step = t->step;
+        preempt_saved();
+    }
     return rc;
 }
 
@@ -238,6 +240,11 @@ static int lock_dirs(Trainer *t, Error *err)
                                        cfg->checkpoint.resume[0]);
     if (saves && runlock_take(&t->save_lock, save_dir, "checkpoint.save_dir", err))
         return err->code;
+    /* a run that saves and cannot save once would find out only at its first save */
+    double one_ckpt = ckpt_bytes(t->fc.n_params, t->pt.n);
+    if (saves && cfg->checkpoint.save_frequency > 0 &&
+        ckpt_check_free_space(save_dir, one_ckpt, err))
+        return err->code;
     if (!t->opt.write_metrics || (saves && runlock_same_dir(save_dir, run_dir)))
         return PT_OK;
     return runlock_take(&t->run_lock, run_dir, "logging.run_dir", err);
@@ -293,8 +300,11 @@ static void print_banner(const Trainer *t)
                 "optimizer %.1f MiB, activations %.1f MiB\n",
                 r, x[0] / MIB, x[1] / MIB, x[2] / MIB, x[3] / MIB);
     }
-    fprintf(stderr, "picotron-train: cpu peak (best sgemm 1024^3, %d threads, %s): %.1f GFLOP/s\n",
-            t->threads, t->be->describe(), t->peak);
+    if (t->cfg->logging.peak_gflops > 0.0)
+        fprintf(stderr, "picotron-train: peak %.1f GFLOP/s (logging.peak_gflops)\n", t->peak);
+    else
+        fprintf(stderr, "picotron-train: cpu peak (best sgemm 1024^3, %d threads, %s): %.1f "
+                "GFLOP/s\n", t->threads, t->be->describe(), t->peak);
     free(all);
 }
 
@@ -362,6 +372,7 @@ int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOp
         rc = comm_agree(&t->mesh.all, err);
     if (rc)
         return rc;
+    t->fc = metrics_flops(d, T);
     rc = lock_dirs(t, err);
     if (!rc)
         rc = open_outputs(t, err);
@@ -369,9 +380,10 @@ int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOp
         rc = comm_agree(&t->mesh.all, err);
     if (rc)
         return rc;
-    t->fc = metrics_flops(d, T);
     /* the peak (for MFU) costs a few sgemm calls: only where it is printed or logged */
-    if (is_root(t) && (!opt->quiet || opt->step_lines || opt->write_metrics))
+    if (cfg->logging.peak_gflops > 0.0)
+        t->peak = cfg->logging.peak_gflops;
+    else if (is_root(t) && (!opt->quiet || opt->step_lines || opt->write_metrics))
         t->peak = t->be->peak_gflops(3);
     print_banner(t);
     if (opt->trace)
@@ -534,7 +546,10 @@ static int evaluate(Trainer *t, double *val_loss, Error *err)
     return rc;
 }
 
-static void log_step(Trainer *t, const StepStats *st, int64_t tokens, double val, int evaluated)
+/* The step line (rank 0) and the metrics record; a record that cannot be written (a full
+ * disk) stops the run on every rank. */
+static int log_step(Trainer *t, const StepStats *st, int64_t tokens, double val, int evaluated,
+                    Error *err)
 {
     const Config *cfg = t->cfg;
     int64_t G = config_global_batch(cfg), tokens_per_step = G * cfg->training.seq_length;
@@ -562,8 +577,28 @@ static void log_step(Trainer *t, const StepStats *st, int64_t tokens, double val
             .step_time_s = st->seconds, .comm_time_s = st->comm_seconds,
             .has_val = evaluated, .val_loss = val,
         };
-        metrics_log_write(t->metrics, &r);
+        int e = metrics_log_write(t->metrics, &r);
+        if (e)
+            err_set(err, PT_ERUNTIME, "%s/metrics.jsonl: cannot write: %s",
+                    t->cfg->logging.run_dir, strerror(e));
     }
+    return t->mpi ? comm_agree(&t->mesh.all, err) : err->code;
+}
+
+/* Signals from now on (docs/training.md, Signals): a start-up ended by one exits 75 when
+ * resume "auto" will find a checkpoint, as a requeued job does. */
+static void catch_signals(const Config *cfg, MPI_Comm world, const TrainOptions *opt,
+                          Preempt *old)
+{
+    int rank = 0;
+    if (world != MPI_COMM_NULL)
+        MPI_Comm_rank(world, &rank);
+    char dir[4096];
+    Error ignored = {0};
+    int resumable = !strcmp(cfg->checkpoint.resume, "auto") &&
+                    ckpt_latest(cfg->checkpoint.save_dir, dir, sizeof dir, &ignored) == PT_OK;
+    PreemptPolicy p = {"picotron-train", rank == 0, opt->signal_grace, resumable};
+    preempt_catch(old, &p);
 }
 
 int trainer_run(const Config *cfg, MPI_Comm world, const TrainOptions *opt, TrainReport *rep,
@@ -573,12 +608,11 @@ int trainer_run(const Config *cfg, MPI_Comm world, const TrainOptions *opt, Trai
     rep->last_val_loss = NAN;
     Preempt old;
     if (opt->checkpoints)
-        preempt_catch(&old);
+        catch_signals(cfg, world, opt, &old);
     Trainer *t = NULL;
     int rc = trainer_open(&t, cfg, world, opt, err);
-    if (!rc && opt->checkpoints && stop_agreed(t)) /* stopped while starting: nothing to save */
-        rc = err_set(err, PT_EREQUEUE, "stopped by a signal before the first step; exit %d "
-                     "asks to be requeued", PT_EREQUEUE);
+    if (opt->checkpoints)
+        preempt_started();
     if (rc) {
         trainer_close(t);
         if (opt->checkpoints)
@@ -626,7 +660,9 @@ int trainer_run(const Config *cfg, MPI_Comm world, const TrainOptions *opt, Trai
                 break;
             rep->last_val_loss = val;
         }
-        TRACE_COMPUTE("log", log_step(t, &st, t->tokens, val, evaluated));
+        TRACE_COMPUTE("log", rc = log_step(t, &st, t->tokens, val, evaluated, err));
+        if (rc)
+            break;
         if (save_every > 0 && t->step % save_every == 0 && (rc = save_checkpoint(t, err)))
             break;
         if (opt->checkpoints && stop_agreed(t)) {

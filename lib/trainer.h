@@ -26,6 +26,7 @@ typedef struct {
     FILE *out;            /* step lines (stdout) */
     const char *trace;    /* non-NULL: write this rank's timeline there (lib/trace.h) */
     int64_t trace_from, trace_to; /* the steps it records (1-based; to 0: to the end) */
+    int signal_grace;     /* seconds from a stop signal to the forced end (0: never) */
 } TrainOptions;
 
 typedef struct {

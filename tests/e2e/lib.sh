@@ -142,6 +142,17 @@ step_field() {
         END { exit !f }' "$1"
 }
 
+# wait_step FILE N: wait up to 30 s until FILE has the step line of step N.
+# shellcheck disable=SC2317  # called through check
+wait_step() {
+    i=0
+    while ! step_field "$1" "$2" loss >/dev/null 2>&1 && [ "$i" -lt 3000 ]; do
+        sleep 0.01
+        i=$((i + 1))
+    done
+    step_field "$1" "$2" loss >/dev/null 2>&1
+}
+
 # loss_at FILE N: the loss of step N.
 loss_at() { step_field "$1" "$2" loss; }
 

@@ -138,16 +138,6 @@ wait_job() {
     wait "$1"
 }
 
-# wait_step FILE N: wait up to 30 s until FILE has the step line of step N.
-# shellcheck disable=SC2317  # called through check
-wait_step() {
-    i=0
-    while ! step_field "$1" "$2" loss >/dev/null 2>&1 && [ "$i" -lt 3000 ]; do
-        sleep 0.01
-        i=$((i + 1))
-    done
-    step_field "$1" "$2" loss >/dev/null 2>&1
-}
 
 # complete_ckpt DIR: DIR holds meta.h5 and every rank file meta.h5 lists, and
 # picotron-shard-ckpt info reads it.

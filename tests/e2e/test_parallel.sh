@@ -129,17 +129,6 @@ wait_gone() {
     [ -z "$(alive "$@")" ]
 }
 
-# wait_step FILE N: wait up to 15 s until FILE has the step line of step N.
-# shellcheck disable=SC2317  # called through check
-wait_step() {
-    i=0
-    while ! step_field "$1" "$2" loss >/dev/null 2>&1 && [ "$i" -lt 300 ]; do
-        sleep 0.05
-        i=$((i + 1))
-    done
-    step_field "$1" "$2" loss >/dev/null 2>&1
-}
-
 # The dp=2·tp=2 mesh everything positive runs on, and its single-process reference.
 mesh_json dp2tp2.json 2 1 1 2
 mesh_json ref.json 1 1 1 1

@@ -151,9 +151,10 @@ check "nothing written" test ! -e runs/ok/submit.sbatch -a ! -e runs/ok/status
 expect_exit 0 "$SUBMIT" --dry-run --time 1 --gpus-per-node 8 --steps 3 runs/ok
 assert_contains "$OUT" '#SBATCH --signal=USR1@30'
 assert_contains "$OUT" '#SBATCH --gpus-per-node=8'
-assert_contains "$OUT" '--set checkpoint.resume=auto --steps 3'
+assert_contains "$OUT" '--set checkpoint.resume=auto --steps 3 --signal-grace 27'
 expect_exit 0 "$SUBMIT" --dry-run --signal-before 0 runs/ok
 assert_not_contains "$OUT" '#SBATCH --signal'
+assert_not_contains "$OUT" '--signal-grace'
 # two runs with the same resources: one job array; a chain says how it is linked
 expect_exit 0 "$SUBMIT" --dry-run --chain 2 runs/ok runs/chain/config.json
 assert_contains "$OUT" '#SBATCH --array=0-1'

@@ -138,7 +138,8 @@ check "nothing on stderr" [ ! -s "$ERR" ]
 
 begin "--help"
 expect_exit 0 "$TRAIN" --help
-assert_contains "$OUT" "75 stopped by SIGTERM/SIGUSR1 after saving a checkpoint"
+assert_contains "$OUT" "75 stopped by SIGTERM/SIGUSR1/SIGINT after saving a checkpoint"
+assert_contains "$OUT" "--signal-grace S"
 assert_contains "$OUT" "mfu X%"
 
 # ---------------------------------------------------------------------------------------------

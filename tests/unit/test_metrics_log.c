@@ -3,6 +3,7 @@
  * writing it) is dropped rather than refused, and a broken complete line is one error naming
  * the file and line. The expected files are written out by hand here. */
 #include <check.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,22 @@ START_TEST(a_broken_complete_line_is_one_error_naming_file_and_line)
 }
 END_TEST
 
+/* A record that cannot be written (/dev/full: ENOSPC on every write) is reported with its
+ * errno, for the trainer to stop on; one that can is written whole. */
+START_TEST(a_record_on_a_full_disk_returns_its_errno)
+{
+    MetricsRecord r = {.step = 7, .loss = 2.5};
+    FILE *full = fopen("/dev/full", "w");
+    ck_assert_ptr_nonnull(full);
+    ck_assert_int_eq(metrics_log_write(full, &r), ENOSPC);
+    fclose(full);
+    FILE *f = fopen(path, "w");
+    ck_assert_int_eq(metrics_log_write(f, &r), 0);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(read_text(), "{\"step\": 7, \"loss\": 2.5, "));
+}
+END_TEST
+
 int main(void)
 {
     if (!mkdtemp(dir))
@@ -76,6 +93,7 @@ int main(void)
     TCase *tc = tcase_create("resume");
     tcase_add_test(tc, resume_keeps_the_lines_up_to_the_checkpoint_and_drops_a_torn_last_line);
     tcase_add_test(tc, a_broken_complete_line_is_one_error_naming_file_and_line);
+    tcase_add_test(tc, a_record_on_a_full_disk_returns_its_errno);
     suite_add_tcase(s, tc);
     int rc = check_run(s);
     unlink(path);

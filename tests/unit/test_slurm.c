@@ -187,7 +187,7 @@ START_TEST(script_holds_every_resource_line)
     HAS(t, "\n#SBATCH --mem=0\n");
     HAS(t, "\nexport OMP_NUM_THREADS=16\n");
     HAS(t, "\nsrun --mpi=pmix --kill-on-bad-exit=1 '/opt/bin/picotron-train' --config \"$CONFIG\" "
-           "--set checkpoint.resume=auto\n");
+           "--set checkpoint.resume=auto --signal-grace 270\n");
     HAS(t, "\nRUN='/runs/a'\nCONFIG='/runs/a/config.json'\n");
     HAS(t, "if [ \"$rc\" -eq 75 ]; then\n");
     HAS(t, "    scontrol requeue \"$SLURM_JOB_ID\"\n");
@@ -222,7 +222,7 @@ START_TEST(optional_lines_are_left_out_when_not_asked_for)
     for (size_t i = 0; i < sizeof gone / sizeof *gone; i++)
         LACKS(t, gone[i]);
     HAS(t, "\n#SBATCH --overcommit\n");
-    HAS(t, "--set checkpoint.resume=auto --steps 5\n");
+    HAS(t, "--set checkpoint.resume=auto --steps 5\n"); /* no signal: no --signal-grace */
     free(t);
 }
 END_TEST
@@ -256,6 +256,22 @@ START_TEST(max_concurrent_throttles_the_array_and_nothing_else)
 }
 END_TEST
 
+/* The grace the ranks get after SIGUSR1: 90% of the signal's lead, so that a run stuck past its
+ * step boundary ends with its own line before Slurm's kill at the limit. */
+START_TEST(signal_grace_is_nine_tenths_of_the_lead)
+{
+    ck_assert_int_eq(slurm_signal_grace(300), 270);
+    ck_assert_int_eq(slurm_signal_grace(30), 27);
+    ck_assert_int_eq(slurm_signal_grace(1), 1);
+    SlurmSpec s = spec();
+    s.signal_before = 30;
+    char *t = render(&s, 1);
+    HAS(t, "\n#SBATCH --signal=USR1@30\n");
+    HAS(t, "--set checkpoint.resume=auto --signal-grace 27\n");
+    free(t);
+}
+END_TEST
+
 START_TEST(sets_go_to_srun_quoted_before_resume_auto)
 {
     static const char *sets[] = {"training.learning_rate=1e-3", "logging.run_name=a b'c"};
@@ -264,7 +280,7 @@ START_TEST(sets_go_to_srun_quoted_before_resume_auto)
     s.nsets = 2;
     char *t = render(&s, 1);
     HAS(t, " --config \"$CONFIG\" --set 'training.learning_rate=1e-3' --set "
-           "'logging.run_name=a b'\\''c' --set checkpoint.resume=auto\n");
+           "'logging.run_name=a b'\\''c' --set checkpoint.resume=auto --signal-grace 270\n");
     free(t);
 }
 END_TEST
@@ -429,6 +445,7 @@ int main(void)
     tcase_add_test(tr, several_runs_are_one_job_array_with_a_task_per_run);
     tcase_add_test(tr, max_concurrent_throttles_the_array_and_nothing_else);
     tcase_add_test(tr, sets_go_to_srun_quoted_before_resume_auto);
+    tcase_add_test(tr, signal_grace_is_nine_tenths_of_the_lead);
     tcase_add_test(tr, paths_a_script_cannot_carry_are_refused);
     tcase_add_test(tr, shell_metacharacters_in_paths_are_single_quoted);
     tcase_add_test(tr, a_line_break_in_an_sbatch_option_is_refused_naming_the_option);

@@ -24,8 +24,9 @@ static const char usage[] =
     "Train the config for a few steps (nothing written) and report tokens/s, achieved GFLOP/s\n"
     "(tokens/s x flops_per_token; docs/math.md, MFU) and its ratio to the best sgemm rate measured in\n"
     "the same run with the same threads (times the number of ranks), and the share of step\n"
-    "time rank 0 spent waiting on each parallel group (tp, cp, pp, dp). Meshes with several\n"
-    "ranks start them through mpirun as picotron-train does. The first step is not timed.\n"
+    "time rank 0 spent waiting on each parallel group (tp, cp, pp, dp); a config's\n"
+    "logging.peak_gflops replaces the measured rate. Meshes with several ranks start them\n"
+    "through mpirun as picotron-train does. The first step is not timed.\n"
     "\n"
     "options:\n"
     "  -c, --config FILE     run configuration (JSON); '-' reads stdin\n"
@@ -325,15 +326,17 @@ int main(int argc, char **argv)
     toolrun_trace(&run, &args, &cfg, &opt);
     TrainReport rep;
     /* The peak is taken before and after the run and the better figure kept: a neighbour
-     * stealing the CPU during one measurement must not inflate the ratio. */
+     * stealing the CPU during one measurement must not inflate the ratio. A peak given in
+     * logging.peak_gflops is used as it is. */
     const Backend *be = backend_cpu();
     be->set_threads(trainer_threads(&cfg, run.under_launcher ? launch_local_ranks() : 1));
-    double peak_before = run.speaker ? be->peak_gflops(5) : 0.0;
+    double given = cfg.logging.peak_gflops;
+    double peak_before = run.speaker && given <= 0.0 ? be->peak_gflops(5) : given;
     if (trainer_run(&cfg, toolrun_comm(&run), &opt, &rep, &err))
         toolrun_fail(&run, &err);
     if (!run.speaker)
         toolrun_exit(0);
-    double peak_after = be->peak_gflops(5);
+    double peak_after = given <= 0.0 ? be->peak_gflops(5) : given;
     double peak = peak_after > peak_before ? peak_after : peak_before;
     int ranks = config_world_size(&cfg);
     FlopCount fc = metrics_flops(&cfg.model.dims, cfg.training.seq_length);

@@ -22,12 +22,17 @@ static const char usage[] =
     "                        (repeatable; VALUE is JSON, else a string)\n"
     TOOLRUN_TRACE_USAGE
     "      --no-metrics      do not write metrics.jsonl / config.resolved.json\n"
+    "      --signal-grace S  seconds a run has, after SIGTERM/SIGUSR1/SIGINT, to reach a\n"
+    "                        step boundary and save; then it ends without saving\n"
+    "                        (default 270: 90% of picotron-submit's 300 s signal lead;\n"
+    "                        0: wait forever)\n"
     "  -q, --quiet           no banner, notes or closing line on stderr (step lines,\n"
     "                        warnings and errors remain)\n"
     "  -h, --help            this help\n"
     "\n"
-    "exit status: 0 done, 1 runtime failure (I/O, diverged loss), 2 bad input,\n"
-    "  75 stopped by SIGTERM/SIGUSR1 after saving a checkpoint (requeue and resume)\n"
+    "exit status: 0 done, 1 runtime failure (I/O, full disk, diverged loss), 2 bad input,\n"
+    "  75 stopped by SIGTERM/SIGUSR1/SIGINT after saving a checkpoint, or before the first\n"
+    "  step with one to resume from (requeue and resume), 128+N a rank killed by signal N\n"
     "\n"
     "example:\n"
     "  picotron-train --config examples/tiny.json --steps 20 --set training.learning_rate=1e-3\n";
@@ -35,11 +40,12 @@ static const char usage[] =
 int main(int argc, char **argv)
 {
     RunArgs args = {.steps = 0};
-    int no_metrics = 0, quiet = 0;
+    int no_metrics = 0, quiet = 0, grace = 270;
     const CliOption options[] = {
         TOOLRUN_OPTIONS(&args, 1, 1000000000),
         OPT_FLAG("no-metrics", 0, &no_metrics),
         OPT_FLAG("quiet", 'q', &quiet),
+        OPT_INT("signal-grace", 0, &grace, 0, 1000000),
         OPT_END,
     };
     ToolRun run;
@@ -49,7 +55,8 @@ int main(int argc, char **argv)
     if (toolrun_prepare(&run, &cfg, options, &args, argc, argv, &code))
         return code;
     TrainOptions opt = {.max_steps = args.steps, .quiet = quiet, .step_lines = 1,
-                        .write_metrics = !no_metrics, .checkpoints = 1, .out = stdout};
+                        .write_metrics = !no_metrics, .checkpoints = 1, .out = stdout,
+                        .signal_grace = grace};
     toolrun_trace(&run, &args, &cfg, &opt);
     TrainReport rep;
     Error err = {0};
