@@ -118,4 +118,11 @@ __device__ __forceinline__ float bf16_to_f32(uint16_t h)
     return __uint_as_float((unsigned)h << 16);
 }
 
+/* Typed access for kernels templated on their activation type: fp32, or bf16 bits (fp32 math,
+ * rounded to nearest even on store). */
+__device__ __forceinline__ float ld(const float *p) { return *p; }
+__device__ __forceinline__ float ld(const uint16_t *p) { return bf16_to_f32(*p); }
+__device__ __forceinline__ void st(float *p, float v) { *p = v; }
+__device__ __forceinline__ void st(uint16_t *p, float v) { *p = f32_to_bf16(v); }
+
 #endif

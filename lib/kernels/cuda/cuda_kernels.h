@@ -96,6 +96,23 @@ void cuda_ring_backward_step(float *dq, float *dk, float *dv, const float *q, co
                              const float *v, int B, int T, int H, int K, int D,
                              const int q_chunks[2], const int k_chunks[2]);
 
+/* bf16 variants (phase 2: bf16 activations). bf16 tensors are uint16_t bits; the math is
+ * fp32 and each bf16 store rounds to nearest even. What stays fp32 is named float: the
+ * residual stream, norm statistics (rstd), weights and weight gradients.
+ *   rmsnorm: x (residual, fp32) → out bf16; backward: dy bf16 → dx += (fp32), dw += (fp32)
+ *   swiglu, rope: every tensor bf16 (rope in place)
+ *   add_inplace: y (fp32 residual) += x (bf16 branch output) */
+void cuda_rmsnorm_forward_bf16(uint16_t *out, float *rstd, const float *x, const float *w, int N,
+                               int C, float eps);
+void cuda_rmsnorm_backward_bf16(float *dx, float *dw, const uint16_t *dy, const float *x,
+                                const float *w, const float *rstd, int N, int C);
+void cuda_swiglu_forward_bf16(uint16_t *out, const uint16_t *a, const uint16_t *b, int64_t n);
+void cuda_swiglu_backward_bf16(uint16_t *da, uint16_t *db, const uint16_t *dout,
+                               const uint16_t *a, const uint16_t *b, int64_t n);
+void cuda_rope_forward_bf16(uint16_t *x, int B, int T, int nh, int D, int pos0, double theta);
+void cuda_rope_backward_bf16(uint16_t *dx, int B, int T, int nh, int D, int pos0, double theta);
+void cuda_add_inplace_bf16(float *y, const uint16_t *x, int64_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,151 @@
+/* test_cuda_bf16: the _bf16 kernel variants (lib/kernels/cuda) against the fp32 CPU kernels run
+ * on the same (bf16-representable) inputs. A bf16 output must lie within half a bf16 ulp of
+ * the CPU's fp32 result, plus FP32_REL of the scale (kernel_test.h): the GPU's fp32 value
+ * differs from the CPU's by that much, which can move it across a rounding boundary. fp32
+ * outputs (rmsnorm's rstd, dx, dw; the residual of add_inplace) keep the fp32 tolerance. */
+#include "check_run.h"
+#include "kernel_test.h"
+#include "kernels/kernels.h"
+
+static float widen(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* n random bf16 values (truncated fp32 randoms) and their fp32 widening */
+static uint16_t *rand_bf16(size_t n, float scale, float **wide)
+{
+    uint16_t *h = malloc(n * 2 + 2);
+    *wide = malloc(n * 4 + 4);
+    for (size_t i = 0; i < n; i++) {
+        float f = scale * kt_urand();
+        uint32_t u;
+        memcpy(&u, &f, 4);
+        h[i] = (uint16_t)(u >> 16);
+        (*wide)[i] = widen(h[i]);
+    }
+    return h;
+}
+
+/* the bf16 outputs at d (n values) against the fp32 reference, as in the header comment */
+static void check_bf16(const char *what, const uint16_t *d, const float *ref, size_t n)
+{
+    uint16_t *h = malloc(n * 2 + 2);
+    dev_get(h, d, n * 2);
+    double mean = 0.0;
+    for (size_t i = 0; i < n; i++)
+        mean += fabs(ref[i]);
+    mean = n ? mean / n : 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double half_ulp = ref[i] == 0.0f ? 0.0 : ldexp(1.0, ilogbf(ref[i]) - 8);
+        double tol = half_ulp + FP32_REL * (fabs(ref[i]) + mean);
+        if (fabs(widen(h[i]) - (double)ref[i]) > tol)
+            ck_abort_msg("%s[%zu]: got %.9g (bf16 %04x), CPU %.9g (tolerance %.3g)", what, i,
+                         widen(h[i]), h[i], ref[i], tol);
+    }
+    free(h);
+}
+
+static const int RMS_C[] = {37, 1027};
+
+START_TEST(rmsnorm_bf16)
+{
+    int C = RMS_C[_i], N = 70;
+    size_t n = (size_t)N * C;
+    kt_seed(500 + (uint64_t)_i);
+    float *x = kt_rand(n, 2.0f), *w = kt_rand(C, 1.0f), *dyw;
+    uint16_t *dy = rand_bf16(n, 1.0f, &dyw);
+    float *dx = kt_rand(n, 1.0f), *dw = kt_rand(C, 1.0f);
+    float *d_dx = kt_upload(dx, n * 4), *d_dw = kt_upload(dw, C * 4);
+    float *out = malloc(n * 4), *rstd = malloc(N * 4);
+    rmsnorm_forward(out, rstd, x, w, N, C, 1e-5f);
+    rmsnorm_backward(dx, dw, dyw, x, w, rstd, N, C);
+    float *d_x = kt_upload(x, n * 4), *d_w = kt_upload(w, C * 4), *d_rstd = dev_alloc(N * 4);
+    uint16_t *d_out = dev_alloc(n * 2), *d_dy = kt_upload(dy, n * 2);
+    cuda_rmsnorm_forward_bf16(d_out, d_rstd, d_x, d_w, N, C, 1e-5f);
+    check_bf16("out", d_out, out, n);
+    kt_check("rstd", d_rstd, rstd, N, FP32_REL);
+    dev_put(d_rstd, rstd, N * 4);
+    cuda_rmsnorm_backward_bf16(d_dx, d_dw, d_dy, d_x, d_w, d_rstd, N, C);
+    kt_check("dx", d_dx, dx, n, FP32_REL);
+    kt_check("dw", d_dw, dw, C, FP32_REL);
+    free(x); free(w); free(dy); free(dyw); free(dx); free(dw); free(out); free(rstd);
+    dev_free(d_x); dev_free(d_w); dev_free(d_rstd); dev_free(d_out); dev_free(d_dy);
+    dev_free(d_dx); dev_free(d_dw);
+}
+END_TEST
+
+START_TEST(swiglu_bf16)
+{
+    const size_t n = 30011;
+    kt_seed(510);
+    float *aw, *bw, *gw;
+    uint16_t *a = rand_bf16(n, 6.0f, &aw), *b = rand_bf16(n, 2.0f, &bw), *g = rand_bf16(n, 1.0f, &gw);
+    float *out = malloc(n * 4), *da = malloc(n * 4), *db = malloc(n * 4);
+    swiglu_forward(out, aw, bw, (int64_t)n);
+    swiglu_backward(da, db, gw, aw, bw, (int64_t)n);
+    uint16_t *d_a = kt_upload(a, n * 2), *d_b = kt_upload(b, n * 2), *d_g = kt_upload(g, n * 2);
+    uint16_t *d_out = dev_alloc(n * 2), *d_da = dev_alloc(n * 2), *d_db = dev_alloc(n * 2);
+    cuda_swiglu_forward_bf16(d_out, d_a, d_b, (int64_t)n);
+    cuda_swiglu_backward_bf16(d_da, d_db, d_g, d_a, d_b, (int64_t)n);
+    check_bf16("out", d_out, out, n);
+    check_bf16("da", d_da, da, n);
+    check_bf16("db", d_db, db, n);
+    free(a); free(b); free(g); free(aw); free(bw); free(gw); free(out); free(da); free(db);
+    dev_free(d_a); dev_free(d_b); dev_free(d_g); dev_free(d_out); dev_free(d_da); dev_free(d_db);
+}
+END_TEST
+
+START_TEST(rope_bf16)
+{
+    int B = 2, T = 9, nh = 3, D = 64, pos0 = 1000;
+    size_t n = (size_t)B * T * nh * D;
+    kt_seed(520);
+    float *xw;
+    uint16_t *x = rand_bf16(n, 1.0f, &xw);
+    float *y = kt_copy(xw, n), *dy = kt_copy(xw, n);
+    rope_forward(y, B, T, nh, D, pos0, 10000.0);
+    rope_backward(dy, B, T, nh, D, pos0, 10000.0);
+    uint16_t *d_y = kt_upload(x, n * 2), *d_dy = kt_upload(x, n * 2);
+    cuda_rope_forward_bf16(d_y, B, T, nh, D, pos0, 10000.0);
+    cuda_rope_backward_bf16(d_dy, B, T, nh, D, pos0, 10000.0);
+    check_bf16("rope", d_y, y, n);
+    check_bf16("rope backward", d_dy, dy, n);
+    free(x); free(xw); free(y); free(dy);
+    dev_free(d_y); dev_free(d_dy);
+}
+END_TEST
+
+START_TEST(add_bf16_into_fp32)
+{
+    const size_t n = 10007;
+    kt_seed(530);
+    float *y = kt_rand(n, 1.0f), *xw;
+    uint16_t *x = rand_bf16(n, 1.0f, &xw);
+    float *d_y = kt_upload(y, n * 4);
+    uint16_t *d_x = kt_upload(x, n * 2);
+    cuda_add_inplace_bf16(d_y, d_x, (int64_t)n);
+    float *got = kt_download(d_y, n);
+    for (size_t i = 0; i < n; i++) /* the widening is exact, the add one rounding: exact */
+        if (got[i] != y[i] + xw[i])
+            ck_abort_msg("y[%zu]: %.9g vs %.9g", i, got[i], y[i] + xw[i]);
+    free(y); free(x); free(xw); free(got);
+    dev_free(d_y); dev_free(d_x);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cuda_bf16");
+    TCase *tc = tcase_create("kernels");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, rmsnorm_bf16, 0, (int)(sizeof RMS_C / sizeof RMS_C[0]));
+    tcase_add_test(tc, swiglu_bf16);
+    tcase_add_test(tc, rope_bf16);
+    tcase_add_test(tc, add_bf16_into_fp32);
+    suite_add_tcase(s, tc);
+    return check_run(s);
+}
