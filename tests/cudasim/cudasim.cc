@@ -146,7 +146,7 @@ static void SWITCHER to_scheduler(struct fiber *f)
 }
 
 /* A fiber runs the kernel body once per block of its worker: started once per launch (one
- * setcontext, a system call), resumed with _longjmp for every later block. */
+ * setcontext, a system call), resumed with __builtin_longjmp for every later block. */
 static void fiber_main(void)
 {
     struct worker *w = self;
