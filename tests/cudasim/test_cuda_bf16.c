@@ -1,4 +1,4 @@
-/* test_cuda_bf16: the _bf16 kernel variants (lib/kernels/cuda) against the fp32 CPU kernels run
+/* test_cuda_bf16: the _bf16 kernel variants (RMSNorm, SwiGLU, RoPE, residual add, attention) (lib/kernels/cuda) against the fp32 CPU kernels run
  * on the same (bf16-representable) inputs. A bf16 output must lie within half a bf16 ulp of
  * the CPU's fp32 result, plus FP32_REL of the scale (kernel_test.h): the GPU's fp32 value
  * differs from the CPU's by that much, which can move it across a rounding boundary. fp32
@@ -137,6 +137,43 @@ START_TEST(add_bf16_into_fp32)
 }
 END_TEST
 
+/* whole-sequence attention, GQA 3: (B, T, H, K, D) = (1, 40, 3, 1, 32) */
+START_TEST(attention_bf16)
+{
+    int B = 1, T = 40, H = 3, K = 1, D = 32;
+    size_t nq = (size_t)B * T * H * D, nk = (size_t)B * T * K * D, rows = (size_t)B * H * T;
+    kt_seed(540);
+    float *qw, *kw, *vw, *gw;
+    uint16_t *q = rand_bf16(nq, 2.0f, &qw), *k = rand_bf16(nk, 2.0f, &kw);
+    uint16_t *v = rand_bf16(nk, 1.0f, &vw), *g = rand_bf16(nq, 1.0f, &gw);
+    float *out = malloc(nq * 4), *lse = malloc(rows * 4);
+    attention_forward(out, lse, qw, kw, vw, B, T, H, K, D);
+    uint16_t *d_q = kt_upload(q, nq * 2), *d_k = kt_upload(k, nk * 2), *d_v = kt_upload(v, nk * 2);
+    uint16_t *d_g = kt_upload(g, nq * 2), *d_out = dev_alloc(nq * 2);
+    float *d_lse = dev_alloc(rows * 4);
+    cuda_attention_forward_bf16(d_out, d_lse, d_q, d_k, d_v, B, T, H, K, D);
+    check_bf16("out", d_out, out, nq);
+    kt_check("lse", d_lse, lse, rows, FP32_REL);
+    /* the backward from the GPU's bf16 output, the CPU's from its widening */
+    uint16_t *ob = malloc(nq * 2);
+    dev_get(ob, d_out, nq * 2);
+    for (size_t i = 0; i < nq; i++)
+        out[i] = widen(ob[i]);
+    dev_put(d_lse, lse, rows * 4);
+    float *dq = malloc(nq * 4), *dk = malloc(nk * 4), *dv = malloc(nk * 4);
+    attention_backward(dq, dk, dv, gw, qw, kw, vw, out, lse, B, T, H, K, D);
+    uint16_t *d_dq = dev_alloc(nq * 2), *d_dk = dev_alloc(nk * 2), *d_dv = dev_alloc(nk * 2);
+    cuda_attention_backward_bf16(d_dq, d_dk, d_dv, d_g, d_q, d_k, d_v, d_out, d_lse, B, T, H, K, D);
+    check_bf16("dq", d_dq, dq, nq);
+    check_bf16("dk", d_dk, dk, nk);
+    check_bf16("dv", d_dv, dv, nk);
+    free(q); free(k); free(v); free(g); free(qw); free(kw); free(vw); free(gw); free(out);
+    free(lse); free(ob); free(dq); free(dk); free(dv);
+    dev_free(d_q); dev_free(d_k); dev_free(d_v); dev_free(d_g); dev_free(d_out); dev_free(d_lse);
+    dev_free(d_dq); dev_free(d_dk); dev_free(d_dv);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cuda_bf16");
@@ -146,6 +183,7 @@ int main(void)
     tcase_add_test(tc, swiglu_bf16);
     tcase_add_test(tc, rope_bf16);
     tcase_add_test(tc, add_bf16_into_fp32);
+    tcase_add_test(tc, attention_bf16);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

@@ -101,7 +101,8 @@ void cuda_ring_backward_step(float *dq, float *dk, float *dv, const float *q, co
  * residual stream, norm statistics (rstd), weights and weight gradients.
  *   rmsnorm: x (residual, fp32) → out bf16; backward: dy bf16 → dx += (fp32), dw += (fp32)
  *   swiglu, rope: every tensor bf16 (rope in place)
- *   add_inplace: y (fp32 residual) += x (bf16 branch output) */
+ *   add_inplace: y (fp32 residual) += x (bf16 branch output)
+ *   attention (whole sequence): q, k, v, out and their gradients bf16; lse fp32 */
 void cuda_rmsnorm_forward_bf16(uint16_t *out, float *rstd, const float *x, const float *w, int N,
                                int C, float eps);
 void cuda_rmsnorm_backward_bf16(float *dx, float *dw, const uint16_t *dy, const float *x,
@@ -112,6 +113,14 @@ void cuda_swiglu_backward_bf16(uint16_t *da, uint16_t *db, const uint16_t *dout,
 void cuda_rope_forward_bf16(uint16_t *x, int B, int T, int nh, int D, int pos0, double theta);
 void cuda_rope_backward_bf16(uint16_t *dx, int B, int T, int nh, int D, int pos0, double theta);
 void cuda_add_inplace_bf16(float *y, const uint16_t *x, int64_t n);
+/* Whole-sequence attention on bf16 q, k, v, out, dout, dq, dk, dv; lse fp32. (The ring steps
+ * are fp32 only: their accumulators travel between steps.) */
+void cuda_attention_forward_bf16(uint16_t *out, float *lse, const uint16_t *q, const uint16_t *k,
+                                 const uint16_t *v, int B, int T, int H, int K, int D);
+void cuda_attention_backward_bf16(uint16_t *dq, uint16_t *dk, uint16_t *dv, const uint16_t *dout,
+                                  const uint16_t *q, const uint16_t *k, const uint16_t *v,
+                                  const uint16_t *out, const float *lse, int B, int T, int H,
+                                  int K, int D);
 
 #ifdef __cplusplus
 }
