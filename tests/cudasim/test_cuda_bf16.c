@@ -1,4 +1,5 @@
-/* test_cuda_bf16: the _bf16 kernel variants (RMSNorm, SwiGLU, RoPE, residual add, attention) (lib/kernels/cuda) against the fp32 CPU kernels run
+/* test_cuda_bf16: the _bf16 kernel variants (RMSNorm, SwiGLU, RoPE, residual add, attention,
+ * cross-entropy) (lib/kernels/cuda) against the fp32 CPU kernels run
  * on the same (bf16-representable) inputs. A bf16 output must lie within half a bf16 ulp of
  * the CPU's fp32 result, plus FP32_REL of the scale (kernel_test.h): the GPU's fp32 value
  * differs from the CPU's by that much, which can move it across a rounding boundary. fp32
@@ -174,6 +175,43 @@ START_TEST(attention_bf16)
 }
 END_TEST
 
+/* cross-entropy on bf16 logits: V = 1500 with 1337 real columns, a slice at v0 = 3000,
+ * targets in and out of the slice */
+START_TEST(crossentropy_bf16)
+{
+    int N = 9, V = 1500, Vv = 1337, v0 = 3000;
+    size_t n = (size_t)N * V;
+    kt_seed(550);
+    float *lw;
+    uint16_t *l = rand_bf16(n, 8.0f, &lw);
+    int32_t tg[9];
+    for (int i = 0; i < N; i++)
+        tg[i] = i % 3 == 2 ? v0 + V + i : v0 + (i * 7919) % Vv;
+    float mx[9], z[9], zt[9], loss[9];
+    ce_max(mx, lw, N, V, Vv);
+    ce_sumexp(z, lw, mx, N, V, Vv);
+    ce_target(zt, lw, tg, N, V, v0);
+    float *dl = kt_copy(lw, n);
+    ce_backward(dl, loss, mx, z, zt, tg, N, V, Vv, v0, 0.5f);
+    uint16_t *d_l = kt_upload(l, n * 2);
+    int32_t *d_t = kt_upload(tg, sizeof tg);
+    float *d_mx = dev_alloc(sizeof mx), *d_z = dev_alloc(sizeof z), *d_zt = dev_alloc(sizeof zt);
+    float *d_loss = dev_alloc(sizeof loss);
+    cuda_ce_max_bf16(d_mx, d_l, N, V, Vv);
+    kt_check("mx", d_mx, mx, N, 0.0);
+    cuda_ce_sumexp_bf16(d_z, d_l, d_mx, N, V, Vv);
+    kt_check("z", d_z, z, N, FP32_REL);
+    cuda_ce_target_bf16(d_zt, d_l, d_t, N, V, v0);
+    kt_check("zt", d_zt, zt, N, 0.0);
+    dev_put(d_z, z, sizeof z);
+    cuda_ce_backward_bf16(d_l, d_loss, d_mx, d_z, d_zt, d_t, N, V, Vv, v0, 0.5f);
+    kt_check("loss", d_loss, loss, N, FP32_REL);
+    check_bf16("dlogits", d_l, dl, n);
+    free(l); free(lw); free(dl);
+    dev_free(d_l); dev_free(d_t); dev_free(d_mx); dev_free(d_z); dev_free(d_zt); dev_free(d_loss);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cuda_bf16");
@@ -184,6 +222,7 @@ int main(void)
     tcase_add_test(tc, rope_bf16);
     tcase_add_test(tc, add_bf16_into_fp32);
     tcase_add_test(tc, attention_bf16);
+    tcase_add_test(tc, crossentropy_bf16);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

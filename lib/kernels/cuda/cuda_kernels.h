@@ -102,7 +102,8 @@ void cuda_ring_backward_step(float *dq, float *dk, float *dv, const float *q, co
  *   rmsnorm: x (residual, fp32) → out bf16; backward: dy bf16 → dx += (fp32), dw += (fp32)
  *   swiglu, rope: every tensor bf16 (rope in place)
  *   add_inplace: y (fp32 residual) += x (bf16 branch output)
- *   attention (whole sequence): q, k, v, out and their gradients bf16; lse fp32 */
+ *   attention (whole sequence): q, k, v, out and their gradients bf16; lse fp32
+ *   cross-entropy: logits and dlogits bf16; statistics and loss fp32 */
 void cuda_rmsnorm_forward_bf16(uint16_t *out, float *rstd, const float *x, const float *w, int N,
                                int C, float eps);
 void cuda_rmsnorm_backward_bf16(float *dx, float *dw, const uint16_t *dy, const float *x,
@@ -113,6 +114,15 @@ void cuda_swiglu_backward_bf16(uint16_t *da, uint16_t *db, const uint16_t *dout,
 void cuda_rope_forward_bf16(uint16_t *x, int B, int T, int nh, int D, int pos0, double theta);
 void cuda_rope_backward_bf16(uint16_t *dx, int B, int T, int nh, int D, int pos0, double theta);
 void cuda_add_inplace_bf16(float *y, const uint16_t *x, int64_t n);
+/* Cross-entropy on bf16 logits (dlogits written over them in bf16); mx, z, zt, loss fp32. */
+void cuda_ce_max_bf16(float *mx, const uint16_t *logits, int N, int V_local, int V_valid);
+void cuda_ce_sumexp_bf16(float *z, const uint16_t *logits, const float *mx, int N, int V_local,
+                         int V_valid);
+void cuda_ce_target_bf16(float *zt, const uint16_t *logits, const int32_t *targets, int N,
+                         int V_local, int v0);
+void cuda_ce_backward_bf16(uint16_t *logits, float *loss, const float *mx, const float *z,
+                           const float *zt, const int32_t *targets, int N, int V_local,
+                           int V_valid, int v0, float scale);
 /* Whole-sequence attention on bf16 q, k, v, out, dout, dq, dk, dv; lse fp32. (The ring steps
  * are fp32 only: their accumulators travel between steps.) */
 void cuda_attention_forward_bf16(uint16_t *out, float *lse, const uint16_t *q, const uint16_t *k,
