@@ -6,7 +6,8 @@
  * - sums: Σx² against sum_squares, Σx against a sequential long-double sum, both to 1e-12 of
  *   Σ|x| (the GPU sums the same chunks in double in another order: a few double ulps).
  * - RMSNorm: widths below, at and above one warp/block, C > 1024, to FP32_REL; the backward
- *   accumulates into dx and dw that start non-zero, as the residual stream does. */
+ *   accumulates into dx and dw that start non-zero, as the residual stream does; the forward
+ *   with the residual add fused matches an add (exact) followed by the CPU norm. */
 #include "check_run.h"
 #include "kernel_test.h"
 #include "kernels/kernels.h"
@@ -172,6 +173,19 @@ START_TEST(rmsnorm_matches_cpu)
     cuda_rmsnorm_backward(d_dx, d_dw, d_dy, d_x, d_w, d_rstd, N, C);
     kt_check("dx", d_dx, dx, (size_t)N * C, FP32_REL);
     kt_check("dw", d_dw, dw, C, FP32_REL);
+
+    /* the residual add fused in front: x += branch (one rounding: exact), then the norm */
+    float *branch = kt_rand((size_t)N * C, 1.0f), *d_branch = kt_upload(branch, (size_t)N * C * 4);
+    for (size_t e = 0; e < (size_t)N * C; e++)
+        x[e] += branch[e];
+    rmsnorm_forward(out, rstd, x, w, N, C, 1e-5f);
+    cuda_add_rmsnorm_forward(d_x, d_branch, d_out, d_rstd, d_w, N, C, 1e-5f);
+    float *gx = kt_download(d_x, (size_t)N * C);
+    ck_assert(memcmp(gx, x, (size_t)N * C * 4) == 0);
+    kt_check("fused out", d_out, out, (size_t)N * C, FP32_REL);
+    kt_check("fused rstd", d_rstd, rstd, N, FP32_REL);
+    free(branch); free(gx);
+    dev_free(d_branch);
     free(x); free(w); free(dy); free(dx0); free(dw0); free(out); free(rstd); free(dx); free(dw);
     dev_free(d_x); dev_free(d_w); dev_free(d_dy); dev_free(d_dx); dev_free(d_dw);
     dev_free(d_out); dev_free(d_rstd);

@@ -73,6 +73,20 @@ START_TEST(rmsnorm_bf16)
     cuda_rmsnorm_backward_bf16(d_dx, d_dw, d_dy, d_x, d_w, d_rstd, N, C);
     kt_check("dx", d_dx, dx, n, FP32_REL);
     kt_check("dw", d_dw, dw, C, FP32_REL);
+
+    /* fused: x (fp32) += branch (bf16, exact widening: one rounding), then the norm */
+    float *bw;
+    uint16_t *branch = rand_bf16(n, 1.0f, &bw), *d_branch = kt_upload(branch, n * 2);
+    for (size_t e = 0; e < n; e++)
+        x[e] += bw[e];
+    rmsnorm_forward(out, rstd, x, w, N, C, 1e-5f);
+    cuda_add_rmsnorm_forward_bf16(d_x, d_branch, d_out, d_rstd, d_w, N, C, 1e-5f);
+    float *gx = kt_download(d_x, n);
+    ck_assert(memcmp(gx, x, n * 4) == 0);
+    check_bf16("fused out", d_out, out, n);
+    kt_check("fused rstd", d_rstd, rstd, N, FP32_REL);
+    free(branch); free(bw); free(gx);
+    dev_free(d_branch);
     free(x); free(w); free(dy); free(dyw); free(dx); free(dw); free(out); free(rstd);
     dev_free(d_x); dev_free(d_w); dev_free(d_rstd); dev_free(d_out); dev_free(d_dy);
     dev_free(d_dx); dev_free(d_dw);

@@ -39,6 +39,10 @@ void cuda_rmsnorm_forward(float *out, float *rstd, const float *x, const float *
                           float eps);
 void cuda_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
                            const float *rstd, int N, int C);
+/* The residual add fused into the next norm: x += branch (x the fp32 residual stream, N×C),
+ * then the forward above on the updated x. */
+void cuda_add_rmsnorm_forward(float *x, const float *branch, float *out, float *rstd,
+                              const float *w, int N, int C, float eps);
 
 /* RoPE in place, rotate-half layout, token t at global position pos0 + t. */
 void cuda_rope_forward(float *x, int B, int T, int nh, int D, int pos0, double theta);
@@ -99,7 +103,8 @@ void cuda_ring_backward_step(float *dq, float *dk, float *dv, const float *q, co
 /* bf16 variants (phase 2: bf16 activations). bf16 tensors are uint16_t bits; the math is
  * fp32 and each bf16 store rounds to nearest even. What stays fp32 is named float: the
  * residual stream, norm statistics (rstd), weights and weight gradients.
- *   rmsnorm: x (residual, fp32) → out bf16; backward: dy bf16 → dx += (fp32), dw += (fp32)
+ *   rmsnorm: x (residual, fp32) → out bf16; backward: dy bf16 → dx += (fp32), dw += (fp32);
+ *            add_rmsnorm: x (fp32) += branch (bf16), then out bf16
  *   swiglu, rope: every tensor bf16 (rope in place)
  *   add_inplace: y (fp32 residual) += x (bf16 branch output)
  *   attention (whole sequence): q, k, v, out and their gradients bf16; lse fp32
@@ -108,6 +113,8 @@ void cuda_rmsnorm_forward_bf16(uint16_t *out, float *rstd, const float *x, const
                                int C, float eps);
 void cuda_rmsnorm_backward_bf16(float *dx, float *dw, const uint16_t *dy, const float *x,
                                 const float *w, const float *rstd, int N, int C);
+void cuda_add_rmsnorm_forward_bf16(float *x, const uint16_t *branch, uint16_t *out, float *rstd,
+                                   const float *w, int N, int C, float eps);
 void cuda_swiglu_forward_bf16(uint16_t *out, const uint16_t *a, const uint16_t *b, int64_t n);
 void cuda_swiglu_backward_bf16(uint16_t *da, uint16_t *db, const uint16_t *dout,
                                const uint16_t *a, const uint16_t *b, int64_t n);

@@ -2,23 +2,33 @@
  * without atomics, as on the CPU: per chunk of RMS_CHUNK tokens in token order (one thread per
  * column and chunk) into scratch, then the chunks in order into dw. The kernels are templated
  * on the activation type T (float, or bf16 bits for the _bf16 wrappers): the normalized output
- * in the forward, dy in the backward; x, w, rstd, dx and dw stay fp32. */
+ * in the forward, dy in the backward; x, w, rstd, dx and dw stay fp32. The forward can fuse
+ * the residual add before it (x += branch, then normalize x): one pass over the residual
+ * stream instead of two; the backward fuses the residual's gradient add (dx +=). */
 #include "kernels/cuda/cuda_compat.h"
 
 #define RMS_THREADS 256
 #define RMS_CHUNK 64
 
-// budget: rmsnorm_forward_kernel regs<=32 smem<=128
+/* With branch NULL, x is only read. Otherwise x += branch first; each thread later reads back
+ * only the elements it wrote itself, so no further barrier is needed. */
+// budget: rmsnorm_forward_kernel regs<=48 smem<=128
 template <class T>
-__global__ void rmsnorm_forward_kernel(T *out, float *rstd, const float *x, const float *w,
-                                       int N, int C, float eps)
+__global__ void rmsnorm_forward_kernel(T *out, float *rstd, float *x, const T *branch,
+                                       const float *w, int N, int C, float eps)
 {
     for (int i = blockIdx.x; i < N; i += gridDim.x) {
-        const float *xi = x + (int64_t)i * C;
+        float *xi = x + (int64_t)i * C;
         T *oi = out + (int64_t)i * C;
         float ss = 0.0f;
-        for (int j = threadIdx.x; j < C; j += RMS_THREADS)
-            ss += xi[j] * xi[j];
+        for (int j = threadIdx.x; j < C; j += RMS_THREADS) {
+            float xv = xi[j];
+            if (branch) {
+                xv += ld(&branch[(int64_t)i * C + j]);
+                xi[j] = xv;
+            }
+            ss += xv * xv;
+        }
         ss = block_sum(ss);
         float r = 1.0f / sqrtf(ss / C + eps);
         for (int j = threadIdx.x; j < C; j += RMS_THREADS)
@@ -77,11 +87,12 @@ __global__ void rmsnorm_dw_reduce_kernel(float *dw, const float *partial, int nc
 }
 
 template <class T>
-static void forward(T *out, float *rstd, const float *x, const float *w, int N, int C, float eps)
+static void forward(T *out, float *rstd, float *x, const T *branch, const float *w, int N, int C,
+                    float eps)
 {
     if (N > 0)
-        CUDA_LAUNCH(rmsnorm_forward_kernel<T>, cuda_blocks(N, 1), RMS_THREADS, out, rstd, x, w, N,
-                    C, eps);
+        CUDA_LAUNCH(rmsnorm_forward_kernel<T>, cuda_blocks(N, 1), RMS_THREADS, out, rstd, x,
+                    branch, w, N, C, eps);
 }
 
 template <class T>
@@ -102,7 +113,13 @@ static void backward(float *dx, float *dw, const T *dy, const float *x, const fl
 void cuda_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C,
                           float eps)
 {
-    forward(out, rstd, x, w, N, C, eps);
+    forward(out, rstd, (float *)x, (const float *)NULL, w, N, C, eps); /* x not written */
+}
+
+void cuda_add_rmsnorm_forward(float *x, const float *branch, float *out, float *rstd,
+                              const float *w, int N, int C, float eps)
+{
+    forward(out, rstd, x, branch, w, N, C, eps);
 }
 
 void cuda_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
@@ -114,7 +131,13 @@ void cuda_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x
 void cuda_rmsnorm_forward_bf16(uint16_t *out, float *rstd, const float *x, const float *w, int N,
                                int C, float eps)
 {
-    forward(out, rstd, x, w, N, C, eps);
+    forward(out, rstd, (float *)x, (const uint16_t *)NULL, w, N, C, eps); /* x not written */
+}
+
+void cuda_add_rmsnorm_forward_bf16(float *x, const uint16_t *branch, uint16_t *out, float *rstd,
+                                   const float *w, int N, int C, float eps)
+{
+    forward(out, rstd, x, branch, w, N, C, eps);
 }
 
 void cuda_rmsnorm_backward_bf16(float *dx, float *dw, const uint16_t *dy, const float *x,
