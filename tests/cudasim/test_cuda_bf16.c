@@ -1,5 +1,5 @@
 /* test_cuda_bf16: the _bf16 kernel variants (RMSNorm, SwiGLU, RoPE, residual add, attention,
- * cross-entropy) (lib/kernels/cuda) against the fp32 CPU kernels run
+ * ring steps, cross-entropy) (lib/kernels/cuda) against the fp32 CPU kernels run
  * on the same (bf16-representable) inputs. A bf16 output must lie within half a bf16 ulp of
  * the CPU's fp32 result, plus FP32_REL of the scale (kernel_test.h): the GPU's fp32 value
  * differs from the CPU's by that much, which can move it across a rounding boundary. fp32
@@ -189,6 +189,65 @@ START_TEST(attention_bf16)
 }
 END_TEST
 
+/* ring steps on bf16 activations, cp = 2: rank 0's chunks {0, 3} against the visiting block
+ * {1, 2}, (B, T, H, K, D) = (1, 38, 3, 1, 32) */
+START_TEST(ring_bf16)
+{
+    int B = 1, T = 38, H = 3, K = 1, D = 32;
+    const int qc[2] = {0, 3}, kc[2] = {1, 2};
+    size_t nq = (size_t)B * T * H * D, nk = (size_t)B * T * K * D, rows = (size_t)B * H * T;
+    kt_seed(560);
+    float *qw, *kw, *vw, *gw;
+    uint16_t *q = rand_bf16(nq, 2.0f, &qw), *k = rand_bf16(nk, 2.0f, &kw);
+    uint16_t *v = rand_bf16(nk, 1.0f, &vw), *g = rand_bf16(nq, 1.0f, &gw);
+    float *m = malloc(rows * 4), *l = malloc(rows * 4), *acc = malloc(rows * D * 4);
+    ring_forward_init(m, l, acc, (int64_t)rows, D);
+    ring_forward_step(m, l, acc, qw, kw, vw, B, T, H, K, D, qc, kc);
+    uint16_t *d_q = kt_upload(q, nq * 2), *d_k = kt_upload(k, nk * 2), *d_v = kt_upload(v, nk * 2);
+    uint16_t *d_g = kt_upload(g, nq * 2), *d_out = dev_alloc(nq * 2);
+    float *d_m = dev_alloc(rows * 4), *d_l = dev_alloc(rows * 4), *d_acc = dev_alloc(rows * D * 4);
+    cuda_ring_forward_init(d_m, d_l, d_acc, (int64_t)rows, D);
+    cuda_ring_forward_step_bf16(d_m, d_l, d_acc, d_q, d_k, d_v, B, T, H, K, D, qc, kc);
+    kt_check("m", d_m, m, rows, FP32_REL);
+    kt_check("l", d_l, l, rows, FP32_REL);
+    kt_check("acc", d_acc, acc, rows * D, FP32_REL);
+    /* finish from the CPU's state after the local block too (so every row sees a key) */
+    ring_forward_step(m, l, acc, qw, kw, vw, B, T, H, K, D, qc, qc);
+    dev_put(d_m, m, rows * 4);
+    dev_put(d_l, l, rows * 4);
+    dev_put(d_acc, acc, rows * D * 4);
+    float *out = malloc(nq * 4), *lse = malloc(rows * 4), *d_lse = dev_alloc(rows * 4);
+    ring_forward_finish(out, lse, m, l, acc, B, T, H, D);
+    cuda_ring_forward_finish_bf16(d_out, d_lse, d_m, d_l, d_acc, B, T, H, D);
+    check_bf16("out", d_out, out, nq);
+    kt_check("lse", d_lse, lse, rows, FP32_REL);
+    /* backward from the GPU's bf16 output (widened for the CPU) */
+    uint16_t *ob = malloc(nq * 2);
+    dev_get(ob, d_out, nq * 2);
+    for (size_t i = 0; i < nq; i++)
+        out[i] = widen(ob[i]);
+    float *delta = malloc(rows * 4), *d_delta = dev_alloc(rows * 4);
+    ring_backward_delta(delta, out, gw, B, T, H, D);
+    cuda_ring_backward_delta_bf16(d_delta, d_out, d_g, B, T, H, D);
+    kt_check("delta", d_delta, delta, rows, FP32_REL);
+    float *dq = kt_rand(nq, 0.5f), *dk = kt_rand(nk, 0.5f), *dv = kt_rand(nk, 0.5f);
+    float *d_dq = kt_upload(dq, nq * 4), *d_dk = kt_upload(dk, nk * 4), *d_dv = kt_upload(dv, nk * 4);
+    dev_put(d_delta, delta, rows * 4);
+    dev_put(d_lse, lse, rows * 4);
+    ring_backward_step(dq, dk, dv, qw, gw, delta, lse, kw, vw, B, T, H, K, D, qc, kc);
+    cuda_ring_backward_step_bf16(d_dq, d_dk, d_dv, d_q, d_g, d_delta, d_lse, d_k, d_v, B, T, H, K,
+                                 D, qc, kc);
+    kt_check("dq", d_dq, dq, nq, FP32_REL);
+    kt_check("dk", d_dk, dk, nk, FP32_REL);
+    kt_check("dv", d_dv, dv, nk, FP32_REL);
+    free(q); free(k); free(v); free(g); free(qw); free(kw); free(vw); free(gw); free(m); free(l);
+    free(acc); free(out); free(lse); free(ob); free(delta); free(dq); free(dk); free(dv);
+    dev_free(d_q); dev_free(d_k); dev_free(d_v); dev_free(d_g); dev_free(d_out); dev_free(d_m);
+    dev_free(d_l); dev_free(d_acc); dev_free(d_lse); dev_free(d_delta); dev_free(d_dq);
+    dev_free(d_dk); dev_free(d_dv);
+}
+END_TEST
+
 /* cross-entropy on bf16 logits: V = 1500 with 1337 real columns, a slice at v0 = 3000,
  * targets in and out of the slice */
 START_TEST(crossentropy_bf16)
@@ -237,6 +296,7 @@ int main(void)
     tcase_add_test(tc, add_bf16_into_fp32);
     tcase_add_test(tc, attention_bf16);
     tcase_add_test(tc, crossentropy_bf16);
+    tcase_add_test(tc, ring_bf16);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

@@ -15,7 +15,8 @@
  *                tiles of 32 rows in shared memory over the group's query heads in order, so
  *                dK, dV of a key row are summed by one warp in a fixed order: no atomics.
  * The kernels are templated on the activation type E (float, or bf16 bits for the _bf16
- * wrappers of the whole-sequence attention): q, k, v, out, dout and dq, dk, dv. Scores,
+ * wrappers): q, k, v, out, dout; the backward kernels also on the gradient type (E for the
+ * whole sequence; fp32 for the ring steps, whose dq, dk, dv accumulate across steps). Scores,
  * softmax statistics (m, l, lse, Δ) and the accumulators are fp32. */
 #include "kernels/cuda/cuda_compat.h"
 
@@ -77,6 +78,13 @@ __device__ __forceinline__ float dot_shared(const float *a, const float *b, int 
 }
 
 enum { MODE_WHOLE = 0, MODE_RING = 1 };
+
+/* The backward kernels' types: activations A, gradients G (one template argument, so a
+ * launch macro can take it). */
+template <class A, class G> struct att_types {
+    typedef A act;
+    typedef G grad;
+};
 
 /* Forward. MODE_WHOLE: fresh state, writes out and lse. MODE_RING: folds the block into the
  * state m, l (B,H,T) and acc (B,H,T,D). */
@@ -179,12 +187,14 @@ attention_fwd_kernel(E *out, float *lse, float *m_io, float *l_io, float *acc_io
 /* dQ (B,T,H,D): MODE_WHOLE overwrites, MODE_RING adds. P = exp(S − LSE),
  * dS = P ⊙ (dO·Vᵀ − Δ)·scale, dQ = dS·K. */
 // budget: attention_dq_kernel regs<=64 smem<=42000
-template <class E>
+template <class P>
 __global__ void __launch_bounds__(256, 2)
-attention_dq_kernel(E *dq, const E *q, const E *dout, const float *delta, const float *lse,
-                    const E *k, const E *v, int T, int H, int K, int D, posmap qmap,
-                    posmap kmap, int nrows, int mode)
+attention_dq_kernel(typename P::grad *dq, const typename P::act *q,
+                    const typename P::act *dout, const float *delta, const float *lse,
+                    const typename P::act *k, const typename P::act *v, int T, int H, int K,
+                    int D, posmap qmap, posmap kmap, int nrows, int mode)
 {
+    typedef typename P::act E;
     __shared__ float Qs[DQ_ROWS * ATT_PAD];
     __shared__ float dOs[DQ_ROWS * ATT_PAD];
     __shared__ float Ks[ATT_TILE * ATT_PAD];
@@ -232,7 +242,7 @@ attention_dq_kernel(E *dq, const E *q, const E *dout, const float *delta, const 
     }
     if (qpos < 0)
         return;
-    E *o = dq + qoff + (int64_t)qi * H * D;
+    typename P::grad *o = dq + qoff + (int64_t)qi * H * D;
     for (int c = 0; c < ATT_DPL; c++)
         if (lane + 32 * c < D)
             st(&o[lane + 32 * c], mode == MODE_RING ? ld(&o[lane + 32 * c]) + acc[c] : acc[c]);
@@ -241,11 +251,12 @@ attention_dq_kernel(E *dq, const E *q, const E *dout, const float *delta, const 
 /* dK, dV (B,T,K,D) of a key tile: Σ over the group's heads and the query rows, dV = Pᵀ·dO,
  * dK = dSᵀ·Q. MODE_WHOLE overwrites, MODE_RING adds. */
 // budget: attention_dkdv_kernel regs<=80 smem<=42000
-template <class E>
+template <class P>
 __global__ void __launch_bounds__(256, 2)
-attention_dkdv_kernel(E *dk, E *dv, const E *q, const E *dout, const float *delta,
-                      const float *lse, const E *k, const E *v, int T, int H, int K, int D,
-                      posmap qmap, posmap kmap, int nrows, int mode)
+attention_dkdv_kernel(typename P::grad *dk, typename P::grad *dv, const typename P::act *q,
+                      const typename P::act *dout, const float *delta, const float *lse,
+                      const typename P::act *k, const typename P::act *v, int T, int H, int K,
+                      int D, posmap qmap, posmap kmap, int nrows, int mode)
 {
     __shared__ float Qs[ATT_TILE * ATT_PAD];
     __shared__ float dOs[ATT_TILE * ATT_PAD];
@@ -303,7 +314,7 @@ attention_dkdv_kernel(E *dk, E *dv, const E *q, const E *dout, const float *delt
     }
     if (kj >= nrows)
         return;
-    E *dkr = dk + koff + (int64_t)kj * K * D, *dvr = dv + koff + (int64_t)kj * K * D;
+    typename P::grad *dkr = dk + koff + (int64_t)kj * K * D, *dvr = dv + koff + (int64_t)kj * K * D;
     for (int c = 0; c < ATT_DPL; c++)
         if (lane + 32 * c < D) {
             int d = lane + 32 * c;
@@ -348,17 +359,18 @@ __global__ void ring_init_kernel(float *m, float *l, float *acc, int64_t rows, i
 
 /* out = acc / l, lse = m + log l: a thread per output element. */
 // budget: ring_finish_kernel regs<=32 smem<=0
-__global__ void ring_finish_kernel(float *out, float *lse, const float *m, const float *l,
+template <class E>
+__global__ void ring_finish_kernel(E *out, float *lse, const float *m, const float *l,
                                    const float *acc, int B, int T, int H, int D)
 {
     int64_t n = (int64_t)B * T * H * D;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x) {
         int64_t d = i % D, h = i / D % H, t = i / ((int64_t)D * H) % T, b = i / ((int64_t)D * H * T);
-        int64_t st = (b * H + h) * T + t;
-        out[i] = acc[st * D + d] / l[st];
+        int64_t row = (b * H + h) * T + t; /* of the state */
+        st(&out[i], acc[row * D + d] / l[row]);
         if (d == 0)
-            lse[st] = m[st] + logf(l[st]);
+            lse[row] = m[row] + logf(l[row]);
     }
 }
 
@@ -391,14 +403,16 @@ static void delta(float *delta, const E *out, const E *dout, int B, int T, int H
 }
 
 /* dQ, dK, dV from Δ; the two kernels write disjoint outputs. */
-template <class E>
-static void backward(E *dq, E *dk, E *dv, const E *dout, const E *q, const E *k, const E *v,
-                     const float *delta, const float *lse, int B, int T, int H, int K, int D,
-                     posmap qmap, posmap kmap, int nrows, int mode)
+template <class P>
+static void backward(typename P::grad *dq, typename P::grad *dk, typename P::grad *dv,
+                     const typename P::act *dout, const typename P::act *q,
+                     const typename P::act *k, const typename P::act *v, const float *delta,
+                     const float *lse, int B, int T, int H, int K, int D, posmap qmap,
+                     posmap kmap, int nrows, int mode)
 {
-    CUDA_LAUNCH(attention_dq_kernel<E>, dim3(cuda_blocks(nrows, DQ_ROWS), H, B), 256, dq, q, dout,
+    CUDA_LAUNCH(attention_dq_kernel<P>, dim3(cuda_blocks(nrows, DQ_ROWS), H, B), 256, dq, q, dout,
                 delta, lse, k, v, T, H, K, D, qmap, kmap, nrows, mode);
-    CUDA_LAUNCH(attention_dkdv_kernel<E>, dim3(cuda_blocks(nrows, DKV_ROWS), K, B), 256, dk, dv,
+    CUDA_LAUNCH(attention_dkdv_kernel<P>, dim3(cuda_blocks(nrows, DKV_ROWS), K, B), 256, dk, dv,
                 q, dout, delta, lse, k, v, T, H, K, D, qmap, kmap, nrows, mode);
 }
 
@@ -413,7 +427,8 @@ static void backward_whole(E *dq, E *dk, E *dv, const E *dout, const E *q, const
     float *d = (float *)cuda_kernels_scratch((size_t)B * H * T * sizeof(float));
     delta(d, out, dout, B, T, H, D);
     posmap whole = {T, 0, 0};
-    backward(dq, dk, dv, dout, q, k, v, d, lse, B, T, H, K, D, whole, whole, T, MODE_WHOLE);
+    backward<att_types<E, E> >(dq, dk, dv, dout, q, k, v, d, lse, B, T, H, K, D, whole, whole, T,
+                               MODE_WHOLE);
 }
 
 void cuda_attention_forward(float *out, float *lse, const float *q, const float *k,
@@ -457,26 +472,56 @@ void cuda_ring_forward_init(float *m, float *l, float *acc, int64_t rows, int D)
 
 /* The local buffer is chunks q_chunks[0..1] of T/2 rows each, the visiting block chunks
  * k_chunks[0..1]; as on the CPU, rows past 2·(T/2) take no part. */
-void cuda_ring_forward_step(float *m, float *l, float *acc, const float *q, const float *k,
-                            const float *v, int B, int T, int H, int K, int D,
-                            const int q_chunks[2], const int k_chunks[2])
+template <class E>
+static void ring_step(float *m, float *l, float *acc, const E *q, const E *k, const E *v, int B,
+                      int T, int H, int K, int D, const int q_chunks[2], const int k_chunks[2])
 {
     check_dims("cuda_ring_forward_step", H, K, D);
     int Tc = T / 2;
     if (B < 1 || Tc < 1)
         return;
     posmap qmap = {Tc, q_chunks[0], q_chunks[1]}, kmap = {Tc, k_chunks[0], k_chunks[1]};
-    CUDA_LAUNCH(attention_fwd_kernel<float>, dim3(cuda_blocks(2 * Tc, FWD_ROWS), H, B), 256,
-                (float *)NULL, (float *)NULL, m, l, acc, q, k, v, T, H, K, D, qmap, kmap,
-                2 * Tc, (int)MODE_RING);
+    CUDA_LAUNCH(attention_fwd_kernel<E>, dim3(cuda_blocks(2 * Tc, FWD_ROWS), H, B), 256,
+                (E *)NULL, (float *)NULL, m, l, acc, q, k, v, T, H, K, D, qmap, kmap, 2 * Tc,
+                (int)MODE_RING);
+}
+
+template <class E>
+static void ring_finish(E *out, float *lse, const float *m, const float *l, const float *acc,
+                        int B, int T, int H, int D)
+{
+    int64_t n = (int64_t)B * T * H * D;
+    if (n > 0)
+        CUDA_LAUNCH(ring_finish_kernel<E>, cuda_blocks(n, 256), 256, out, lse, m, l, acc, B, T, H,
+                    D);
+}
+
+/* dq, dk, dv stay fp32 (they add up over the ring's steps) whatever the activations. */
+template <class E>
+static void ring_backward(float *dq, float *dk, float *dv, const E *q, const E *dout,
+                          const float *delta, const float *lse, const E *k, const E *v, int B,
+                          int T, int H, int K, int D, const int q_chunks[2], const int k_chunks[2])
+{
+    check_dims("cuda_ring_backward_step", H, K, D);
+    int Tc = T / 2;
+    if (B < 1 || Tc < 1)
+        return;
+    posmap qmap = {Tc, q_chunks[0], q_chunks[1]}, kmap = {Tc, k_chunks[0], k_chunks[1]};
+    backward<att_types<E, float> >(dq, dk, dv, dout, q, k, v, delta, lse, B, T, H, K, D, qmap,
+                                   kmap, 2 * Tc, MODE_RING);
+}
+
+void cuda_ring_forward_step(float *m, float *l, float *acc, const float *q, const float *k,
+                            const float *v, int B, int T, int H, int K, int D,
+                            const int q_chunks[2], const int k_chunks[2])
+{
+    ring_step(m, l, acc, q, k, v, B, T, H, K, D, q_chunks, k_chunks);
 }
 
 void cuda_ring_forward_finish(float *out, float *lse, const float *m, const float *l,
                               const float *acc, int B, int T, int H, int D)
 {
-    int64_t n = (int64_t)B * T * H * D;
-    if (n > 0)
-        CUDA_LAUNCH(ring_finish_kernel, cuda_blocks(n, 256), 256, out, lse, m, l, acc, B, T, H, D);
+    ring_finish(out, lse, m, l, acc, B, T, H, D);
 }
 
 void cuda_ring_backward_step(float *dq, float *dk, float *dv, const float *q, const float *dout,
@@ -484,10 +529,32 @@ void cuda_ring_backward_step(float *dq, float *dk, float *dv, const float *q, co
                              const float *v, int B, int T, int H, int K, int D,
                              const int q_chunks[2], const int k_chunks[2])
 {
-    check_dims("cuda_ring_backward_step", H, K, D);
-    int Tc = T / 2;
-    if (B < 1 || Tc < 1)
-        return;
-    posmap qmap = {Tc, q_chunks[0], q_chunks[1]}, kmap = {Tc, k_chunks[0], k_chunks[1]};
-    backward(dq, dk, dv, dout, q, k, v, delta, lse, B, T, H, K, D, qmap, kmap, 2 * Tc, MODE_RING);
+    ring_backward(dq, dk, dv, q, dout, delta, lse, k, v, B, T, H, K, D, q_chunks, k_chunks);
+}
+
+void cuda_ring_forward_step_bf16(float *m, float *l, float *acc, const uint16_t *q,
+                                 const uint16_t *k, const uint16_t *v, int B, int T, int H,
+                                 int K, int D, const int q_chunks[2], const int k_chunks[2])
+{
+    ring_step(m, l, acc, q, k, v, B, T, H, K, D, q_chunks, k_chunks);
+}
+
+void cuda_ring_forward_finish_bf16(uint16_t *out, float *lse, const float *m, const float *l,
+                                   const float *acc, int B, int T, int H, int D)
+{
+    ring_finish(out, lse, m, l, acc, B, T, H, D);
+}
+
+void cuda_ring_backward_delta_bf16(float *d, const uint16_t *out, const uint16_t *dout, int B,
+                                   int T, int H, int D)
+{
+    delta(d, out, dout, B, T, H, D);
+}
+
+void cuda_ring_backward_step_bf16(float *dq, float *dk, float *dv, const uint16_t *q,
+                                  const uint16_t *dout, const float *delta, const float *lse,
+                                  const uint16_t *k, const uint16_t *v, int B, int T, int H,
+                                  int K, int D, const int q_chunks[2], const int k_chunks[2])
+{
+    ring_backward(dq, dk, dv, q, dout, delta, lse, k, v, B, T, H, K, D, q_chunks, k_chunks);
 }

@@ -108,6 +108,7 @@ void cuda_ring_backward_step(float *dq, float *dk, float *dv, const float *q, co
  *   swiglu, rope: every tensor bf16 (rope in place)
  *   add_inplace: y (fp32 residual) += x (bf16 branch output)
  *   attention (whole sequence): q, k, v, out and their gradients bf16; lse fp32
+ *   ring steps: q, k, v, out, dout bf16; state, statistics and dq, dk, dv fp32
  *   cross-entropy: logits and dlogits bf16; statistics and loss fp32 */
 void cuda_rmsnorm_forward_bf16(uint16_t *out, float *rstd, const float *x, const float *w, int N,
                                int C, float eps);
@@ -130,14 +131,26 @@ void cuda_ce_target_bf16(float *zt, const uint16_t *logits, const int32_t *targe
 void cuda_ce_backward_bf16(uint16_t *logits, float *loss, const float *mx, const float *z,
                            const float *zt, const int32_t *targets, int N, int V_local,
                            int V_valid, int v0, float scale);
-/* Whole-sequence attention on bf16 q, k, v, out, dout, dq, dk, dv; lse fp32. (The ring steps
- * are fp32 only: their accumulators travel between steps.) */
+/* Whole-sequence attention on bf16 q, k, v, out, dout, dq, dk, dv; lse fp32. */
 void cuda_attention_forward_bf16(uint16_t *out, float *lse, const uint16_t *q, const uint16_t *k,
                                  const uint16_t *v, int B, int T, int H, int K, int D);
 void cuda_attention_backward_bf16(uint16_t *dq, uint16_t *dk, uint16_t *dv, const uint16_t *dout,
                                   const uint16_t *q, const uint16_t *k, const uint16_t *v,
                                   const uint16_t *out, const float *lse, int B, int T, int H,
                                   int K, int D);
+/* Ring steps on bf16 q, k, v, out, dout. The state m, l, acc, the statistics lse, Δ and the
+ * gradients dq, dk, dv (accumulated over the ring's steps, travelling with the block) are fp32. */
+void cuda_ring_forward_step_bf16(float *m, float *l, float *acc, const uint16_t *q,
+                                 const uint16_t *k, const uint16_t *v, int B, int T, int H,
+                                 int K, int D, const int q_chunks[2], const int k_chunks[2]);
+void cuda_ring_forward_finish_bf16(uint16_t *out, float *lse, const float *m, const float *l,
+                                   const float *acc, int B, int T, int H, int D);
+void cuda_ring_backward_delta_bf16(float *delta, const uint16_t *out, const uint16_t *dout, int B,
+                                   int T, int H, int D);
+void cuda_ring_backward_step_bf16(float *dq, float *dk, float *dv, const uint16_t *q,
+                                  const uint16_t *dout, const float *delta, const float *lse,
+                                  const uint16_t *k, const uint16_t *v, int B, int T, int H,
+                                  int K, int D, const int q_chunks[2], const int k_chunks[2]);
 
 #ifdef __cplusplus
 }
