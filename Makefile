@@ -104,6 +104,7 @@ check: deps
 	@timeout 180 $(MAKE) --no-print-directory check-mpi
 	@timeout 420 $(MAKE) --no-print-directory check-e2e
 	@timeout 300 $(MAKE) --no-print-directory check-kernel-paths
+	@timeout 300 $(MAKE) --no-print-directory check-cuda-kernels
 	@echo "make check: all passed"
 
 # Every tool's normal path under valgrind's memcheck (a CI target, not part of check): built in
@@ -137,3 +138,6 @@ install: all
 
 clean:
 	rm -rf build build-asan build-valgrind bin
+
+# The hand-written CUDA kernels and their CPU-run tests.
+-include mk/cuda-kernels.mk
