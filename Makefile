@@ -30,7 +30,7 @@ all: bin/picotron $(TOOL_BINS) bin/text2shard
 deps:
 	@scripts/install-deps
 
-$(B)/%.o: %.c $(wildcard lib/*.h lib/kernels/*.h)
+$(B)/%.o: %.c $(wildcard lib/*.h lib/kernels/*.h lib/kernels/cpu/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) -c $< -o $@

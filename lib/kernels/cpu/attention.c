@@ -9,6 +9,7 @@
 
 #include "error.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/vec.h"
 #include "kernels/kernels.h"
 
 #define Q_TILE 64    /* query rows per block step */
@@ -45,6 +46,7 @@ void attention_block_forward(float *m, float *l, float *acc, const float *q, int
     float *S = tile_scratch((size_t)Tq * nk); /* (Tq, nk) scores, then P */
     /* S = scale · Q·Kᵀ */
     gemm(0, 1, Tq, nk, D, scale, q, qs, k, ks, 0.0f, S, nk);
+    const VecOps *vo = vec();
     for (int r = 0; r < Tq; r++) {
         float *s = S + (int64_t)r * nk, *ar = acc + (int64_t)r * D;
         int vis = visible_keys(qpos0 + r, kpos0, Tk);
@@ -52,23 +54,22 @@ void attention_block_forward(float *m, float *l, float *acc, const float *q, int
             memset(s, 0, (size_t)nk * sizeof(float));
             continue;
         }
-        float bm = -INFINITY;
-        for (int j = 0; j < vis; j++)
-            bm = s[j] > bm ? s[j] : bm;
+        float bm = vo->max(s, vis);
         /* m' = max(m, max s);  l' = l·e^(m−m') + Σ e^(s−m');  A' = A·e^(m−m') + Σ e^(s−m')·v */
         float mnew = m[r] > bm ? m[r] : bm;
-        float alpha = expf(m[r] - mnew);
-        float lsum = 0.0f;
-        for (int j = 0; j < vis; j++) {
-            s[j] = expf(s[j] - mnew);
-            lsum += s[j];
-        }
+        float lsum = vo->exp_sum(s, vis, mnew);
         for (int j = vis; j < nk; j++)
             s[j] = 0.0f;
-        l[r] = l[r] * alpha + lsum;
+        if (m[r] == -INFINITY) { /* the row's first block: l = 0 and A = 0, nothing to rescale */
+            l[r] = lsum;
+        } else {
+            float alpha;
+            vo->exp(&alpha, &(float){m[r] - mnew}, 1);
+            l[r] = l[r] * alpha + lsum;
+            for (int d = 0; d < D; d++)
+                ar[d] *= alpha;
+        }
         m[r] = mnew;
-        for (int d = 0; d < D; d++)
-            ar[d] *= alpha;
     }
     /* A += P·V */
     gemm(0, 0, Tq, D, nk, 1.0f, S, nk, v, ks, 1.0f, acc, D);
@@ -87,14 +88,12 @@ void attention_block_backward(float *dq, int dqs, float *dk, float *dv, int dks,
     gemm(0, 1, Tq, nk, D, scale, q, qs, k, ks, 0.0f, P, nk);
     /* dP = dO·Vᵀ */
     gemm(0, 1, Tq, nk, D, 1.0f, dout, qs, v, ks, 0.0f, dS, nk);
+    const VecOps *vo = vec();
     for (int r = 0; r < Tq; r++) {
         float *p = P + (int64_t)r * nk, *ds = dS + (int64_t)r * nk;
         int vis = visible_keys(qpos0 + r, kpos0, Tk);
         /* P = exp(S − LSE);  dS = P ⊙ (dP − Δ) · scale (the scale of S = scale·Q·Kᵀ) */
-        for (int j = 0; j < vis; j++) {
-            p[j] = expf(p[j] - lse[r]);
-            ds[j] = p[j] * (ds[j] - delta[r]) * scale;
-        }
+        vo->softmax_grad(p, ds, vis, lse[r], delta[r], scale);
         for (int j = vis; j < nk; j++)
             p[j] = ds[j] = 0.0f;
     }

@@ -23,6 +23,7 @@
 
 #include "error.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/vec.h"
 #include "kernels/kernels.h"
 
 char *openblas_get_corename(void);
@@ -146,6 +147,6 @@ double kernels_sgemm_peak_gflops(int n, int reps)
 const char *kernels_blas_path(void)
 {
     static char path[128];
-    snprintf(path, sizeof path, "OpenBLAS %s", openblas_get_corename());
+    snprintf(path, sizeof path, "OpenBLAS %s, %s vectors", openblas_get_corename(), vec()->name);
     return path;
 }
