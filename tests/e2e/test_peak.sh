@@ -30,6 +30,11 @@ train1
 assert_contains "$ERR" "cached in $PICOTRON_PEAK_FILE by picotron-bench --peak): 1000000000.0 GFLOP/s"
 check "MFU against 1e9 GFLOP/s is 0.00%" [ "$(step_field "$OUT" 3 mfu)" = "0.00%" ]
 
+begin "bench's ratio divides by the sgemm it measures, not the cache"
+expect_exit 0 "$BENCH" --config tiny.json --steps 2 --json --set environment.OMP_NUM_THREADS=1
+p=$(sed -n 's/.*"sgemm_peak_gflops": \([0-9.]*\).*/\1/p' "$OUT")
+check "measured sgemm ($p) is not the cached 1e9" float_lt "$p" 1000000
+
 begin "MFU never above 100% against a peak far too low"
 sed 's/^\( *"1": \).*/\10.001/' measured.json >"$PICOTRON_PEAK_FILE"
 rm -rf "$RUN"
