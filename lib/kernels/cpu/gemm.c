@@ -60,6 +60,8 @@ static int cut(int extent, int i, int n)
 void kernels_set_threads(int n)
 {
     omp_set_num_threads(n < 1 ? 1 : n); /* OpenBLAS follows it too (see above) */
+    (void)vec(); /* the vector path is chosen now: a bad PICOTRON_SIMD ends the run before it
+                  * writes anything */
 }
 
 void gemm_grid(int M, int N, int *parts_m, int *parts_n)

@@ -36,14 +36,15 @@ static void choose(void)
         for (int p = 0; p < VEC_PATHS; p++)
             if (!strcmp(want, TABLES[p]->name)) {
                 if (!cpu_has((VecPath)p)) {
-                    fprintf(stderr, "PICOTRON_SIMD=%s: this CPU cannot run the %s path\n", want,
-                            want);
+                    fprintf(stderr, "picotron: PICOTRON_SIMD=%s: this CPU cannot run the %s "
+                            "path\n", want, want);
                     exit(2);
                 }
                 chosen = TABLES[p];
                 return;
             }
-        fprintf(stderr, "PICOTRON_SIMD=%s: unknown vector path (avx512, avx2 or scalar)\n", want);
+        fprintf(stderr, "picotron: PICOTRON_SIMD=%s: unknown vector path (avx512, avx2 or "
+                "scalar)\n", want);
         exit(2);
     }
     for (int p = VEC_PATHS - 1; p >= 0; p--)
