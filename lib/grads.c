@@ -157,7 +157,7 @@ void grads_progress(Grads *gr)
      * flight, so the visit spends its tests on the oldest bucket still in flight (the next
      * one grads_finish waits for) rather than that many tests on each: with a dozen buckets
      * in flight at the end of backward that was a dozen times the progress calls for the
-     * same progress (docs/benchmarks.md, "Data-parallel communication"). */
+     * same progress (docs/benchmarks.md, "The CPU step against the sgemm ceiling"). */
     int tests = PROGRESS_TESTS;
     for (int i = 0; i < gr->nbuckets && tests > 0; i++)
         while (gr->bucket[i].in_flight && tests-- > 0)
