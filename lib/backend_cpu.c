@@ -7,6 +7,7 @@
 
 #include "backend.h"
 #include "comm.h"
+#include "cpupeak.h"
 #include "error.h"
 #include "kernels/kernels.h"
 
@@ -72,10 +73,11 @@ static void cpu_attention_backward(float *dq, float *dk, float *dv, const float 
     comm_progress();
 }
 
-/* The best 1024³ sgemm rate of OpenBLAS threaded by itself over the current threads. */
+/* The 1024³ sgemm rate of OpenBLAS threaded by itself over the current threads: cached by
+ * picotron-bench --peak, else the best of reps calls now (lib/cpupeak). */
 static double cpu_peak_gflops(int reps)
 {
-    return kernels_sgemm_peak_gflops(1024, reps);
+    return cpupeak_get(reps);
 }
 
 static const Backend CPU = {

@@ -131,16 +131,16 @@ void params_init(const ParamTable *pt, float *buf, uint64_t seed)
         int64_t rows = p->local_shape[0], cols = p->local_shape[1];
         #pragma omp parallel for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
-            for (int64_t c = 0; c < cols; c++) {
-                int64_t gr = p->local_offset[0] + r, gc = p->local_offset[1] + c;
-                float v;
-                if (r >= p->valid_rows)
-                    v = 0.0f;
-                else if (p->is_norm)
-                    v = 1.0f;
-                else
-                    v = (float)(INIT_STD * rng_normal(seed, stream, (uint64_t)(gr * p->shape[1] + gc)));
-                w[r * cols + c] = v;
+            float *row = w + r * cols;
+            int64_t gr = p->local_offset[0] + r, gc = p->local_offset[1];
+            if (r >= p->valid_rows) {
+                memset(row, 0, (size_t)cols * sizeof(float));
+            } else if (p->is_norm) {
+                for (int64_t c = 0; c < cols; c++)
+                    row[c] = 1.0f;
+            } else { /* (float)(INIT_STD · rng_normal(counter = global row-major index)) */
+                rng_normal_floats(row, cols, seed, stream, (uint64_t)(gr * p->shape[1] + gc),
+                                  INIT_STD);
             }
         }
     }

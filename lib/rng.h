@@ -15,4 +15,9 @@ uint64_t rng_bits(uint64_t seed, uint64_t stream, uint64_t counter);
 /* Standard normal for (seed, stream, counter), by Box–Muller on the two 32-bit halves. */
 double rng_normal(uint64_t seed, uint64_t stream, uint64_t counter);
 
+/* out[i] = (float)(scale · rng_normal(seed, stream, counter0 + i)) for i < n, bit for bit,
+ * several times faster (vectorised; see rng.c). */
+void rng_normal_floats(float *out, int64_t n, uint64_t seed, uint64_t stream, uint64_t counter0,
+                       double scale);
+
 #endif

@@ -11,6 +11,7 @@
 #include "backend.h"
 #include "batch.h"
 #include "ckpt.h"
+#include "cpupeak.h"
 #include "data.h"
 #include "grads.h"
 #include "launch.h"
@@ -51,6 +52,7 @@ struct Trainer {
     FILE *metrics;
     FlopCount fc;
     double peak;
+    int peak_raised; /* a step beat the peak, which now is that step's rate */
     int threads;
 };
 
@@ -303,8 +305,8 @@ static void print_banner(const Trainer *t)
     if (t->cfg->logging.peak_gflops > 0.0)
         fprintf(stderr, "picotron-train: peak %.1f GFLOP/s (logging.peak_gflops)\n", t->peak);
     else
-        fprintf(stderr, "picotron-train: cpu peak (best sgemm 1024^3, %d threads, %s): %.1f "
-                "GFLOP/s\n", t->threads, t->be->describe(), t->peak);
+        fprintf(stderr, "picotron-train: cpu peak (%d threads, %s; %s): %.1f GFLOP/s\n",
+                t->threads, t->be->describe(), cpupeak_source(), t->peak);
     free(all);
 }
 
@@ -555,7 +557,19 @@ static int log_step(Trainer *t, const StepStats *st, int64_t tokens, double val,
     int64_t G = config_global_batch(cfg), tokens_per_step = G * cfg->training.seq_length;
     double tps = (double)tokens_per_step / st->seconds;
     double tps_dev = tps / t->mesh.world;
-    double mfu = t->peak > 0.0 ? tps_dev * t->fc.flops_per_token / (t->peak * 1e9) : 0.0;
+    double achieved = tps_dev * t->fc.flops_per_token / 1e9;
+    if (t->peak > 0.0 && achieved > t->peak) {
+        /* a rank cannot beat the machine: the peak was taken on a busy moment. MFU stays a
+         * fraction; the new figure holds for the rest of the run */
+        if (is_root(t) && !t->opt.quiet && !t->peak_raised)
+            fprintf(stderr, "picotron-train: warning: step %lld ran at %.1f GFLOP/s per rank, "
+                    "above the peak of %.1f; MFU is taken against %.1f from now on "
+                    "(picotron-bench --peak on a quiet machine gives a steadier peak)\n",
+                    (long long)t->step, achieved, t->peak, achieved);
+        t->peak = achieved;
+        t->peak_raised = 1; /* said once */
+    }
+    double mfu = t->peak > 0.0 ? achieved / t->peak : 0.0;
     int s = (int)t->step;
     if (t->opt.step_lines && is_root(t) && s % cfg->logging.log_frequency == 0) {
         /* mfu in percent, as picotron prints it */

@@ -3,7 +3,8 @@
  * N = number of tokens (B·T) in the buffers handed over. Backward kernels ACCUMULATE into
  * weight gradients (+=) so micro-batches sum in fp32; input gradients are overwritten unless
  * the name says _acc. Every kernel gives bitwise the same result whatever the thread count
- * (on one BLAS kernel path: another CPU, or OPENBLAS_CORETYPE, may round differently). */
+ * (on one BLAS kernel path and one vector path: another CPU, OPENBLAS_CORETYPE or
+ * PICOTRON_SIMD may round differently). */
 #ifndef PICOTRON_KERNELS_H
 #define PICOTRON_KERNELS_H
 
@@ -14,7 +15,8 @@ void kernels_set_threads(int n);
 /* The ceiling: best GFLOP/s of one n³ BLAS sgemm, threaded by the BLAS itself over the current
  * thread count (reps timed calls after a warm-up). */
 double kernels_sgemm_peak_gflops(int n, int reps);
-/* Which BLAS and kernel path this process runs, e.g. "OpenBLAS Haswell". */
+/* Which BLAS kernel path and vector path (PICOTRON_SIMD) this process runs, e.g. "OpenBLAS
+ * Haswell, avx512 vectors". */
 const char *kernels_blas_path(void);
 
 /* Linear y = x·Wᵀ.  out (N, Cout), x (N, Cin), W (Cout, Cin). */

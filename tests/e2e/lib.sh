@@ -21,6 +21,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 cd "$TMP" || exit 2
 
+# the CPU peak cache (lib/cpupeak) of the tests' own: a user's cache must not change them
+export PICOTRON_PEAK_FILE="$TMP/cpu-peak.json"
+
 OUT=$TMP/stdout   # stdout of the last expect_exit
 ERR=$TMP/stderr   # stderr of the last expect_exit
 RUN=$TMP/run      # logging.run_dir for every config

@@ -34,6 +34,13 @@ begin "base config runs"
 expect_exit 0 "$TRAIN" --config base.json --steps 1 --no-metrics -q
 assert_no_run_dir
 
+# ---- the environment -----------------------------------------------------------------------
+refused "unknown PICOTRON_SIMD" "PICOTRON_SIMD=avx9: unknown vector path" \
+    env PICOTRON_SIMD=avx9 "$TRAIN" --config base.json --steps 1
+begin "PICOTRON_SIMD=scalar runs and the banner names it"
+expect_exit 0 env PICOTRON_SIMD=scalar "$TRAIN" --config base.json --steps 1 --no-metrics
+assert_contains "$ERR" ", scalar vectors"
+
 # ---- the config file ---------------------------------------------------------------------
 cat >badjson.json <<'EOF'
 {

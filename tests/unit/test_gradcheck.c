@@ -998,6 +998,74 @@ START_TEST(tied_model_gradients_match_finite_differences)
 }
 END_TEST
 
+/* The full-sequence kernels over several query tiles (64 rows) and key blocks (256 keys),
+ * with a partial last tile and GQA groups of 3 stacked into one GEMM: forward and backward
+ * against the formulas evaluated in double (docs/math.md, Attention), per element. Bound:
+ * fp32 sums of ≤ 300 terms of size ≤ |values| (inputs in [−1, 1)), γ₃₀₀ ≈ 2e-5 relative to the
+ * sum of magnitudes; 1e-4 absolute on outputs of order 1 sits 5× above. A wrong row
+ * position in the stack, a missed tile or key block gives errors of order 1e-1. */
+START_TEST(attention_over_many_tiles_and_blocks_matches_a_double_reference)
+{
+    enum { B = 1, T = 300, H = 6, K = 2, D = 16, G = H / K };
+    size_t nq = (size_t)B * T * H * D, nk = (size_t)B * T * K * D;
+    rand_seed(31);
+    float *q = random_tensor((int64_t)nq, 1.0f), *k = random_tensor((int64_t)nk, 1.0f);
+    float *v = random_tensor((int64_t)nk, 1.0f), *dout = random_tensor((int64_t)nq, 1.0f);
+    float *out = calloc(nq, 4), *lse = calloc((size_t)B * H * T, 4), *dq = calloc(nq, 4);
+    float *dk = calloc(nk, 4), *dv = calloc(nk, 4);
+    double *rdk = calloc(nk, sizeof(double)), *rdv = calloc(nk, sizeof(double));
+    attention_forward(out, lse, q, k, v, B, T, H, K, D);
+    attention_backward(dq, dk, dv, dout, q, k, v, out, lse, B, T, H, K, D);
+    double scale = 1.0 / sqrt((double)D), p[T], worst = 0.0;
+    for (int h = 0; h < H; h++)
+        for (int i = 0; i < T; i++) {
+            const float *qi = q + ((size_t)i * H + h) * D, *gi = dout + ((size_t)i * H + h) * D;
+            double mx = -INFINITY, z = 0.0, o[D] = {0}, dp[T], delta = 0.0;
+            for (int j = 0; j <= i; j++) {
+                const float *kj = k + ((size_t)j * K + h / G) * D;
+                double sdot = 0.0;
+                for (int d = 0; d < D; d++)
+                    sdot += (double)qi[d] * kj[d];
+                p[j] = sdot * scale;
+                mx = p[j] > mx ? p[j] : mx;
+            }
+            for (int j = 0; j <= i; j++)
+                z += exp(p[j] - mx);
+            for (int j = 0; j <= i; j++) {
+                const float *vj = v + ((size_t)j * K + h / G) * D;
+                p[j] = exp(p[j] - mx) / z;
+                dp[j] = 0.0;
+                for (int d = 0; d < D; d++) {
+                    o[d] += p[j] * vj[d];
+                    dp[j] += (double)gi[d] * vj[d];
+                }
+                delta += p[j] * dp[j];
+            }
+            double dqi[D] = {0};
+            for (int j = 0; j <= i; j++) {
+                double ds = p[j] * (dp[j] - delta) * scale;
+                size_t kv = ((size_t)j * K + h / G) * D;
+                for (int d = 0; d < D; d++) {
+                    dqi[d] += ds * k[kv + d];
+                    rdk[kv + d] += ds * qi[d];
+                    rdv[kv + d] += p[j] * gi[d];
+                }
+            }
+            for (int d = 0; d < D; d++) {
+                size_t at = ((size_t)i * H + h) * D + d;
+                worst = fmax(worst, fabs(out[at] - o[d]));
+                worst = fmax(worst, fabs(dq[at] - dqi[d]));
+            }
+            worst = fmax(worst, fabs(lse[(size_t)h * T + i] - (mx + log(z))));
+        }
+    for (size_t e = 0; e < nk; e++)
+        worst = fmax(worst, fmax(fabs(dk[e] - rdk[e]), fabs(dv[e] - rdv[e])));
+    ck_assert_msg(worst < 1e-4, "attention vs double reference: max error %.3g", worst);
+    free(q); free(k); free(v); free(dout); free(out); free(lse); free(dq); free(dk); free(dv);
+    free(rdk); free(rdv);
+}
+END_TEST
+
 int main(void)
 {
     kernels_set_threads(1);
@@ -1015,6 +1083,7 @@ int main(void)
     tcase_add_test(tc, attention_mha_gradients_match_finite_differences);
     tcase_add_test(tc, attention_gqa_gradients_match_finite_differences);
     tcase_add_test(tc, attention_block_split_anywhere_equals_one_block);
+    tcase_add_test(tc, attention_over_many_tiles_and_blocks_matches_a_double_reference);
     tcase_add_test(tc, attention_ring_of_two_query_and_key_blocks_equals_full_attention);
     tcase_add_test(tc, attention_ring_backward_over_two_blocks_equals_full_backward);
     tcase_add_test(tc, swiglu_da_db_match_finite_differences);

@@ -10,6 +10,8 @@
 #include "backend.h"
 #include "comm.h"
 #include "config.h"
+#include "cpupeak.h"
+#include "kernels/kernels.h"
 #include "launch.h"
 #include "metrics.h"
 #include "proc.h"
@@ -37,6 +39,15 @@ static const char usage[] =
     "      --json            one JSON object instead of the text table row\n"
     "  -h, --help            this help\n"
     "\n"
+    "the peak MFU divides by (docs/benchmarks.md):\n"
+    "      --peak            measure the best 1024^3 sgemm rate for every thread count from 1\n"
+    "                        to the usable cores (or --peak-threads N only) and cache it for\n"
+    "                        picotron-train's MFU, in $PICOTRON_PEAK_FILE, else\n"
+    "                        $XDG_CACHE_HOME/picotron/cpu-peak.json, else\n"
+    "                        ~/.cache/picotron/cpu-peak.json; no --config. Run it on a quiet machine\n"
+    "      --peak-seconds S  whole seconds spent per thread count (default 3)\n"
+    "      --peak-threads N  only this thread count\n"
+    "\n"
     "sweep (a parallel-layout tuner; docs/benchmarks.md):\n"
     "      --sweep SPEC      run every point of a grid, e.g. 'dp=1,2 tp=1,2 mbs=1,2,4': short\n"
     "                        names dp tp pp cp zero pp_engine mbs grad_acc seq threads, or any\n"
@@ -53,6 +64,7 @@ static const char usage[] =
     "      --out FILE        where --best writes the config\n"
     "\n"
     "examples:\n"
+    "  picotron-bench --peak\n"
     "  picotron-bench --config examples/bench-10m.json --steps 10 --set environment.OMP_NUM_THREADS=1\n"
     "  picotron-bench --config examples/tiny.json --steps 3 --sweep 'dp=1,2 mbs=2,4' --best --out best.json\n";
 
@@ -281,13 +293,44 @@ static void bench_sweep(ToolRun *run, RunArgs *args, const SweepArgs *sw, const 
     cli_exit(cli, code);
 }
 
+/* --peak: measure and cache the peak per thread count (lib/cpupeak). Exits. */
+static void bench_peak(ToolRun *run, int seconds, int only_threads)
+{
+    const Backend *be = backend_cpu();
+    int cores = trainer_threads(&(Config){0}, 1);
+    int from = only_threads ? only_threads : 1, to = only_threads ? only_threads : cores;
+    char path[4096];
+    if (!cpupeak_file(path, sizeof path))
+        cli_die(&run->cli, PT_EINPUT, "no place for the peak cache: set PICOTRON_PEAK_FILE, "
+                "XDG_CACHE_HOME or HOME");
+    for (int t = from; t <= to; t++) {
+        Error err = {0};
+        be->set_threads(t);
+        double g = cpupeak_measure(seconds), kept;
+        if (cpupeak_store(t, g, &kept, &err))
+            cli_fail(&run->cli, &err);
+        printf("peak %d thread%s: %.1f GFLOP/s (best 1024^3 sgemm over %d s, %s)", t,
+               t == 1 ? " " : "s", g, seconds, be->describe());
+        if (kept > g)
+            printf("; the cache keeps its earlier %.1f", kept);
+        printf("\n");
+    }
+    printf("cached in %s\n", path);
+    toolrun_exit(0);
+}
+
 int main(int argc, char **argv)
 {
     RunArgs args = {.steps = 10};
     const char *label = NULL;
     int json = 0;
     SweepArgs sw = {0};
+    int peak_mode = 0, peak_threads = 0;
+    int peak_seconds = 0; /* 0: not given (3) */
     const CliOption options[] = {
+        OPT_FLAG("peak", 0, &peak_mode),
+        OPT_INT("peak-seconds", 0, &peak_seconds, 1, 600),
+        OPT_INT("peak-threads", 0, &peak_threads, 1, CPUPEAK_MAX_THREADS),
         TOOLRUN_OPTIONS(&args, 2, 100000),
         OPT_STRING("label", 0, &label),
         OPT_FLAG("json", 0, &json),
@@ -309,6 +352,16 @@ int main(int argc, char **argv)
     int first_arg = cli_parse(&run.cli, options, argc, argv);
     if (first_arg < argc)
         cli_usage_error(&run.cli, "unexpected argument %s", argv[first_arg]);
+    if (peak_mode) {
+        if (args.config_path || sw.spec || label || json || args.sets.n)
+            cli_usage_error(&run.cli, "--peak measures the machine: no --config, --set, --sweep, "
+                                      "--label or --json with it");
+        if (run.under_launcher)
+            cli_usage_error(&run.cli, "--peak runs alone: start it without a launcher");
+        bench_peak(&run, peak_seconds ? peak_seconds : 3, peak_threads);
+    } else if (peak_threads || peak_seconds) {
+        cli_usage_error(&run.cli, "--peak-seconds and --peak-threads go with --peak");
+    }
     if (!args.config_path)
         cli_usage_error(&run.cli, "missing --config FILE");
     check_sweep_args(&run, &sw, label, json, args.config_path);
@@ -330,13 +383,15 @@ int main(int argc, char **argv)
      * logging.peak_gflops is used as it is. */
     const Backend *be = backend_cpu();
     be->set_threads(trainer_threads(&cfg, run.under_launcher ? launch_local_ranks() : 1));
+    /* measured here, never the cached peak (lib/cpupeak): the ratio compares two rates taken
+     * under the same load */
     double given = cfg.logging.peak_gflops;
-    double peak_before = run.speaker && given <= 0.0 ? be->peak_gflops(5) : given;
+    double peak_before = run.speaker && given <= 0.0 ? kernels_sgemm_peak_gflops(1024, 5) : given;
     if (trainer_run(&cfg, toolrun_comm(&run), &opt, &rep, &err))
         toolrun_fail(&run, &err);
     if (!run.speaker)
         toolrun_exit(0);
-    double peak_after = given <= 0.0 ? be->peak_gflops(5) : given;
+    double peak_after = given <= 0.0 ? kernels_sgemm_peak_gflops(1024, 5) : given;
     double peak = peak_after > peak_before ? peak_after : peak_before;
     int ranks = config_world_size(&cfg);
     FlopCount fc = metrics_flops(&cfg.model.dims, cfg.training.seq_length);

@@ -2,30 +2,23 @@
  * can sit between them; with one tp rank the steps simply run back to back. */
 #include <math.h>
 
+#include "kernels/cpu/vec.h"
 #include "kernels/kernels.h"
 
 void ce_max(float *mx, const float *logits, int N, int V_local, int V_valid)
 {
+    const VecOps *vo = vec();
     #pragma omp parallel for schedule(static)
-    for (int i = 0; i < N; i++) {
-        const float *z = logits + (int64_t)i * V_local;
-        float m = -INFINITY;
-        for (int v = 0; v < V_valid; v++)
-            m = z[v] > m ? z[v] : m;
-        mx[i] = m;
-    }
+    for (int i = 0; i < N; i++)
+        mx[i] = vo->max(logits + (int64_t)i * V_local, V_valid);
 }
 
 void ce_sumexp(float *zsum, const float *logits, const float *mx, int N, int V_local, int V_valid)
 {
+    const VecOps *vo = vec();
     #pragma omp parallel for schedule(static)
-    for (int i = 0; i < N; i++) {
-        const float *z = logits + (int64_t)i * V_local;
-        double s = 0.0;
-        for (int v = 0; v < V_valid; v++)
-            s += expf(z[v] - mx[i]);
-        zsum[i] = (float)s;
-    }
+    for (int i = 0; i < N; i++)
+        zsum[i] = (float)vo->sum_exp(logits + (int64_t)i * V_local, V_valid, mx[i]);
 }
 
 void ce_target(float *zt, const float *logits, const int32_t *targets, int N, int V_local, int v0)
@@ -39,13 +32,12 @@ void ce_target(float *zt, const float *logits, const int32_t *targets, int N, in
 void ce_backward(float *logits, float *loss, const float *mx, const float *zsum, const float *zt,
                  const int32_t *targets, int N, int V_local, int V_valid, int v0, float scale)
 {
+    const VecOps *vo = vec();
     #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         float *z = logits + (int64_t)i * V_local;
         loss[i] = logf(zsum[i]) + mx[i] - zt[i];
-        float inv = 1.0f / zsum[i];
-        for (int v = 0; v < V_valid; v++)
-            z[v] = scale * expf(z[v] - mx[i]) * inv;
+        vo->exp_scale(z, V_valid, mx[i], scale / zsum[i]); /* scale · softmax */
         for (int v = V_valid; v < V_local; v++)
             z[v] = 0.0f;
         int r = targets[i] - v0;

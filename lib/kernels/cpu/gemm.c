@@ -23,6 +23,7 @@
 
 #include "error.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/vec.h"
 #include "kernels/kernels.h"
 
 char *openblas_get_corename(void);
@@ -59,6 +60,8 @@ static int cut(int extent, int i, int n)
 void kernels_set_threads(int n)
 {
     omp_set_num_threads(n < 1 ? 1 : n); /* OpenBLAS follows it too (see above) */
+    (void)vec(); /* the vector path is chosen now: a bad PICOTRON_SIMD ends the run before it
+                  * writes anything */
 }
 
 void gemm_grid(int M, int N, int *parts_m, int *parts_n)
@@ -146,6 +149,6 @@ double kernels_sgemm_peak_gflops(int n, int reps)
 const char *kernels_blas_path(void)
 {
     static char path[128];
-    snprintf(path, sizeof path, "OpenBLAS %s", openblas_get_corename());
+    snprintf(path, sizeof path, "OpenBLAS %s, %s vectors", openblas_get_corename(), vec()->name);
     return path;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "kernels/cpu/vec.h"
 #include "kernels/kernels.h"
 
 /* Rows per partial sum of dw: fixed, so the summation order never depends on threads. */
@@ -11,17 +12,12 @@
 
 void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps)
 {
+    const VecOps *vo = vec();
     #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         const float *xi = x + (int64_t)i * C;
-        float *oi = out + (int64_t)i * C;
-        double ss = 0.0;
-        #pragma omp simd reduction(+:ss)
-        for (int j = 0; j < C; j++)
-            ss += (double)xi[j] * xi[j];
-        float r = (float)(1.0 / sqrt(ss / C + eps));
-        for (int j = 0; j < C; j++)
-            oi[j] = w[j] * (xi[j] * r);
+        float r = (float)(1.0 / sqrt(vo->sumsq(xi, C) / C + eps));
+        vo->scale_mul(out + (int64_t)i * C, xi, w, r, C); /* w · (x · r) */
         rstd[i] = r;
     }
 }
@@ -32,6 +28,7 @@ void rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, con
     int nchunks = (N + RMS_CHUNK - 1) / RMS_CHUNK;
     float *partial = xcalloc((size_t)nchunks * C, sizeof(float)); /* (nchunks, C) */
 
+    const VecOps *vo = vec();
     #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < nchunks; ch++) {
         float *pw = partial + (int64_t)ch * C;
@@ -41,15 +38,8 @@ void rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, con
             float *dxi = dx + (int64_t)i * C;
             float r = rstd[i];
             /* dx_j = r·w_j·dy_j − (r³/C)·x_j·Σ_k w_k·dy_k·x_k */
-            double dot = 0.0;
-            #pragma omp simd reduction(+:dot)
-            for (int j = 0; j < C; j++)
-                dot += (double)w[j] * dyi[j] * xi[j];
-            float c = (float)(dot * r * r * r / C);
-            for (int j = 0; j < C; j++) {
-                dxi[j] += r * w[j] * dyi[j] - c * xi[j];
-                pw[j] += dyi[j] * xi[j] * r;
-            }
+            float c = (float)(vo->dot3(w, dyi, xi, C) * r * r * r / C);
+            vo->rms_bwd(dxi, pw, w, dyi, xi, r, c, C); /* and pw += dy·x·r */
         }
     }
     for (int ch = 0; ch < nchunks; ch++)
