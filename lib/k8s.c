@@ -164,6 +164,7 @@ int k8s_pod_config(const Config *cfg, const char *workdir, char **text, Error *e
             free(c);
             return err->code;
         }
+    c->environment.hf_token[0] = '\0'; /* a ConfigMap is no place for a secret */
     *text = config_to_json(c);
     free(c);
     return PT_OK;

@@ -65,7 +65,7 @@ int64_t k8s_pod_memory_mib(const Config *cfg, int ranks_per_pod);
  * (dataset.name, dataset.validation, checkpoint.save_dir, load_path, init_from,
  * logging.run_dir, an absolute model.name) that lies below workdir made relative to it, since
  * the volume holds workdir's files at K8S_WORKDIR, the pod's working directory; relative paths
- * stay. checkpoint.save_dir and logging.run_dir outside workdir would be lost with the pod:
+ * stay. environment.HF_TOKEN is left out (ConfigMaps are not secret). checkpoint.save_dir and logging.run_dir outside workdir would be lost with the pod:
  * PT_EINPUT naming the key. */
 int k8s_pod_config(const Config *cfg, const char *workdir, char **text, Error *err);
 
