@@ -232,9 +232,12 @@ static json_t *container(const K8sSpec *s, json_t *command, json_t *args, json_t
     if (ssh)
         json_array_append_new(mounts, json_pack("{s:s, s:s, s:b}", "name", "ssh", "mountPath",
                                                 K8S_SSH_DIR, "readOnly", 1));
-    return json_pack("{s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o}", "name", "trainer", "image",
-                     s->image, "command", command, "args", args, "workingDir", K8S_WORKDIR,
-                     "env", env, "resources", res, "volumeMounts", mounts);
+    /* IfNotPresent even for a :latest tag (whose default is Always): an image imported into
+     * the node (K3s) has no registry to be pulled from */
+    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o}", "name", "trainer", "image",
+                     s->image, "imagePullPolicy", "IfNotPresent", "command", command, "args",
+                     args, "workingDir", K8S_WORKDIR, "env", env, "resources", res,
+                     "volumeMounts", mounts);
 }
 
 /* A pod spec around container c: non-root (the image's user), the grace period, the volumes. */

@@ -250,6 +250,7 @@ START_TEST(one_node_is_a_job_of_one_pod)
     json_t *c = at(l, "items/1/spec/template/spec/containers/0");
     ck_assert_str_eq(str_at(c, "name"), "trainer");
     ck_assert_str_eq(str_at(c, "image"), "reg.example/picotron:1");
+    ck_assert_str_eq(str_at(c, "imagePullPolicy"), "IfNotPresent");
     ck_assert_str_eq(str_at(c, "command/0"), "picotron");
     ck_assert_str_eq(str_at(c, "command/1"), "train");
     ck_assert_str_eq(str_at(c, "args/0"), "--config");
