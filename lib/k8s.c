@@ -93,14 +93,8 @@ int k8s_check_subdomain(const char *what, const char *s, Error *err)
 
 int64_t k8s_pod_memory_mib(const Config *cfg, int ranks_per_pod)
 {
-    MemPlan plan;
-    memplan_estimate(cfg, &plan);
-    double big = 0;
-    for (int st = 0; st < plan.pp; st++)
-        if (memplan_stage_total(&plan.stage[st]) > big)
-            big = memplan_stage_total(&plan.stage[st]);
-    memplan_free(&plan);
-    return (int64_t)ceil(ranks_per_pod * (big + K8S_RANK_OVERHEAD) / (1024.0 * 1024.0));
+    double per_rank = memplan_peak_bytes(cfg) + K8S_RANK_OVERHEAD;
+    return (int64_t)ceil(ranks_per_pod * per_rank / (1024.0 * 1024.0));
 }
 
 /* nvidia.com/gpu per pod: as asked, else one per rank when the config runs on CUDA. The key is

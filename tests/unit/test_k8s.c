@@ -301,18 +301,6 @@ START_TEST(exit_75_and_disruptions_are_retried_and_exit_2_fails_the_job)
 }
 END_TEST
 
-static double largest_stage(const Config *cfg)
-{
-    MemPlan plan;
-    memplan_estimate(cfg, &plan);
-    double m = 0;
-    for (int st = 0; st < plan.pp; st++)
-        if (memplan_stage_total(&plan.stage[st]) > m)
-            m = memplan_stage_total(&plan.stage[st]);
-    memplan_free(&plan);
-    return m;
-}
-
 START_TEST(resources_follow_the_config_and_the_memory_plan)
 {
     Config cfg = base(); /* dp 2 x pp 2 = 4 ranks */
@@ -322,7 +310,7 @@ START_TEST(resources_follow_the_config_and_the_memory_plan)
     ck_assert(config_set(&cfg, "model.num_attention_heads=8", &err) == PT_OK);
     ck_assert(config_set(&cfg, "model.num_key_value_heads=8", &err) == PT_OK);
     ck_assert(config_validate(&cfg, &err) == PT_OK);
-    double stage = largest_stage(&cfg);
+    double stage = memplan_peak_bytes(&cfg);
     for (int nodes = 1; nodes <= 2; nodes++) {
         int per_pod = 4 / nodes;
         /* each rank: its largest stage plus 512 MiB, in MiB rounded up */
