@@ -19,7 +19,7 @@ void k8s_derive_name(const char *text, char *out, size_t len)
 {
     char s[K8S_NAME_MAX + 1] = "";
     size_t n = 0;
-    int starts_letter = 0;
+    int any = 0; /* an alphanumeric seen */
     for (const char *p = text; *p && n < K8S_NAME_MAX; p++) {
         int c = *p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p;
         if (is_lower_alnum(c)) {
@@ -28,7 +28,7 @@ void k8s_derive_name(const char *text, char *out, size_t len)
                 n = 4;
             }
             s[n++] = (char)c;
-            starts_letter = 1;
+            any = 1;
         } else if (n > 0 && s[n - 1] != '-') {
             s[n++] = '-';
         }
@@ -36,7 +36,7 @@ void k8s_derive_name(const char *text, char *out, size_t len)
     while (n > 0 && s[n - 1] == '-')
         n--;
     s[n] = '\0';
-    if (!starts_letter)
+    if (!any)
         snprintf(s, sizeof s, "run");
     if (strcmp(s, text) != 0) { /* lossy: keep different texts apart (FNV-1a) */
         uint32_t h = 2166136261u;
@@ -56,7 +56,7 @@ static const char *printable(const char *s, char *buf, size_t len)
 {
     size_t n = 0;
     for (; *s && n + 1 < len && n < 80; s++)
-        buf[n++] = *s > ' ' - 1 && *s < 0x7f ? *s : '?';
+        buf[n++] = *s >= ' ' && *s < 0x7f ? *s : '?';
     buf[n] = '\0';
     return buf;
 }
