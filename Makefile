@@ -26,7 +26,8 @@ TEST_SUPPORT = $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 B   = build
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/%.o)
 
-.PHONY: all deps check check-unit check-asan check-mpi check-e2e check-kernel-paths check-valgrind demo bench install clean
+.PHONY: all deps check check-unit check-asan check-mpi check-e2e check-kernel-paths check-valgrind demo bench install clean \
+        image image-deps image-repro check-image check-k8s-schema
 all: bin/picotron $(TOOL_BINS) bin/text2shard
 
 deps:
@@ -133,6 +134,27 @@ demo: deps all
 
 bench: deps all
 	@scripts/bench
+
+# The container image (image/Containerfile), built with buildah from a debootstrap'd Debian 12
+# kept in build/image/base.tar; not part of `make check` (network, root, ~1-2 min).
+image-deps:
+	@scripts/image deps
+
+image: image-deps
+	@scripts/image build
+
+# Two builds and a diff of their file trees (mode, owner, size, mtime, sha256 of every file).
+image-repro: image-deps
+	@scripts/image repro
+
+# picotron train examples/tiny.json inside the image, its loss line against this build's.
+check-image: image all
+	@scripts/image check
+
+# The rendered manifests against the Kubernetes OpenAPI schema (kubernetes-validate from PyPI
+# in build/k8s-venv: needs network once, and Python; not part of `make check`).
+check-k8s-schema: bin/picotron-submit bin/picotron-train
+	@scripts/check-k8s-schema
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin

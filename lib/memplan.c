@@ -65,6 +65,18 @@ double memplan_stage_total(const MemStage *s)
     return s->params + s->grads + s->optimizer + s->activations;
 }
 
+double memplan_peak_bytes(const Config *cfg)
+{
+    MemPlan plan;
+    memplan_estimate(cfg, &plan);
+    double most = 0.0;
+    for (int st = 0; st < plan.pp; st++)
+        if (memplan_stage_total(&plan.stage[st]) > most)
+            most = memplan_stage_total(&plan.stage[st]);
+    memplan_free(&plan);
+    return most;
+}
+
 static double read_number(const char *path)
 {
     FILE *f = fopen(path, "r");

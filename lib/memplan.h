@@ -36,6 +36,9 @@ void memplan_free(MemPlan *plan);
 /* Sum of a stage's four parts, in bytes. */
 double memplan_stage_total(const MemStage *s);
 
+/* Bytes of one rank of the config's largest pipeline stage: what every rank must be given. */
+double memplan_peak_bytes(const Config *cfg);
+
 /* Bytes this machine can still give: /proc/meminfo's MemAvailable, or the cgroup's room
  * (memory.max - memory.current) when that is a number and smaller. 0 when neither is known. */
 double memplan_available(void);

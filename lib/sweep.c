@@ -164,16 +164,7 @@ int sweep_point_config(const Sweep *s, int p, const Config *base, int64_t keep_g
 
 double sweep_rank_bytes(const Config *cfg)
 {
-    MemPlan plan;
-    memplan_estimate(cfg, &plan);
-    double most = 0.0;
-    for (int st = 0; st < plan.pp; st++) {
-        double b = memplan_stage_total(&plan.stage[st]);
-        if (b > most)
-            most = b;
-    }
-    memplan_free(&plan);
-    return most;
+    return memplan_peak_bytes(cfg);
 }
 
 int sweep_mem_available(uint64_t *bytes, Error *err)

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "config.h"
 #include "error.h"
+#include "k8s.h"
 #include "preflight.h"
 #include "proc.h"
 #include "rundir.h"
@@ -25,6 +26,7 @@ static const char usage[] =
     "usage: picotron-submit [options] RUN_DIR|CONFIG|DIR|- ...\n"
     "       picotron-submit status [--json] RUN_DIR|CONFIG|DIR ...\n"
     "       picotron-submit cancel RUN_DIR|CONFIG|DIR ...\n"
+    "       picotron-submit --k8s [options] RUN_DIR|CONFIG|DIR|- ...\n"
     "\n"
     "Check each run as picotron-train would (config, --set, data shards and their first\n"
     "step's tokens, the checkpoint it starts from), then render an sbatch script per run\n"
@@ -73,6 +75,26 @@ static const char usage[] =
     "      --train PATH           picotron-train to run (default: the one beside this tool)\n"
     "      --dry-run              print the scripts, submit and write nothing\n"
     "      --json                 status: a JSON array instead of the table\n"
+    "kubernetes (docs/kubernetes.md):\n"
+    "      --k8s                  write RUN_DIR/k8s.json instead of submitting: a v1 List\n"
+    "                             of a ConfigMap (the config, resume \"auto\") and a Job of\n"
+    "                             one pod (ranks self-launched); with --nodes K > 1 an\n"
+    "                             Indexed Job of K pods behind a headless Service (ranks\n"
+    "                             through mpirun over ssh); apply with kubectl apply -f.\n"
+    "                             Uses --nodes, --ntasks-per-node, --cpus-per-task,\n"
+    "                             --gpus-per-node (default: one per rank when the config's\n"
+    "                             environment.device is cuda), --job-name, --signal-before\n"
+    "                             (the pod's grace period after SIGTERM), --set, --steps,\n"
+    "                             --run-dir, --dry-run (print, write nothing)\n"
+    "      --k8s-image IMAGE      the container image (default picotron:latest)\n"
+    "      --k8s-pvc NAME         PersistentVolumeClaim mounted at /workspace, the pods'\n"
+    "                             working directory: it holds this directory's files\n"
+    "                             (default picotron)\n"
+    "      --k8s-namespace NS     the objects' namespace (default: kubectl's)\n"
+    "      --k8s-ssh-secret NAME  several nodes: Secret with the ssh keys (default\n"
+    "                             JOB-ssh)\n"
+    "      --k8s-mpi-operator     several nodes: a kubeflow MPIJob (v2beta1) instead of\n"
+    "                             the Indexed Job and Service\n"
     "  -h, --help                 this help\n"
     "\n"
     "exit status: 0 ok, 1 Slurm refused or failed, 2 bad input or no Slurm on PATH\n"
@@ -82,7 +104,8 @@ static const char usage[] =
     "  picotron-submit --dry-run --time 1:00:00 runs/*/\n"
     "  picotron-submit --max-concurrent 4 --set training.learning_rate=1e-3 sweep/\n"
     "  picotron-submit status runs/ ; picotron-submit --only fail,timeout runs/\n"
-    "  picotron-submit cancel runs/a\n";
+    "  picotron-submit cancel runs/a\n"
+    "  picotron-submit --k8s --k8s-image registry.example/picotron:1 --k8s-pvc runs runs/a\n";
 
 static const Cli cli = {.prog = "picotron-submit", .usage = usage};
 
@@ -96,6 +119,8 @@ typedef struct {
     int dry_run;
     const char *run_dir_for_stdin;
     CliList sets;           /* --set, then checkpoint.resume=auto: the job's overrides */
+    int k8s;                /* --k8s: write Kubernetes manifests, submit nothing */
+    K8sSpec k8s_spec;
 } SubmitOpts;
 
 static void open_run(RunDir *r, const char *arg, const CliList *sets)
@@ -280,6 +305,15 @@ static RunDir *open_runs(SubmitOpts *o, char **args, int n, const char *workdir)
     return runs;
 }
 
+/* --ntasks-per-node, when given, must agree with the config's mesh. */
+static void check_ntasks(const SubmitOpts *o, const RunDir *r)
+{
+    if (o->ntasks_per_node && o->ntasks_per_node * o->spec.nodes != r->ntasks)
+        cli_die(&cli, PT_EINPUT, "%s: --nodes %d x --ntasks-per-node %d = %d ranks, but the "
+                                 "config's mesh dp*pp*cp*tp needs %d", r->arg, o->spec.nodes,
+                o->ntasks_per_node, o->spec.nodes * o->ntasks_per_node, r->ntasks);
+}
+
 /* Whether run r goes: never a completed, pending or running one; with --only, those listed.
  * A run left out gets one line saying why. */
 static int run_goes(const SubmitOpts *o, const RunDir *r)
@@ -289,11 +323,123 @@ static int run_goes(const SubmitOpts *o, const RunDir *r)
         fprintf(stderr, "%s: %s: skipped, status %s%s%s%s: %s\n", cli.prog, r->arg,
                 slurm_status_name(r->status), r->job[0] ? " (job " : "", r->job,
                 r->job[0] ? ")" : "", why);
-    if (!why && o->ntasks_per_node && o->ntasks_per_node * o->spec.nodes != r->ntasks)
-        cli_die(&cli, PT_EINPUT, "%s: --nodes %d x --ntasks-per-node %d = %d ranks, but the "
-                                 "config's mesh dp*pp*cp*tp needs %d", r->arg, o->spec.nodes,
-                o->ntasks_per_node, o->spec.nodes * o->ntasks_per_node, r->ntasks);
+    if (!why)
+        check_ntasks(o, r);
     return !why;
+}
+
+/* ---- kubernetes ---- */
+
+/* Render run r's manifests (lib/k8s) and write them to RUN_DIR/k8s.json (atomically), or print
+ * them on a dry run; "RUN RUN_DIR/k8s.json" on stdout. */
+static void k8s_run(const SubmitOpts *o, const RunDir *r, const char *workdir)
+{
+    K8sSpec s = o->k8s_spec;
+    char name[K8S_NAME_MAX + 1], secret[K8S_NAME_MAX + 8];
+    if (!s.name) {
+        const char *base = strrchr(r->dir, '/');
+        k8s_derive_name(base && base[1] ? base + 1 : r->dir, name, sizeof name);
+        s.name = name;
+    }
+    if (!s.ssh_secret) {
+        snprintf(secret, sizeof secret, "%s-ssh", s.name);
+        s.ssh_secret = secret;
+    }
+    Error err = {0};
+    char *pod_config, *text;
+    json_t *list;
+    if (k8s_pod_config(r->cfg, workdir, &pod_config, &err) ||
+        k8s_render(&s, r->cfg, pod_config, &list, &err))
+        cli_die(&cli, err.code, "%s: %s", r->arg, err.msg);
+    free(pod_config);
+    text = json_dumps(list, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(list);
+    size_t len = strlen(text);
+    text = realloc(text, len + 2);
+    memcpy(text + len, "\n", 2);
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/k8s.json", r->dir);
+    if (o->dry_run)
+        fputs(text, stdout);
+    else if (atomic_write_file(path, text, len + 1, &err))
+        cli_fail(&cli, &err);
+    else
+        printf("%s %s\n", r->arg, path);
+    free(text);
+}
+
+/* The options that mean something to Slurm only, refused with --k8s; and the --k8s-* ones
+ * refused without it. */
+static void check_k8s_options(const SubmitOpts *o, const CliList *sbatch_args, const char *only,
+                              const char *train, int k8s_given)
+{
+    const struct {
+        int given;
+        const char *name;
+    } slurm_only[] = {
+        {o->spec.time != NULL, "--time"}, {o->spec.partition != NULL, "--partition"},
+        {o->spec.qos != NULL, "--qos"}, {o->spec.account != NULL, "--account"},
+        {o->spec.exclusive, "--exclusive"}, {o->spec.overcommit, "--overcommit"},
+        {sbatch_args->n > 0, "--sbatch-arg"}, {o->spec.max_concurrent > 0, "--max-concurrent"},
+        {o->chain != 1, "--chain"}, {only != NULL, "--only"}, {o->no_array, "--no-array"},
+        {train != NULL, "--train"},
+    };
+    if (o->k8s) {
+        for (size_t i = 0; i < sizeof slurm_only / sizeof slurm_only[0]; i++)
+            if (slurm_only[i].given)
+                cli_usage_error(&cli, "%s is a Slurm option; --k8s writes Kubernetes manifests",
+                                slurm_only[i].name);
+    } else if (k8s_given) {
+        cli_usage_error(&cli, "the --k8s-* options go with --k8s");
+    }
+    if (!o->k8s)
+        return;
+    const K8sSpec *s = &o->k8s_spec;
+    Error err = {0};
+    if ((s->name && k8s_check_label("--job-name", s->name, K8S_NAME_MAX, &err)) ||
+        k8s_check_subdomain("--k8s-pvc", s->pvc, &err) ||
+        (s->namespace && k8s_check_label("--k8s-namespace", s->namespace, 63, &err)) ||
+        (s->ssh_secret && k8s_check_subdomain("--k8s-ssh-secret", s->ssh_secret, &err)))
+        cli_usage_error(&cli, "%s", err.msg);
+    int bad = !s->image[0];
+    for (const char *p = s->image; *p; p++)
+        bad |= (unsigned char)*p <= ' ' || *p == 0x7f;
+    if (bad)
+        cli_usage_error(&cli, "--k8s-image \"%s\": give an image reference without spaces or "
+                              "control characters", s->image);
+    if (s->nodes == 1 && (s->mpi_operator || s->ssh_secret))
+        cli_usage_error(&cli, "%s is for several nodes (--nodes K > 1); one pod needs no ssh",
+                        s->mpi_operator ? "--k8s-mpi-operator" : "--k8s-ssh-secret");
+    if (s->mpi_operator && s->ssh_secret)
+        cli_usage_error(&cli, "--k8s-ssh-secret: the MPI Operator makes the ssh keys itself");
+}
+
+/* --k8s: every run checked (config, --set, pre-flight) before any manifest is written. */
+static int cmd_k8s(SubmitOpts *o, char **argv, int argc, CliList *user_sets)
+{
+    char workdir[PATH_MAX];
+    if (!getcwd(workdir, sizeof workdir))
+        cli_die(&cli, PT_ERUNTIME, "cannot read the working directory: %s", strerror(errno));
+    int n;
+    char **args = find_runs(argv, argc, &n);
+    if (n > 1 && o->k8s_spec.name)
+        cli_usage_error(&cli, "--job-name names one run's objects; %d runs would share it", n);
+    RunDir *runs = open_runs(o, args, n, workdir);
+    Error err = {0};
+    for (int i = 0; i < n; i++) {
+        check_ntasks(o, &runs[i]);
+        if (rundir_preflight(&runs[i], &err))
+            cli_fail(&cli, &err);
+    }
+    for (int i = 0; i < n; i++)
+        k8s_run(o, &runs[i], workdir);
+    for (int i = 0; i < n; i++)
+        rundir_free(&runs[i]);
+    free(runs);
+    rundir_free_list(args, n);
+    free(o->sets.items);
+    cli_list_free(user_sets);
+    return 0;
 }
 
 static int cmd_submit(int argc, char **argv)
@@ -301,10 +447,12 @@ static int cmd_submit(int argc, char **argv)
     SubmitOpts o = {.spec = {.nodes = 1, .cpus_per_task = 1, .signal_before = 300}, .chain = 1};
     CliList sbatch_args = {0}, user_sets = {0};
     const char *only = NULL, *train = NULL;
+    int gpus_given = 0, k8s_given = 0;
+    o.k8s_spec = (K8sSpec){.image = "picotron:latest", .pvc = "picotron"};
     const CliOption options[] = {
         OPT_INT("nodes", 'N', &o.spec.nodes, 1, 1000000),
         OPT_INT("ntasks-per-node", 0, &o.ntasks_per_node, 1, 1000000),
-        OPT_INT("gpus-per-node", 0, &o.spec.gpus_per_node, 0, 1000000),
+        {"gpus-per-node", 0, CLI_INT, &o.spec.gpus_per_node, 0, 1000000, &gpus_given},
         OPT_INT("cpus-per-task", 'c', &o.spec.cpus_per_task, 1, 1000000),
         OPT_STRING("time", 't', &o.spec.time),
         OPT_STRING("partition", 'p', &o.spec.partition),
@@ -324,10 +472,23 @@ static int cmd_submit(int argc, char **argv)
         OPT_STRING("run-dir", 0, &o.run_dir_for_stdin),
         OPT_STRING("train", 0, &train),
         OPT_FLAG("dry-run", 0, &o.dry_run),
+        OPT_FLAG("k8s", 0, &o.k8s),
+        {"k8s-image", 0, CLI_STRING, &o.k8s_spec.image, 0, 0, &k8s_given},
+        {"k8s-pvc", 0, CLI_STRING, &o.k8s_spec.pvc, 0, 0, &k8s_given},
+        {"k8s-namespace", 0, CLI_STRING, &o.k8s_spec.namespace, 0, 0, &k8s_given},
+        {"k8s-ssh-secret", 0, CLI_STRING, &o.k8s_spec.ssh_secret, 0, 0, &k8s_given},
+        {"k8s-mpi-operator", 0, CLI_FLAG, &o.k8s_spec.mpi_operator, 0, 0, &k8s_given},
         OPT_END,
     };
     int first = cli_parse(&cli, options, argc, argv);
     Error err = {0};
+    o.k8s_spec.name = o.spec.job_name;
+    o.k8s_spec.nodes = o.spec.nodes;
+    o.k8s_spec.cpus_per_task = o.spec.cpus_per_task;
+    o.k8s_spec.gpus_per_node = gpus_given ? o.spec.gpus_per_node : -1;
+    o.k8s_spec.grace = o.spec.signal_before;
+    o.k8s_spec.steps = o.spec.steps;
+    check_k8s_options(&o, &sbatch_args, only, train, k8s_given);
     if (only && slurm_parse_status_list("--only", only, &o.only_mask, &err))
         cli_fail(&cli, &err);
     o.spec.sbatch_args = sbatch_args.items;
@@ -343,6 +504,8 @@ static int cmd_submit(int argc, char **argv)
         cli_usage_error(&cli, "--max-concurrent throttles a job array; --no-array submits none");
     if (first >= argc)
         cli_usage_error(&cli, "give at least one RUN_DIR, CONFIG or '-'");
+    if (o.k8s)
+        return cmd_k8s(&o, argv + first, argc - first, &user_sets);
     if (!o.dry_run && !proc_on_path("sbatch"))
         cli_die(&cli, PT_EINPUT, "no Slurm on PATH (sbatch not found): install slurm-wlm "
                                  "(scripts/install-deps), or use --dry-run to print the script");
