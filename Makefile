@@ -52,6 +52,10 @@ bin/picotron-%: $(B)/libpicotron.a $(wildcard tools/*/main.c)
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS) tools/$(subst -,_,$*)/main.c $(B)/libpicotron.a $(LDLIBS) -o $@
 
+# Only picotron-tokenize (and its test) link the regex, Unicode and compression libraries.
+TOKENIZE_LIBS = -lpcre2-8 -lutf8proc -lz -lzstd
+bin/picotron-tokenize $(B)/tests/test_tokenizer $(B)/tests/test_textin: LDLIBS += $(TOKENIZE_LIBS)
+
 bin/text2shard: scripts/text2shard.c $(B)/libpicotron.a
 	@mkdir -p bin
 	@echo "  LINK    $@"

@@ -1,0 +1,48 @@
+/* pretok: the pre-tokenizers of a tokenizer.json ("pre_tokenizer"): Split by a regular
+ * expression (PCRE2, UTF + Unicode properties), ByteLevel (GPT-2's split regex; the byte
+ * alphabet is bpe's business), Digits, and a Sequence of them. They cut normalized text into
+ * the words BPE encodes one by one. */
+#ifndef PICOTRON_PRETOK_H
+#define PICOTRON_PRETOK_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "error.h"
+
+/* The regex ByteLevel splits with when its use_regex is true (GPT-2's). */
+#define PRETOK_GPT2_REGEX \
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
+
+typedef enum { PRE_REGEX, PRE_DIGITS } PreKind;
+
+typedef struct {
+    PreKind kind;
+    void *re;          /* pcre2_code: the pattern, JIT-compiled */
+    void *md;          /* pcre2_match_data */
+    int individual;    /* PRE_DIGITS: each digit alone (else runs of digits) */
+} PreStep;
+
+/* A word: bytes [off, off + len) of the text. */
+typedef struct {
+    size_t off, len;
+} Piece;
+
+typedef struct {
+    PreStep steps[8];
+    int n;
+    int byte_level;    /* a ByteLevel step was seen: BPE words are raw bytes */
+    Piece *a, *b;      /* scratch: the pieces before and after a step */
+    size_t cap;
+} PreTok;
+
+/* The "pre_tokenizer" member (null: the whole text is one word). Anything unsupported is
+ * PT_EINPUT naming its JSON path (pre_tokenizer.pretokenizers[1].type, ...). */
+int pretok_load(PreTok *p, json_t *pre, const char *file, Error *err);
+void pretok_free(PreTok *p);
+
+/* Cut valid UTF-8 s[0..n) into words; returns their count, the words in *out (owned by p,
+ * valid until the next call). */
+size_t pretok_split(PreTok *p, const char *s, size_t n, const Piece **out);
+
+#endif

@@ -1,0 +1,50 @@
+/* tokenizer: a Hugging Face tokenizer.json loaded whole — added tokens, normalizer,
+ * pre-tokenizer, BPE model, post-processor template, decoder — and the encoding of one
+ * document into ids as `tokenizers` encodes it (add_special_tokens=False), plus the family's
+ * document convention (which BOS/EOS ids frame a document, docs/tokenize.md). */
+#ifndef PICOTRON_TOKENIZER_H
+#define PICOTRON_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addedtok.h"
+#include "bpe.h"
+#include "decoder.h"
+#include "error.h"
+#include "pretok.h"
+#include "textnorm.h"
+#include "vec.h"
+
+typedef struct {
+    char path[4096];     /* the tokenizer.json read */
+    char family[64];     /* "byte-level BPE, GPT-2 regex" ... for the summary */
+    AddedVocab added;
+    Normalizer norm;
+    PreTok pre;
+    Bpe bpe;
+    Decoder dec;
+    int32_t vocab_size;  /* 1 + the largest id of the model and the added tokens */
+    int32_t bos[4];      /* the template's special tokens before the text ($A) */
+    int nbos;
+    int32_t eos[4];      /* ... and after it */
+    int neos;
+    ByteVec text, seg, normed; /* scratch: repaired text, a segment, its normalized form */
+} Tokenizer;
+
+/* Load PATH: a tokenizer.json, or a model directory holding one. A missing or malformed file,
+ * or a component outside the supported families, is PT_EINPUT naming the file and JSON path. */
+int tokenizer_load(Tokenizer *t, const char *path, Error *err);
+void tokenizer_free(Tokenizer *t);
+
+/* Append the ids of text[0..n) to out. Any bytes: invalid UTF-8 is read as U+FFFD. */
+void tokenizer_encode(Tokenizer *t, const char *text, size_t n, IdVec *out);
+
+/* Append the text of ids to out (decode with skip_special_tokens=False). PT_EINPUT for an id
+ * outside the vocabulary or a decoder outside the supported ones. */
+int tokenizer_decode(Tokenizer *t, const int32_t *ids, size_t n, ByteVec *out, Error *err);
+
+/* The id of token string s (an added token or a vocab entry), −1 when none. */
+int32_t tokenizer_token_id(const Tokenizer *t, const char *s);
+
+#endif
