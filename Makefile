@@ -16,7 +16,7 @@ CHECKLIBS = $(shell pkg-config --libs check 2>/dev/null)
 PREFIX   ?= /usr/local
 
 LIB_SRC   = $(wildcard lib/*.c lib/kernels/cpu/*.c)
-TOOLS     = train bench submit create_config convert_hf shard_ckpt metrics plot
+TOOLS     = train bench submit create_config convert_hf shard_ckpt metrics plot tokenize
 TOOL_BINS = $(addprefix bin/picotron-,$(subst _,-,$(TOOLS)))
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 TEST_SUPPORT = $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
