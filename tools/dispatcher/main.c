@@ -18,6 +18,7 @@ static const char *const tools[][2] = {
     {"bench", "throughput and MFU measurement"},
     {"metrics", "one table over many runs: status, mesh, tokens/s, MFU, memory, losses"},
     {"plot", "loss and throughput of runs against step or tokens (SVG/PNG, gnuplot)"},
+    {"tokenize", "text/JSONL (gzip, zstd) to token shards with a model's tokenizer.json"},
 };
 #define NTOOLS (sizeof tools / sizeof tools[0])
 
