@@ -24,7 +24,7 @@ TEST_SUPPORT = $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 B   = build
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/%.o)
 
-.PHONY: all deps check check-unit check-asan check-mpi check-e2e check-kernel-paths demo bench install clean
+.PHONY: all deps check check-unit check-asan check-mpi check-e2e check-kernel-paths demo bench bench-tokenize install clean
 all: bin/picotron $(TOOL_BINS) bin/text2shard
 
 deps:
@@ -54,7 +54,7 @@ bin/picotron-%: $(B)/libpicotron.a $(wildcard tools/*/main.c)
 
 # Only picotron-tokenize (and its test) link the regex, Unicode and compression libraries.
 TOKENIZE_LIBS = -lpcre2-8 -lutf8proc -lz -lzstd
-bin/picotron-tokenize $(B)/tests/test_tokenizer $(B)/tests/test_textin: LDLIBS += $(TOKENIZE_LIBS)
+bin/picotron-tokenize $(B)/tests/test_tokenizer: LDLIBS += $(TOKENIZE_LIBS)
 
 bin/text2shard: scripts/text2shard.c $(B)/libpicotron.a
 	@mkdir -p bin
@@ -115,6 +115,9 @@ demo: deps all
 
 bench: deps all
 	@scripts/bench
+
+bench-tokenize: deps all
+	@scripts/bench-tokenize
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -76,7 +76,8 @@ typedef struct {
 /* What the run has done so far, for the progress line and the summary. */
 typedef struct {
     int64_t docs, skipped, empty, tokens;
-    uint64_t bytes;
+    uint64_t bytes;      /* read from the inputs (decompressed) */
+    uint64_t text;       /* in the documents' text: what MB/s counts */
     double t0, last_note;
     int tty;
     int shown;           /* a progress line is on the terminal, not yet ended */
@@ -99,9 +100,9 @@ static void note(Stats *st, const Opts *o)
         return;
     st->last_note = t;
     double dt = t - st->t0 > 1e-9 ? t - st->t0 : 1e-9;
-    fprintf(stderr, "%s%lld documents, %lld tokens, %.1f MB read, %.2f MB/s%s",
+    fprintf(stderr, "%s%lld documents, %lld tokens, %.1f MB read, %.2f MB/s of text%s",
             st->tty ? "\r" : "", (long long)st->docs, (long long)st->tokens,
-            (double)st->bytes / 1e6, (double)st->bytes / 1e6 / dt, st->tty ? "   " : "\n");
+            (double)st->bytes / 1e6, (double)st->text / 1e6 / dt, st->tty ? "   " : "\n");
     st->shown = st->tty;
 }
 
@@ -233,6 +234,7 @@ static void tokenize_input(Run *r, Batch *b, const char *path, const Opts *o)
             continue;
         }
         b->bytes += b->text[b->n].n;
+        r->st.text += b->text[b->n].n;
         if (++b->n == BATCH_DOCS || b->bytes >= BATCH_BYTES)
             flush_batch(r, b, o);
     }
@@ -247,10 +249,11 @@ static void summary(Run *r, const Opts *o)
         fputc('\n', stderr);
     double dt = now() - r->st.t0;
     const Tokenizer *t = &r->tok[0];
-    fprintf(stderr, "tokenized %lld documents (%lld empty, %lld bad lines skipped) into %lld "
-            "tokens in %.2f s: %.2f MB/s, %.0f tokens/s, %d thread%s\n",
-            (long long)r->st.docs, (long long)r->st.empty, (long long)r->st.skipped,
-            (long long)r->st.tokens, dt, (double)r->st.bytes / 1e6 / dt,
+    fprintf(stderr, "tokenized %lld documents (%lld empty, %lld bad lines skipped), %.1f MB of "
+            "text (%.1f MB read), into %lld tokens in %.2f s: %.2f MB/s of text, %.0f tokens/s, "
+            "%d thread%s\n", (long long)r->st.docs, (long long)r->st.empty,
+            (long long)r->st.skipped, (double)r->st.text / 1e6, (double)r->st.bytes / 1e6,
+            (long long)r->st.tokens, dt, (double)r->st.text / 1e6 / dt,
             (double)r->st.tokens / dt, r->nthreads, r->nthreads == 1 ? "" : "s");
     fprintf(stderr, "train: %lld tokens in %d shard%s %s_train_*.bin; val: %lld tokens in %d "
             "shard%s\n", (long long)r->train.total, r->train.nfiles,
