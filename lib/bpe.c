@@ -397,6 +397,8 @@ void bpe_encode(Bpe *b, const char *s, size_t n, IdVec *out)
     int64_t hit = n <= CACHE_MAX_WORD ? strmap_get(&b->cache, s, n) : -1;
     if (hit >= 0) {
         size_t off = (size_t)(hit >> 16), cnt = (size_t)(hit & 0xFFFF);
+        if (!cnt)
+            return;
         idvec_reserve(out, cnt);
         memcpy(out->v + out->n, b->cache_ids.v + off, cnt * sizeof *out->v);
         out->n += cnt;
@@ -416,7 +418,7 @@ void bpe_encode(Bpe *b, const char *s, size_t n, IdVec *out)
                 idvec_push(out, w->sym[i].id);
     }
     size_t cnt = out->n - first;
-    if (n <= CACHE_MAX_WORD && cnt < 0xFFFF) {
+    if (n <= CACHE_MAX_WORD && cnt > 0 && cnt < 0xFFFF) {
         if (b->cache.n >= CACHE_MAX_ENTRIES) {
             strmap_clear(&b->cache);
             b->cache_ids.n = 0;

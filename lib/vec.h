@@ -35,6 +35,8 @@ static inline void idvec_push(IdVec *a, int32_t id)
 
 static inline void bytevec_append(ByteVec *b, const void *p, size_t n)
 {
+    if (n == 0)
+        return;
     if (b->cap - b->n < n)
         bytevec_reserve(b, n);
     memcpy(b->v + b->n, p, n);
