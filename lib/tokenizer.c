@@ -136,7 +136,6 @@ void tokenizer_free(Tokenizer *t)
     pretok_free(&t->pre);
     bpe_free(&t->bpe);
     bytevec_free(&t->text);
-    bytevec_free(&t->seg);
     bytevec_free(&t->normed);
 }
 
@@ -148,6 +147,25 @@ static void encode_words(Tokenizer *t, const char *s, size_t n, IdVec *out)
         bpe_encode(&t->bpe, s + w[i].off, w[i].len, out);
 }
 
+typedef void (*SegmentFn)(Tokenizer *t, const char *s, size_t n, IdVec *out);
+
+/* s[0..n) cut at the added tokens whose normalized flag is `normalized`: each token's id
+ * appended, each stretch between them handed to seg. */
+static void split_added(Tokenizer *t, int normalized, const char *s, size_t n, SegmentFn seg,
+                        IdVec *out)
+{
+    size_t from = 0, len;
+    int32_t id;
+    while (from < n) {
+        size_t at = addedtok_find(&t->added, normalized, s, n, from, &len, &id);
+        seg(t, s + from, at - from, out);
+        if (at == n)
+            break;
+        idvec_push(out, id);
+        from = at + len;
+    }
+}
+
 /* A segment of raw text between added tokens: normalize it, then split out the added tokens
  * that match normalized text. */
 static void encode_segment(Tokenizer *t, const char *s, size_t n, IdVec *out)
@@ -157,16 +175,7 @@ static void encode_segment(Tokenizer *t, const char *s, size_t n, IdVec *out)
         s = t->normed.v;
         n = t->normed.n;
     }
-    size_t from = 0, len;
-    int32_t id;
-    while (from < n) {
-        size_t at = addedtok_find(&t->added, 1, s, n, from, &len, &id);
-        encode_words(t, s + from, at - from, out);
-        if (at == n)
-            break;
-        idvec_push(out, id);
-        from = at + len;
-    }
+    split_added(t, 1, s, n, encode_words, out);
 }
 
 void tokenizer_encode(Tokenizer *t, const char *text, size_t n, IdVec *out)
@@ -178,17 +187,7 @@ void tokenizer_encode(Tokenizer *t, const char *text, size_t n, IdVec *out)
         text = t->text.v;
         n = t->text.n;
     }
-    size_t from = 0, len;
-    int32_t id;
-    while (from < n) {
-        size_t at = addedtok_find(&t->added, 0, text, n, from, &len, &id);
-        /* encode_segment may use t->normed; the segment itself is read from text */
-        encode_segment(t, text + from, at - from, out);
-        if (at == n)
-            break;
-        idvec_push(out, id);
-        from = at + len;
-    }
+    split_added(t, 0, text, n, encode_segment, out);
 }
 
 int32_t tokenizer_token_id(const Tokenizer *t, const char *s)

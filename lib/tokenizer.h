@@ -29,7 +29,7 @@ typedef struct {
     int nbos;
     int32_t eos[4];      /* ... and after it */
     int neos;
-    ByteVec text, seg, normed; /* scratch: repaired text, a segment, its normalized form */
+    ByteVec text, normed; /* scratch: the repaired text, a segment's normalized form */
 } Tokenizer;
 
 /* Load PATH: a tokenizer.json, or a model directory holding one. A missing or malformed file,

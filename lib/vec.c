@@ -20,26 +20,29 @@ void *vec_calloc(size_t n, size_t size)
     return xcalloc(n, size);
 }
 
+/* The capacity, doubled from cap (or first), that holds n + more elements. */
+static size_t grown(size_t cap, size_t n, size_t more, size_t first)
+{
+    size_t c = cap ? 2 * cap : first;
+    while (c - n < more)
+        c *= 2;
+    return c;
+}
+
 void idvec_reserve(IdVec *a, size_t more)
 {
     if (a->cap - a->n >= more)
         return;
-    size_t cap = a->cap ? 2 * a->cap : 256;
-    while (cap - a->n < more)
-        cap *= 2;
-    a->v = vec_realloc(a->v, cap * sizeof *a->v);
-    a->cap = cap;
+    a->cap = grown(a->cap, a->n, more, 256);
+    a->v = vec_realloc(a->v, a->cap * sizeof *a->v);
 }
 
 void bytevec_reserve(ByteVec *b, size_t more)
 {
     if (b->cap - b->n >= more)
         return;
-    size_t cap = b->cap ? 2 * b->cap : 4096;
-    while (cap - b->n < more)
-        cap *= 2;
-    b->v = vec_realloc(b->v, cap);
-    b->cap = cap;
+    b->cap = grown(b->cap, b->n, more, 4096);
+    b->v = vec_realloc(b->v, b->cap);
 }
 
 void idvec_free(IdVec *a)
