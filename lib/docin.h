@@ -20,18 +20,23 @@ typedef struct {
     const char *field;   /* DOCIN_JSONL: the member holding the text */
     int64_t line;        /* lines read so far */
     int done;
-    ByteVec raw;         /* the current line */
 } DocIn;
 
 int docin_open(DocIn *d, const char *path, DocInMode mode, const char *field, Error *err);
 void docin_close(DocIn *d);
 
-/* The next document into doc (replacing its contents): 1, or 0 at the end of the input.
- * Blank lines (spaces, tabs, CR only) are no documents (LINES, JSONL); LINES drops a line's
- * final CR. −1 with err: PT_EINPUT "FILE:LINE: ..." for a
- * JSONL line that is not a JSON object with a string `field` (the caller may skip it and call
- * again), or a textin error (the input cannot go on). *fatal tells which. */
-int docin_next(DocIn *d, ByteVec *doc, int *fatal, Error *err);
+/* The next record into rec (replacing its contents): 1, or 0 at the end of the input, −1 with
+ * err when the input cannot go on (a textin error). A record is the document itself, except
+ * in DOCIN_JSONL, where it is the line (d->line its number), turned into the document by
+ * docin_jsonl_text — apart, so that records can be parsed in parallel. Blank lines (spaces,
+ * tabs, CR only) are no records (LINES, JSONL); LINES drops a line's final CR. */
+int docin_next(DocIn *d, ByteVec *rec, Error *err);
+
+/* The text of JSONL record rec[0..n), line `line` of file: the string member `field` into text
+ * (replacing its contents). PT_EINPUT "FILE:LINE: ..." when the line is not a JSON object
+ * with such a string. Thread-safe. */
+int docin_jsonl_text(const char *file, int64_t line, const char *field, const char *rec,
+                     size_t n, ByteVec *text, Error *err);
 
 /* Decompressed bytes read so far. */
 uint64_t docin_bytes(const DocIn *d);

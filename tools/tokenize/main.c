@@ -122,6 +122,12 @@ static int32_t find_eos(const Tokenizer *t, const char *name)
     return -1;
 }
 
+/* An input's name in messages. */
+static const char *path_name(const char *path)
+{
+    return strcmp(path, "-") ? path : "stdin";
+}
+
 /* Refuse to overwrite shards of this prefix unless --force. */
 static void check_output(const Opts *o)
 {
@@ -152,13 +158,44 @@ static void remove_stale(const char *prefix, const char *split, int written)
     globfree(&g);
 }
 
-/* The documents of one batch and their ids. */
+/* The records of one batch, their documents and ids. */
 typedef struct {
-    ByteVec *text;
-    IdVec *ids;
+    ByteVec *rec;        /* (BATCH_DOCS) a document, or a JSONL line holding one */
+    ByteVec *text;       /* (BATCH_DOCS) a JSONL line's document, parsed by the workers */
+    IdVec *ids;          /* (BATCH_DOCS) */
+    Error *err;          /* (BATCH_DOCS) why a JSONL line holds no document */
+    const char **file;   /* (BATCH_DOCS) NULL: rec is the document; else its JSONL file ... */
+    int64_t *line;       /* (BATCH_DOCS) ... and line */
     int n;
     size_t bytes;
 } Batch;
+
+static void batch_init(Batch *b)
+{
+    b->rec = xcalloc(BATCH_DOCS, sizeof *b->rec);
+    b->text = xcalloc(BATCH_DOCS, sizeof *b->text);
+    b->ids = xcalloc(BATCH_DOCS, sizeof *b->ids);
+    b->err = xcalloc(BATCH_DOCS, sizeof *b->err);
+    b->file = xcalloc(BATCH_DOCS, sizeof *b->file);
+    b->line = xcalloc(BATCH_DOCS, sizeof *b->line);
+    b->n = 0;
+    b->bytes = 0;
+}
+
+static void batch_free(Batch *b)
+{
+    for (int i = 0; i < BATCH_DOCS; i++) {
+        bytevec_free(&b->rec[i]);
+        bytevec_free(&b->text[i]);
+        idvec_free(&b->ids[i]);
+    }
+    free(b->rec);
+    free(b->text);
+    free(b->ids);
+    free(b->err);
+    free(b->file);
+    free(b->line);
+}
 
 typedef struct {
     Tokenizer *tok;      /* (threads) one per thread: each holds its own caches */
@@ -170,42 +207,61 @@ typedef struct {
     Stats st;
 } Run;
 
-/* Encode the batch in parallel, then write it in order. */
-static void flush_batch(Run *r, Batch *b, const Opts *o)
-{
-#pragma omp parallel for num_threads(r->nthreads) schedule(dynamic, 1)
-    for (int i = 0; i < b->n; i++) {
-        IdVec *ids = &b->ids[i];
-        ids->n = 0;
-        for (int k = 0; k < r->nbos; k++)
-            idvec_push(ids, r->bos[k]);
-        tokenizer_encode(&r->tok[omp_get_thread_num()], b->text[i].v, b->text[i].n, ids);
-        if (r->eos >= 0)
-            idvec_push(ids, r->eos);
-    }
-    for (int i = 0; i < b->n; i++) {
-        int64_t d = r->st.docs++;
-        int to_val = o->val_tokens ? r->val.total < o->val_tokens
-                   : o->val_fraction > 0 && floor((double)(d + 1) * o->val_fraction) >
-                                                floor((double)d * o->val_fraction);
-        Error err = {0};
-        if (shardout_write(to_val ? &r->val : &r->train, b->ids[i].v, b->ids[i].n, &err)) {
-            shardout_abort(&r->train);
-            shardout_abort(&r->val);
-            cli_fail(&cli, &err);
-        }
-        r->st.tokens += (int64_t)b->ids[i].n;
-    }
-    b->n = 0;
-    b->bytes = 0;
-    note(&r->st, o);
-}
-
 static void fail_run(Run *r, const Error *err)
 {
     shardout_abort(&r->train);
     shardout_abort(&r->val);
     cli_fail(&cli, err);
+}
+
+/* Parse and encode the batch in parallel, then write it in order: a bad JSONL line stops the
+ * run (or is skipped) where it stands in the input, whatever the thread count. */
+static void flush_batch(Run *r, Batch *b, const Opts *o)
+{
+#pragma omp parallel for num_threads(r->nthreads) schedule(dynamic, 1)
+    for (int i = 0; i < b->n; i++) {
+        const ByteVec *doc = &b->rec[i];
+        IdVec *ids = &b->ids[i];
+        ids->n = 0;
+        b->err[i].code = PT_OK;
+        if (b->file[i]) {
+            if (docin_jsonl_text(b->file[i], b->line[i], o->field, b->rec[i].v, b->rec[i].n,
+                                 &b->text[i], &b->err[i]))
+                continue;
+            doc = &b->text[i];
+        }
+        if (doc->n == 0) /* an empty document adds nothing, not even BOS/EOS */
+            continue;
+        for (int k = 0; k < r->nbos; k++)
+            idvec_push(ids, r->bos[k]);
+        tokenizer_encode(&r->tok[omp_get_thread_num()], doc->v, doc->n, ids);
+        if (r->eos >= 0)
+            idvec_push(ids, r->eos);
+    }
+    for (int i = 0; i < b->n; i++) {
+        if (b->err[i].code) {
+            if (!o->skip_bad)
+                fail_run(r, &b->err[i]);
+            r->st.skipped++;
+            continue;
+        }
+        if (b->ids[i].n == 0) {
+            r->st.empty++;
+            continue;
+        }
+        r->st.text += b->file[i] ? b->text[i].n : b->rec[i].n;
+        int64_t d = r->st.docs++;
+        int to_val = o->val_tokens ? r->val.total < o->val_tokens
+                   : o->val_fraction > 0 && floor((double)(d + 1) * o->val_fraction) >
+                                                floor((double)d * o->val_fraction);
+        Error err = {0};
+        if (shardout_write(to_val ? &r->val : &r->train, b->ids[i].v, b->ids[i].n, &err))
+            fail_run(r, &err);
+        r->st.tokens += (int64_t)b->ids[i].n;
+    }
+    b->n = 0;
+    b->bytes = 0;
+    note(&r->st, o);
 }
 
 static void tokenize_input(Run *r, Batch *b, const char *path, const Opts *o)
@@ -218,23 +274,15 @@ static void tokenize_input(Run *r, Batch *b, const char *path, const Opts *o)
         fail_run(r, &err);
     uint64_t before = r->st.bytes;
     for (;;) {
-        int fatal, got = docin_next(&in, &b->text[b->n], &fatal, &err);
+        int got = docin_next(&in, &b->rec[b->n], &err);
         r->st.bytes = before + docin_bytes(&in);
+        if (got < 0)
+            fail_run(r, &err);
         if (got == 0)
             break;
-        if (got < 0) {
-            if (fatal || !o->skip_bad)
-                fail_run(r, &err);
-            r->st.skipped++;
-            memset(&err, 0, sizeof err);
-            continue;
-        }
-        if (b->text[b->n].n == 0) { /* an empty document adds nothing, not even BOS/EOS */
-            r->st.empty++;
-            continue;
-        }
-        b->bytes += b->text[b->n].n;
-        r->st.text += b->text[b->n].n;
+        b->file[b->n] = in.mode == DOCIN_JSONL ? path_name(path) : NULL;
+        b->line[b->n] = in.line;
+        b->bytes += b->rec[b->n].n;
         if (++b->n == BATCH_DOCS || b->bytes >= BATCH_BYTES)
             flush_batch(r, b, o);
     }
@@ -416,9 +464,8 @@ int main(int argc, char **argv)
     r.st.t0 = r.st.last_note = now();
     r.st.tty = isatty(STDERR_FILENO);
 
-    Batch b = {0};
-    b.text = xcalloc(BATCH_DOCS, sizeof *b.text);
-    b.ids = xcalloc(BATCH_DOCS, sizeof *b.ids);
+    Batch b;
+    batch_init(&b);
     for (int i = first; i < argc; i++)
         tokenize_input(&r, &b, argv[i], &o);
     flush_batch(&r, &b, &o);
@@ -434,12 +481,7 @@ int main(int argc, char **argv)
         remove_stale(o.out, "val", r.val.nfiles);
     }
     summary(&r, &o);
-    for (int i = 0; i < BATCH_DOCS; i++) {
-        bytevec_free(&b.text[i]);
-        idvec_free(&b.ids[i]);
-    }
-    free(b.text);
-    free(b.ids);
+    batch_free(&b);
     for (int i = 0; i < r.nthreads; i++)
         tokenizer_free(&r.tok[i]);
     free(r.tok);
