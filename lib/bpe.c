@@ -10,7 +10,7 @@
 
 #define EMPTY UINT64_MAX
 #define CACHE_MAX_WORD 256          /* longer words are not cached (tokenizers' limit too) */
-#define CACHE_MAX_ENTRIES (1 << 20) /* then the cache starts over */
+#define CACHE_MAX_ENTRIES (1 << 16) /* then the cache starts over: a few MB at most */
 
 /* ---- the word being merged ---- */
 

@@ -1,15 +1,20 @@
 /* docin: records cut by textin; JSON through Jansson (NUL allowed inside strings; a line
  * with a duplicate key is taken as Jansson takes it: the last value). */
 #include <jansson.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "docin.h"
 
-int docin_open(DocIn *d, const char *path, DocInMode mode, const char *field, Error *err)
+int docin_open(DocIn *d, const char *path, DocInMode mode, const char *field, DocInCut cut,
+               void *cut_ctx, size_t chunk, Error *err)
 {
     memset(d, 0, sizeof *d);
     d->mode = mode;
     d->field = field;
+    d->cut = cut;
+    d->cut_ctx = cut_ctx;
+    d->chunk = chunk;
     if (textin_open(&d->in, path, err))
         return err->code;
     if (mode == DOCIN_AUTO) {
@@ -24,6 +29,7 @@ int docin_open(DocIn *d, const char *path, DocInMode mode, const char *field, Er
 void docin_close(DocIn *d)
 {
     textin_close(&d->in);
+    bytevec_free(&d->carry);
 }
 
 uint64_t docin_bytes(const DocIn *d)
@@ -63,15 +69,41 @@ int docin_jsonl_text(const char *file, int64_t line, const char *field, const ch
     return rc;
 }
 
+/* The next piece of a plain-text file: all of it, or with a cut function, the text up to the
+ * last place it allows in the next chunk (a file without one grows the record until EOF). */
+static int file_record(DocIn *d, ByteVec *doc, Error *err)
+{
+    d->first = d->in.bytes == d->carry.n;
+    bytevec_append(doc, d->carry.v, d->carry.n);
+    d->carry.n = 0;
+    size_t want = d->cut ? d->chunk : SIZE_MAX;
+    for (;;) {
+        long got = textin_read(&d->in, doc, want > doc->n ? want - doc->n : d->chunk, err);
+        if (got < 0)
+            return -1;
+        if (got == 0) { /* the end of the document */
+            d->done = 1;
+            d->last = 1;
+            return 1;
+        }
+        size_t at = d->cut && doc->n >= want ? d->cut(d->cut_ctx, doc->v, doc->n) : 0;
+        if (at > 0) {
+            bytevec_append(&d->carry, doc->v + at, doc->n - at);
+            doc->n = at;
+            d->last = 0;
+            return 1;
+        }
+    }
+}
+
 int docin_next(DocIn *d, ByteVec *doc, Error *err)
 {
     doc->n = 0;
     if (d->done)
         return 0;
-    if (d->mode == DOCIN_FILE) {
-        d->done = 1;
-        return textin_all(&d->in, doc, err) ? -1 : 1;
-    }
+    d->first = d->last = 1;
+    if (d->mode == DOCIN_FILE)
+        return file_record(d, doc, err);
     for (;;) {
         int got = textin_line(&d->in, doc, err);
         if (got < 0)

@@ -11,6 +11,11 @@
 #include "utf8.h"
 #include "vec.h"
 
+static int is_pattern(const char *p, size_t n, const char *want)
+{
+    return n == strlen(want) && !memcmp(p, want, n);
+}
+
 static int add_regex(PreTok *p, const char *pattern, size_t len, int literal, const char *where,
                      const char *file, Error *err)
 {
@@ -26,6 +31,9 @@ static int add_regex(PreTok *p, const char *pattern, size_t len, int literal, co
                        where, (size_t)at, (const char *)msg);
     }
     pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter if no JIT */
+    size_t n = len == PCRE2_ZERO_TERMINATED ? strlen(pattern) : len;
+    p->known_regexes &= !literal && (is_pattern(pattern, n, PRETOK_GPT2_REGEX) ||
+                                     is_pattern(pattern, n, PRETOK_LLAMA3_REGEX));
     PreStep *s = &p->steps[p->n++];
     s->kind = PRE_REGEX;
     s->re = re;
@@ -97,6 +105,7 @@ static int load_step(PreTok *p, json_t *j, const char *path, const char *file, E
 int pretok_load(PreTok *p, json_t *pre, const char *file, Error *err)
 {
     memset(p, 0, sizeof *p);
+    p->known_regexes = 1;
     if (!pre || json_is_null(pre))
         return PT_OK;
     if (!json_is_object(pre))

@@ -13,6 +13,10 @@
 /* The regex ByteLevel splits with when its use_regex is true (GPT-2's). */
 #define PRETOK_GPT2_REGEX \
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
+/* Llama-3's Split regex. */
+#define PRETOK_LLAMA3_REGEX \
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|" \
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 
 typedef enum { PRE_REGEX, PRE_DIGITS } PreKind;
 
@@ -32,6 +36,7 @@ typedef struct {
     PreStep steps[8];
     int n;
     int byte_level;    /* a ByteLevel step was seen: BPE words are raw bytes */
+    int known_regexes; /* every regex step is GPT-2's or Llama-3's pattern */
     Piece *a, *b;      /* scratch: the pieces before and after a step */
     size_t cap;
 } PreTok;

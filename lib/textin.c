@@ -173,17 +173,21 @@ int textin_line(TextIn *t, ByteVec *line, Error *err)
     }
 }
 
-int textin_all(TextIn *t, ByteVec *all, Error *err)
+long textin_read(TextIn *t, ByteVec *out, size_t max, Error *err)
 {
-    for (;;) {
+    size_t got = 0;
+    while (got < max) {
         if (refill(t, err))
             return -1;
         if (t->pos == t->len)
-            return 0;
-        bytevec_append(all, t->buf + t->pos, t->len - t->pos);
-        t->bytes += t->len - t->pos;
-        t->pos = t->len;
+            break;
+        size_t n = t->len - t->pos < max - got ? t->len - t->pos : max - got;
+        bytevec_append(out, t->buf + t->pos, n);
+        t->pos += n;
+        t->bytes += n;
+        got += n;
     }
+    return (long)got;
 }
 
 int textin_peek(TextIn *t, Error *err)

@@ -40,7 +40,7 @@ int textin_line(TextIn *t, ByteVec *line, Error *err);
  * read or decompression error). */
 int textin_peek(TextIn *t, Error *err);
 
-/* The rest of the input appended to all: 0, or −1 as textin_line. */
-int textin_all(TextIn *t, ByteVec *all, Error *err);
+/* Up to max further bytes appended to out: how many (0 at the end), or −1 as textin_line. */
+long textin_read(TextIn *t, ByteVec *out, size_t max, Error *err);
 
 #endif

@@ -122,6 +122,12 @@ int tokenizer_load(Tokenizer *t, const char *path, Error *err)
             if (t->added.t[i].id >= t->vocab_size)
                 t->vocab_size = t->added.t[i].id + 1;
         name_family(t, root);
+        int regex_steps = 0;
+        for (int i = 0; i < t->pre.n; i++)
+            regex_steps += t->pre.steps[i].kind == PRE_REGEX;
+        t->cuttable = t->pre.byte_level && t->pre.known_regexes && regex_steps && !t->norm.n;
+        for (int i = 0; i < t->added.n; i++)
+            t->cuttable &= !memchr(t->added.t[i].content, ' ', t->added.t[i].len);
     }
     json_decref(root);
     if (rc)
@@ -188,6 +194,16 @@ void tokenizer_encode(Tokenizer *t, const char *text, size_t n, IdVec *out)
         n = t->text.n;
     }
     split_added(t, 0, text, n, encode_segment, out);
+}
+
+size_t tokenizer_cut(const Tokenizer *t, const char *s, size_t n)
+{
+    if (!t->cuttable)
+        return 0;
+    for (size_t p = n - 1; p > 0 && p < n; p--)
+        if (s[p] == ' ' && s[p - 1] >= '!' && s[p - 1] <= '~')
+            return p;
+    return 0;
 }
 
 int32_t tokenizer_token_id(const Tokenizer *t, const char *s)

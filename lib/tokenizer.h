@@ -25,6 +25,7 @@ typedef struct {
     Bpe bpe;
     Decoder dec;
     int32_t vocab_size;  /* 1 + the largest id of the model and the added tokens */
+    int cuttable;        /* tokenizer_cut finds places (see there) */
     int32_t bos[4];      /* the template's special tokens before the text ($A) */
     int nbos;
     int32_t eos[4];      /* ... and after it */
@@ -43,6 +44,14 @@ void tokenizer_encode(Tokenizer *t, const char *text, size_t n, IdVec *out);
 /* Append the text of ids to out (decode with skip_special_tokens=False). PT_EINPUT for an id
  * outside the vocabulary or a decoder outside the supported ones. */
 int tokenizer_decode(Tokenizer *t, const int32_t *ids, size_t n, ByteVec *out, Error *err);
+
+/* The last place p in s[0..n) where encoding s[0..p) and s[p..n) apart gives the ids of s
+ * whole, or 0 when there is none or the tokenizer gives no such guarantee. Found for byte-level
+ * tokenizers whose regexes are GPT-2's or Llama-3's, with no normalizer and no added token
+ * holding a space: at a space after a printable ASCII character, where no alternative of those
+ * regexes can join the two sides and none behaves differently at the end of the text. Lets a
+ * huge plain-text document stream through in pieces. */
+size_t tokenizer_cut(const Tokenizer *t, const char *s, size_t n);
 
 /* The id of token string s (an added token or a vocab entry), −1 when none. */
 int32_t tokenizer_token_id(const Tokenizer *t, const char *s);

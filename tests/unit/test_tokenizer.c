@@ -128,6 +128,59 @@ END_TEST
 START_TEST(llama2_ids_equal_hf_tokenizers) { check_family("llama2"); }
 END_TEST
 
+/* A large document may be tokenized in pieces cut by tokenizer_cut (docin streams plain-text
+ * files so): the ids must be those of the whole. All 27 documents joined into one text, cut
+ * as docin cuts a file, for several chunk sizes down to 7 bytes (a cut every few words). */
+static void check_cut(const char *name, int cuttable)
+{
+    char path[256];
+    Error err = {0};
+    Tokenizer t;
+    snprintf(path, sizeof path, DIR "%s.json", name);
+    ck_assert_msg(tokenizer_load(&t, path, &err) == PT_OK, "%s", err.msg);
+    ck_assert_int_eq(t.cuttable, cuttable);
+    Docs docs = read_framed(DIR "docs.bin");
+    ByteVec all = {0};
+    for (int d = 0; d < docs.count; d++)
+        bytevec_append(&all, docs.s[d], docs.n[d]);
+    IdVec whole = {0}, pieces = {0};
+    tokenizer_encode(&t, all.v, all.n, &whole);
+    static const size_t chunks[] = {7, 16, 61, 1000};
+    for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
+        pieces.n = 0;
+        size_t start = 0, ncuts = 0;
+        while (start < all.n) {
+            size_t len = chunks[c], at = 0;
+            while (start + len < all.n && !(at = tokenizer_cut(&t, all.v + start, len)))
+                len += chunks[c];
+            if (start + len >= all.n)
+                at = all.n - start;
+            else
+                ncuts++;
+            tokenizer_encode(&t, all.v + start, at, &pieces);
+            start += at;
+        }
+        /* the long words and the 3000 a's leave long stretches without a place to cut */
+        ck_assert_msg(!cuttable || chunks[c] > 100 || ncuts >= 10, "%s: only %zu cuts", name, ncuts);
+        ck_assert_msg(pieces.n == whole.n && !memcmp(pieces.v, whole.v, whole.n * sizeof *whole.v),
+                      "%s, chunks of %zu: ids differ from the whole text's", name, chunks[c]);
+    }
+    idvec_free(&whole);
+    idvec_free(&pieces);
+    bytevec_free(&all);
+    free_docs(&docs);
+    tokenizer_free(&t);
+}
+
+START_TEST(cut_documents_give_the_ids_of_the_whole)
+{
+    check_cut("gpt2", 1);
+    check_cut("smollm", 1);
+    check_cut("llama3", 1);
+    check_cut("llama2", 0); /* no pre-tokenizer: the whole text is one BPE word, never cut */
+}
+END_TEST
+
 /* Load JSON text as a tokenizer.json; the error message it gives (empty when it loaded). */
 static const char *load_text(const char *json, Error *err)
 {
@@ -210,6 +263,7 @@ int main(void)
     tcase_add_test(tc, smollm_ids_equal_hf_tokenizers);
     tcase_add_test(tc, llama3_ids_equal_hf_tokenizers);
     tcase_add_test(tc, llama2_ids_equal_hf_tokenizers);
+    tcase_add_test(tc, cut_documents_give_the_ids_of_the_whole);
     tcase_add_test(tc, unsupported_parts_are_refused_naming_the_json_path);
     tcase_add_test(tc, a_missing_file_and_a_directory_without_one_are_named);
     tcase_add_test(tc, invalid_utf8_is_replaced_by_maximal_subparts);

@@ -19,6 +19,7 @@
 #define PROG "picotron-tokenize"
 #define BATCH_DOCS 1024          /* documents encoded in parallel at a time */
 #define BATCH_BYTES (8u << 20)   /* ... or this much text, whichever comes first */
+#define TEXT_CHUNK (1u << 20)    /* a plain-text file larger than this streams in pieces */
 
 static const char usage[] =
     "usage: picotron-tokenize --tokenizer DIR|tokenizer.json --out PREFIX [options] INPUT...\n"
@@ -166,6 +167,8 @@ typedef struct {
     Error *err;          /* (BATCH_DOCS) why a JSONL line holds no document */
     const char **file;   /* (BATCH_DOCS) NULL: rec is the document; else its JSONL file ... */
     int64_t *line;       /* (BATCH_DOCS) ... and line */
+    char *first, *last;  /* (BATCH_DOCS) rec begins / ends its document (a large text file
+                            comes in several records) */
     int n;
     size_t bytes;
 } Batch;
@@ -178,6 +181,8 @@ static void batch_init(Batch *b)
     b->err = xcalloc(BATCH_DOCS, sizeof *b->err);
     b->file = xcalloc(BATCH_DOCS, sizeof *b->file);
     b->line = xcalloc(BATCH_DOCS, sizeof *b->line);
+    b->first = xcalloc(BATCH_DOCS, 1);
+    b->last = xcalloc(BATCH_DOCS, 1);
     b->n = 0;
     b->bytes = 0;
 }
@@ -195,6 +200,8 @@ static void batch_free(Batch *b)
     free(b->err);
     free(b->file);
     free(b->line);
+    free(b->first);
+    free(b->last);
 }
 
 typedef struct {
@@ -204,6 +211,7 @@ typedef struct {
     int nbos;
     int32_t eos;         /* −1: none appended */
     ShardOut train, val;
+    int to_val;          /* the document being written goes to val */
     Stats st;
 } Run;
 
@@ -232,10 +240,10 @@ static void flush_batch(Run *r, Batch *b, const Opts *o)
         }
         if (doc->n == 0) /* an empty document adds nothing, not even BOS/EOS */
             continue;
-        for (int k = 0; k < r->nbos; k++)
+        for (int k = 0; b->first[i] && k < r->nbos; k++)
             idvec_push(ids, r->bos[k]);
         tokenizer_encode(&r->tok[omp_get_thread_num()], doc->v, doc->n, ids);
-        if (r->eos >= 0)
+        if (b->last[i] && r->eos >= 0)
             idvec_push(ids, r->eos);
     }
     for (int i = 0; i < b->n; i++) {
@@ -250,12 +258,14 @@ static void flush_batch(Run *r, Batch *b, const Opts *o)
             continue;
         }
         r->st.text += b->file[i] ? b->text[i].n : b->rec[i].n;
-        int64_t d = r->st.docs++;
-        int to_val = o->val_tokens ? r->val.total < o->val_tokens
-                   : o->val_fraction > 0 && floor((double)(d + 1) * o->val_fraction) >
-                                                floor((double)d * o->val_fraction);
+        if (b->first[i]) {
+            int64_t d = r->st.docs++;
+            r->to_val = o->val_tokens ? r->val.total < o->val_tokens
+                      : o->val_fraction > 0 && floor((double)(d + 1) * o->val_fraction) >
+                                                   floor((double)d * o->val_fraction);
+        }
         Error err = {0};
-        if (shardout_write(to_val ? &r->val : &r->train, b->ids[i].v, b->ids[i].n, &err))
+        if (shardout_write(r->to_val ? &r->val : &r->train, b->ids[i].v, b->ids[i].n, &err))
             fail_run(r, &err);
         r->st.tokens += (int64_t)b->ids[i].n;
     }
@@ -264,13 +274,18 @@ static void flush_batch(Run *r, Batch *b, const Opts *o)
     note(&r->st, o);
 }
 
+static size_t cut_at(void *tok, const char *s, size_t n)
+{
+    return tokenizer_cut(tok, s, n);
+}
+
 static void tokenize_input(Run *r, Batch *b, const char *path, const Opts *o)
 {
     DocInMode mode = o->jsonl ? DOCIN_JSONL : o->lines ? DOCIN_LINES : o->text ? DOCIN_FILE
                                                                               : DOCIN_AUTO;
     DocIn in;
     Error err = {0};
-    if (docin_open(&in, path, mode, o->field, &err))
+    if (docin_open(&in, path, mode, o->field, cut_at, &r->tok[0], TEXT_CHUNK, &err))
         fail_run(r, &err);
     uint64_t before = r->st.bytes;
     for (;;) {
@@ -282,6 +297,8 @@ static void tokenize_input(Run *r, Batch *b, const char *path, const Opts *o)
             break;
         b->file[b->n] = in.mode == DOCIN_JSONL ? path_name(path) : NULL;
         b->line[b->n] = in.line;
+        b->first[b->n] = (char)in.first;
+        b->last[b->n] = (char)in.last;
         b->bytes += b->rec[b->n].n;
         if (++b->n == BATCH_DOCS || b->bytes >= BATCH_BYTES)
             flush_batch(r, b, o);
