@@ -23,10 +23,13 @@ int addedtok_load(AddedVocab *v, json_t *arr, const char *file, Error *err)
     for (size_t i = 0; i < json_array_size(arr); i++) {
         json_t *o = json_array_get(arr, i), *id = json_object_get(o, "id");
         json_t *content = json_object_get(o, "content");
-        if (!json_is_integer(id) || json_integer_value(id) < 0 ||
-            json_integer_value(id) >= INT32_MAX)
+        if (!json_is_integer(id) || json_integer_value(id) < 0)
             return err_set(err, PT_EINPUT, "%s: added_tokens[%zu].id: expected an id >= 0",
                            file, i);
+        if (json_integer_value(id) >= INT32_MAX)
+            return err_set(err, PT_EINPUT, "%s: added_tokens[%zu].id: %lld is too large for the "
+                           "shard format (llm.c tokens: at most %d)", file, i,
+                           (long long)json_integer_value(id), INT32_MAX - 1);
         if (!json_is_string(content) || !json_string_length(content))
             return err_set(err, PT_EINPUT, "%s: added_tokens[%zu].content: expected a "
                            "non-empty string", file, i);

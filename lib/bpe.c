@@ -117,10 +117,13 @@ static int load_vocab(Bpe *b, json_t *vocab, const char *file, Error *err)
     for (void *it = json_object_iter(vocab); it; it = json_object_iter_next(vocab, it)) {
         json_t *v = json_object_iter_value(it);
         const char *k = json_object_iter_key(it);
-        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-            json_integer_value(v) >= INT32_MAX)
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
             return err_set(err, PT_EINPUT, "%s: model.vocab[\"%s\"]: expected an id >= 0", file,
                            k);
+        if (json_integer_value(v) >= INT32_MAX)
+            return err_set(err, PT_EINPUT, "%s: model.vocab[\"%s\"]: id %lld is too large for "
+                           "the shard format (llm.c tokens: at most %d)", file, k,
+                           (long long)json_integer_value(v), INT32_MAX - 1);
         int32_t id = (int32_t)json_integer_value(v);
         b->nids = id + 1 > b->nids ? id + 1 : b->nids;
     }

@@ -218,6 +218,11 @@ START_TEST(unsupported_parts_are_refused_naming_the_json_path)
         {"{\"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}, \"post_processor\": "
          "{\"type\": \"BertProcessing\"}}", "post_processor.type"},
         {"{\"version\": \"1.0\"}", "model: missing"},
+        {"{\"added_tokens\": [{\"id\": 4294967296, \"content\": \"<big>\"}], \"model\": "
+         "{\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}}",
+         "added_tokens[0].id: 4294967296 is too large for the shard format"},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 3000000000}, \"merges\": []}}",
+         "model.vocab[\"a\"]: id 3000000000 is too large"},
         {"{\"model\": {\"type\": \"BPE\"", "1:"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
