@@ -115,11 +115,21 @@ static void apply_step(const NormStep *s, const char *in, size_t n, ByteVec *out
     }
 }
 
-void textnorm_apply(Normalizer *nz, const char *s, size_t n, ByteVec *out)
+int textnorm_is_sentencepiece(const Normalizer *nz)
+{
+    const NormStep *a = &nz->steps[0], *b = &nz->steps[1];
+    return nz->n == 2 && a->kind == NORM_PREPEND && a->an == 3 && !memcmp(a->a, "\u2581", 3) &&
+           b->kind == NORM_REPLACE && b->an == 1 && b->a[0] == ' ' && b->bn == 3 &&
+           !memcmp(b->b, "\u2581", 3);
+}
+
+void textnorm_apply(Normalizer *nz, const char *s, size_t n, int continues, ByteVec *out)
 {
     out->n = 0;
     bytevec_append(out, s, n);
     for (int i = 0; i < nz->n; i++) {
+        if (continues && nz->steps[i].kind == NORM_PREPEND)
+            continue;
         apply_step(&nz->steps[i], out->v, out->n, &nz->tmp);
         ByteVec t = *out;
         *out = nz->tmp;

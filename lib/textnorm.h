@@ -30,7 +30,12 @@ typedef struct {
 int textnorm_load(Normalizer *nz, json_t *j, const char *file, Error *err);
 void textnorm_free(Normalizer *nz);
 
-/* The normalized form of valid UTF-8 s[0..n) into out (replacing its contents). */
-void textnorm_apply(Normalizer *nz, const char *s, size_t n, ByteVec *out);
+/* The normalized form of valid UTF-8 s[0..n) into out (replacing its contents). continues: s
+ * continues text cut before it (tokenizer_cut), so the Prepend steps, which mark the start
+ * of a text, are left out. */
+void textnorm_apply(Normalizer *nz, const char *s, size_t n, int continues, ByteVec *out);
+
+/* 1 when the normalizer is exactly SentencePiece's: Prepend "▁", then Replace " " by "▁". */
+int textnorm_is_sentencepiece(const Normalizer *nz);
 
 #endif

@@ -81,6 +81,33 @@ static void name_family(Tokenizer *t, json_t *root)
     }
 }
 
+/* Whether tokenizer_cut may cut (the conditions are listed there). */
+static int cuttable(const Tokenizer *t)
+{
+    for (int i = 0; i < t->added.n; i++)
+        if (memchr(t->added.t[i].content, ' ', t->added.t[i].len) ||
+            memmem(t->added.t[i].content, t->added.t[i].len, "\u2581", 3))
+            return 0;
+    if (t->pre.byte_level) {
+        int regex_steps = 0;
+        for (int i = 0; i < t->pre.n; i++)
+            regex_steps += t->pre.steps[i].kind == PRE_REGEX;
+        return t->pre.known_regexes && regex_steps && !t->norm.n;
+    }
+    if (t->pre.n || !textnorm_is_sentencepiece(&t->norm) ||
+        bpe_token_id(&t->bpe, "\u2581", 3) < 0)
+        return 0;
+    for (int32_t id = 0; id < t->bpe.nids; id++) { /* "x▁" in a token: a merge could join */
+        size_t n;
+        const char *s = bpe_token_str(&t->bpe, id, &n);
+        const char *m = s ? memmem(s, n, "\u2581", 3) : NULL;
+        for (; m; m = memmem(m + 3, n - (size_t)(m + 3 - s), "\u2581", 3))
+            if (m > s && memcmp(m - 3, "\u2581", 3))
+                return 0;
+    }
+    return 1;
+}
+
 /* A directory stands for DIR/tokenizer.json. */
 static void resolve_path(const char *path, char *out, size_t len)
 {
@@ -122,12 +149,7 @@ int tokenizer_load(Tokenizer *t, const char *path, Error *err)
             if (t->added.t[i].id >= t->vocab_size)
                 t->vocab_size = t->added.t[i].id + 1;
         name_family(t, root);
-        int regex_steps = 0;
-        for (int i = 0; i < t->pre.n; i++)
-            regex_steps += t->pre.steps[i].kind == PRE_REGEX;
-        t->cuttable = t->pre.byte_level && t->pre.known_regexes && regex_steps && !t->norm.n;
-        for (int i = 0; i < t->added.n; i++)
-            t->cuttable &= !memchr(t->added.t[i].content, ' ', t->added.t[i].len);
+        t->cuttable = cuttable(t);
     }
     json_decref(root);
     if (rc)
@@ -176,8 +198,10 @@ static void split_added(Tokenizer *t, int normalized, const char *s, size_t n, S
  * that match normalized text. */
 static void encode_segment(Tokenizer *t, const char *s, size_t n, IdVec *out)
 {
+    int continues = t->continues; /* only the piece's first segment continues a text */
+    t->continues = 0;
     if (t->norm.n) {
-        textnorm_apply(&t->norm, s, n, &t->normed);
+        textnorm_apply(&t->norm, s, n, continues, &t->normed);
         s = t->normed.v;
         n = t->normed.n;
     }
@@ -186,6 +210,13 @@ static void encode_segment(Tokenizer *t, const char *s, size_t n, IdVec *out)
 
 void tokenizer_encode(Tokenizer *t, const char *text, size_t n, IdVec *out)
 {
+    tokenizer_encode_piece(t, text, n, 0, out);
+}
+
+void tokenizer_encode_piece(Tokenizer *t, const char *text, size_t n, int continues,
+                            IdVec *out)
+{
+    t->continues = continues;
     if (!utf8_is_valid(text, n)) {
         t->text.n = 0;
         bytevec_reserve(&t->text, 3 * n);
@@ -196,12 +227,24 @@ void tokenizer_encode(Tokenizer *t, const char *text, size_t n, IdVec *out)
     split_added(t, 0, text, n, encode_segment, out);
 }
 
+/* 1 when an added token ends at s[p - 1]: the text from p then starts a segment of its own,
+ * which the Prepend normalizer marks, so it cannot be a piece that continues. */
+static int added_token_ends(const Tokenizer *t, const char *s, size_t p)
+{
+    for (int i = 0; i < t->added.n; i++) {
+        size_t len = t->added.t[i].len;
+        if (len <= p && !memcmp(s + p - len, t->added.t[i].content, len))
+            return 1;
+    }
+    return 0;
+}
+
 size_t tokenizer_cut(const Tokenizer *t, const char *s, size_t n)
 {
     if (!t->cuttable)
         return 0;
     for (size_t p = n - 1; p > 0 && p < n; p--)
-        if (s[p] == ' ' && s[p - 1] >= '!' && s[p - 1] <= '~')
+        if (s[p] == ' ' && s[p - 1] >= '!' && s[p - 1] <= '~' && !added_token_ends(t, s, p))
             return p;
     return 0;
 }

@@ -84,12 +84,12 @@ begin "a 10 MB text file streams through in pieces of 1 MB: the ids of the whole
 awk 'BEGIN { for (i = 0; i < 160000; i++) printf "Line %d: the quick brown fox, jumps over %d lazy dogs!\n", i, i * 7 }' >big.txt
 # the same text as one JSONL record, which is never cut
 awk 'BEGIN { RS = "\001" } { gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); gsub(/\n/, "\\n"); printf "{\"text\": \"%s\"}\n", $0 }' big.txt >big1.jsonl
-# shellcheck disable=SC2086
-expect_exit 0 "$TOK" $G --out bigtxt/b big.txt
-# shellcheck disable=SC2086
-expect_exit 0 "$TOK" $G --out bigjson/b big1.jsonl
-check "text file (cut) = one JSONL record (whole)" cmp -s bigtxt/b_train_000000.bin bigjson/b_train_000000.bin
-check "one document: one <|endoftext|>" [ "$(tokens bigtxt/b_train_000000.bin | grep -c '^0$')" -eq 1 ]
+for fam in gpt2 llama2; do
+    expect_exit 0 "$TOK" --tokenizer "$FIX/$fam.json" -q --out "bigtxt/$fam" big.txt
+    expect_exit 0 "$TOK" --tokenizer "$FIX/$fam.json" -q --out "bigjson/$fam" big1.jsonl
+    check "$fam: text file (cut) = one JSONL record (whole)" cmp -s "bigtxt/${fam}_train_000000.bin" "bigjson/${fam}_train_000000.bin"
+done
+check "one document: one <|endoftext|>" [ "$(tokens bigtxt/gpt2_train_000000.bin | grep -c '^0$')" -eq 1 ]
 
 # ---- splits and shard sizes ----------------------------------------------------------------
 awk 'BEGIN { for (i = 0; i < 40; i++) printf "{\"text\": \"document %d: the quick brown fox %d\"}\n", i, i * i }' >many.jsonl

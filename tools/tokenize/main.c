@@ -242,7 +242,7 @@ static void flush_batch(Run *r, Batch *b, const Opts *o)
             continue;
         for (int k = 0; b->first[i] && k < r->nbos; k++)
             idvec_push(ids, r->bos[k]);
-        tokenizer_encode(&r->tok[omp_get_thread_num()], doc->v, doc->n, ids);
+        tokenizer_encode_piece(&r->tok[omp_get_thread_num()], doc->v, doc->n, !b->first[i], ids);
         if (b->last[i] && r->eos >= 0)
             idvec_push(ids, r->eos);
     }
