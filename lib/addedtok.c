@@ -82,14 +82,6 @@ size_t addedtok_find(const AddedVocab *v, int normalized, const char *s, size_t 
     return n;
 }
 
-const AddedToken *addedtok_by_id(const AddedVocab *v, int32_t id)
-{
-    for (int k = 0; k < v->n; k++)
-        if (v->t[k].id == id)
-            return &v->t[k];
-    return NULL;
-}
-
 const AddedToken *addedtok_by_content(const AddedVocab *v, const char *s)
 {
     for (int k = 0; k < v->n; k++)

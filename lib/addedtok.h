@@ -34,9 +34,6 @@ void addedtok_free(AddedVocab *v);
 size_t addedtok_find(const AddedVocab *v, int normalized, const char *s, size_t n, size_t from,
                      size_t *len, int32_t *id);
 
-/* The token with this id, NULL when none. */
-const AddedToken *addedtok_by_id(const AddedVocab *v, int32_t id);
-
 /* The token with this content, NULL when none. */
 const AddedToken *addedtok_by_content(const AddedVocab *v, const char *s);
 

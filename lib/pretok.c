@@ -89,6 +89,7 @@ static int load_step(PreTok *p, json_t *j, const char *path, const char *file, E
             return err_set(err, PT_EINPUT, "%s: %s.pattern: expected {\"Regex\": ...} or "
                            "{\"String\": ...}", file, path);
         snprintf(where, sizeof where, "%s.pattern", path);
+        p->split = 1;
         return add_regex(p, json_string_value(s), json_string_length(s), s == str, where, file,
                          err);
     }

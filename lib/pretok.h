@@ -37,6 +37,7 @@ typedef struct {
     int n;
     int byte_level;    /* a ByteLevel step was seen: BPE words are raw bytes */
     int known_regexes; /* every regex step is GPT-2's or Llama-3's pattern */
+    int split;         /* a Split step was seen (Llama-3's layout) */
     Piece *a, *b;      /* scratch: the pieces before and after a step */
     size_t cap;
 } PreTok;

@@ -67,18 +67,15 @@ static int load_post(Tokenizer *t, json_t *pp, const char *path, Error *err)
                    "TemplateProcessing, ByteLevel, Sequence)", t->path, path, ty);
 }
 
-static void name_family(Tokenizer *t, json_t *root)
+static void name_family(Tokenizer *t)
 {
-    if (t->bpe.byte_level) {
-        char *dump = json_dumps(json_object_get(root, "pre_tokenizer"), JSON_COMPACT);
-        int split = dump && strstr(dump, "\"Split\"");
-        free(dump);
-        snprintf(t->family, sizeof t->family, "byte-level BPE, %s", split ? "Split regex (Llama-3)"
-                 : "GPT-2 regex (GPT-2, SmolLM)");
-    } else {
-        snprintf(t->family, sizeof t->family, "BPE%s%s", t->bpe.byte_fallback ? " with byte fallback" : "",
+    if (t->bpe.byte_level)
+        snprintf(t->family, sizeof t->family, "byte-level BPE, %s",
+                 t->pre.split ? "Split regex (Llama-3)" : "GPT-2 regex (GPT-2, SmolLM)");
+    else
+        snprintf(t->family, sizeof t->family, "BPE%s%s",
+                 t->bpe.byte_fallback ? " with byte fallback" : "",
                  t->norm.n ? ", normalizer (Llama-2, TinyLlama)" : "");
-    }
 }
 
 /* Whether tokenizer_cut may cut (the conditions are listed there). */
@@ -148,7 +145,11 @@ int tokenizer_load(Tokenizer *t, const char *path, Error *err)
         for (int i = 0; i < t->added.n; i++)
             if (t->added.t[i].id >= t->vocab_size)
                 t->vocab_size = t->added.t[i].id + 1;
-        name_family(t, root);
+        t->added_of_id = vec_realloc(NULL, (size_t)t->vocab_size * sizeof *t->added_of_id);
+        memset(t->added_of_id, 0xFF, (size_t)t->vocab_size * sizeof *t->added_of_id);
+        for (int i = t->added.n - 1; i >= 0; i--) /* the first entry of an id wins */
+            t->added_of_id[t->added.t[i].id] = i;
+        name_family(t);
         t->cuttable = cuttable(t);
     }
     json_decref(root);
@@ -163,6 +164,8 @@ void tokenizer_free(Tokenizer *t)
     textnorm_free(&t->norm);
     pretok_free(&t->pre);
     bpe_free(&t->bpe);
+    free(t->added_of_id);
+    t->added_of_id = NULL;
     bytevec_free(&t->text);
     bytevec_free(&t->normed);
 }
@@ -261,7 +264,8 @@ int tokenizer_decode(Tokenizer *t, const int32_t *ids, size_t n, ByteVec *out, E
     size_t *len = vec_realloc(NULL, (n ? n : 1) * sizeof *len);
     int rc = PT_OK;
     for (size_t i = 0; i < n && !rc; i++) {
-        const AddedToken *a = addedtok_by_id(&t->added, ids[i]);
+        const AddedToken *a = ids[i] >= 0 && ids[i] < t->vocab_size && t->added_of_id[ids[i]] >= 0
+                                  ? &t->added.t[t->added_of_id[ids[i]]] : NULL;
         tok[i] = a ? a->content : bpe_token_str(&t->bpe, ids[i], &len[i]);
         if (a)
             len[i] = a->len;

@@ -25,6 +25,7 @@ typedef struct {
     Bpe bpe;
     Decoder dec;
     int32_t vocab_size;  /* 1 + the largest id of the model and the added tokens */
+    int32_t *added_of_id; /* (vocab_size) index in added of the token with this id, −1: none */
     int cuttable;        /* tokenizer_cut finds places (see there) */
     int continues;       /* the segment being encoded continues a cut text */
     int32_t bos[4];      /* the template's special tokens before the text ($A) */

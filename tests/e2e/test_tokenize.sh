@@ -54,6 +54,15 @@ begin "--append-eos adds the EOS to a BOS family (llama2: </s> = 2)"
 expect_exit 0 "$TOK" --tokenizer "$FIX/llama2.json" --out ae/c --append-eos c.jsonl
 check "ends with 2" [ "$(tokens ae/c_train_000000.bin | tail -n 1)" = 2 ]
 
+begin "--eos picks the token (smollm: <|im_end|> = 2)"
+expect_exit 0 "$TOK" --tokenizer "$FIX/smollm.json" --out eos/c --eos '<|im_end|>' c.jsonl
+check "3 documents end with 2" [ "$(tokens eos/c_train_000000.bin | grep -c '^2$')" -eq 3 ]
+check "no <|endoftext|>" [ "$(tokens eos/c_train_000000.bin | grep -c '^0$')" -eq 0 ]
+rm -rf bad
+expect_exit 2 "$TOK" --tokenizer "$FIX/smollm.json" --out bad/c --eos '<nosuch>' c.jsonl
+assert_contains "$ERR" "--eos <nosuch>: not a token of"
+nothing_written bad
+
 # ---- the same documents in every input form ------------------------------------------------
 G="--tokenizer $FIX/gpt2.json -q"
 printf '%s' "$D0" >d0.txt; printf '%s' "$D6" >d6.txt; printf '%s' "$D7" >d7.txt

@@ -461,10 +461,11 @@ int main(int argc, char **argv)
     r.eos = -1;
     if (o.append_eos || o.eos_name || !t->nbos) {
         r.eos = find_eos(t, o.eos_name);
+        if (r.eos < 0 && o.eos_name)
+            cli_die(&cli, PT_EINPUT, "--eos %s: not a token of %s", o.eos_name, t->path);
         if (r.eos < 0)
-            cli_die(&cli, PT_EINPUT, o.eos_name ? "--eos %s: not a token of %s"
-                    : "%s%s: no end-of-document token found (give --eos TOKEN)",
-                    o.eos_name ? o.eos_name : "", t->path);
+            cli_die(&cli, PT_EINPUT, "%s: no end-of-document token found (give --eos TOKEN)",
+                    t->path);
     }
     check_output(&o);
     char dir[4096];
