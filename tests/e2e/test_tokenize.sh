@@ -54,6 +54,16 @@ begin "--append-eos adds the EOS to a BOS family (llama2: </s> = 2)"
 expect_exit 0 "$TOK" --tokenizer "$FIX/llama2.json" --out ae/c --append-eos c.jsonl
 check "ends with 2" [ "$(tokens ae/c_train_000000.bin | tail -n 1)" = 2 ]
 
+# A template that closes documents too ("$A </s>"): its EOS follows every document unasked.
+sed 's|"single":\[{"SpecialToken":{"id":"<s>","type_id":0}},{"Sequence":{"id":"A","type_id":0}}\]|"single":[{"SpecialToken":{"id":"<s>","type_id":0}},{"Sequence":{"id":"A","type_id":0}},{"SpecialToken":{"id":"</s>","type_id":0}}]|; s|"special_tokens":{"<s>":{"id":"<s>","ids":\[1\],"tokens":\["<s>"\]}}|"special_tokens":{"<s>":{"id":"<s>","ids":[1],"tokens":["<s>"]},"</s>":{"id":"</s>","ids":[2],"tokens":["</s>"]}}|' \
+    "$FIX/llama2.json" >closing.json
+begin "a template's closing token follows every document (llama2 + \$A </s>)"
+check "the variant has the closing token" grep -q '"SpecialToken":{"id":"</s>"' closing.json
+expect_exit 0 "$TOK" --tokenizer closing.json --out closing/c c.jsonl
+for line in 1 7 8; do echo 1; hf_ids llama2 "$line"; echo 2; done >want.txt
+tokens closing/c_train_000000.bin >got.txt
+assert_same_text got.txt want.txt "<s> ids </s> per document"
+
 begin "--eos picks the token (smollm: <|im_end|> = 2)"
 expect_exit 0 "$TOK" --tokenizer "$FIX/smollm.json" --out eos/c --eos '<|im_end|>' c.jsonl
 check "3 documents end with 2" [ "$(tokens eos/c_train_000000.bin | grep -c '^2$')" -eq 3 ]

@@ -34,9 +34,10 @@ static const char usage[] =
     "\n"
     "Supported tokenizers: byte-level BPE with the GPT-2 regex (GPT-2, SmolLM), byte-level BPE\n"
     "with a Split regex (Llama-3), SentencePiece-style BPE with byte fallback (Llama-2,\n"
-    "TinyLlama). Documents are framed as the model was trained: the BOS of the tokenizer's\n"
-    "template before each (Llama-2 <s>, Llama-3 <|begin_of_text|>); an EOS after each with\n"
-    "--append-eos, and always when the template has no BOS (GPT-2, SmolLM: <|endoftext|>).\n"
+    "TinyLlama). Documents are framed as the model was trained: the special tokens of the\n"
+    "tokenizer's template before and after each (Llama-2 <s>, Llama-3 <|begin_of_text|>); an\n"
+    "EOS after each with --append-eos when the template has none there, and always when the\n"
+    "template adds nothing at all (GPT-2, SmolLM: <|endoftext|>).\n"
     "\n"
     "options:\n"
     "  --tokenizer PATH      tokenizer.json, or a model directory holding one (required)\n"
@@ -46,8 +47,9 @@ static const char usage[] =
     "  --text                read every input as one plain-text document\n"
     "  --lines               read every input as plain text, one document per line\n"
     "  --append-eos          end every document with the EOS token\n"
-    "  --eos TOKEN           the EOS token (default: the template's, else the first of\n"
-    "                        <|endoftext|> <|end_of_text|> </s> the vocabulary has)\n"
+    "  --eos TOKEN           the EOS token, in place of the template's closing tokens\n"
+    "                        (default: the first of <|endoftext|> <|end_of_text|> </s> the\n"
+    "                        vocabulary has)\n"
     "  --val-fraction F      send this fraction of the documents (0 < F < 1, evenly spread:\n"
     "                        document i when floor((i+1)F) > floor(iF)) to the val shards\n"
     "  --val-tokens N        send the first documents to the val shards until they hold N\n"
@@ -209,7 +211,8 @@ typedef struct {
     int nthreads;
     int32_t bos[4];
     int nbos;
-    int32_t eos;         /* −1: none appended */
+    int32_t eos[4];      /* after every document */
+    int neos;
     ShardOut train, val;
     int to_val;          /* the document being written goes to val */
     Stats st;
@@ -243,8 +246,8 @@ static void flush_batch(Run *r, Batch *b, const Opts *o)
         for (int k = 0; b->first[i] && k < r->nbos; k++)
             idvec_push(ids, r->bos[k]);
         tokenizer_encode_piece(&r->tok[omp_get_thread_num()], doc->v, doc->n, !b->first[i], ids);
-        if (b->last[i] && r->eos >= 0)
-            idvec_push(ids, r->eos);
+        for (int k = 0; b->last[i] && k < r->neos; k++)
+            idvec_push(ids, r->eos[k]);
     }
     for (int i = 0; i < b->n; i++) {
         if (b->err[i].code) {
@@ -458,12 +461,16 @@ int main(int argc, char **argv)
     const Tokenizer *t = &r.tok[0];
     r.nbos = t->nbos;
     memcpy(r.bos, t->bos, sizeof r.bos);
-    r.eos = -1;
-    if (o.append_eos || o.eos_name || !t->nbos) {
-        r.eos = find_eos(t, o.eos_name);
-        if (r.eos < 0 && o.eos_name)
+    /* The template's closing tokens always; else one EOS when asked for or when nothing
+     * else separates the documents (docs/tokenize.md). */
+    r.neos = t->neos;
+    memcpy(r.eos, t->eos, sizeof r.eos);
+    if (o.eos_name || (!t->neos && (o.append_eos || !t->nbos))) {
+        r.eos[0] = find_eos(t, o.eos_name);
+        r.neos = 1;
+        if (r.eos[0] < 0 && o.eos_name)
             cli_die(&cli, PT_EINPUT, "--eos %s: not a token of %s", o.eos_name, t->path);
-        if (r.eos < 0)
+        if (r.eos[0] < 0)
             cli_die(&cli, PT_EINPUT, "%s: no end-of-document token found (give --eos TOKEN)",
                     t->path);
     }
