@@ -93,6 +93,28 @@ static int load_step(PreTok *p, json_t *j, const char *path, const char *file, E
         return add_regex(p, json_string_value(s), json_string_length(s), s == str, where, file,
                          err);
     }
+    if (!strcmp(t, "Metaspace")) {
+        json_t *rep = json_object_get(j, "replacement"), *scheme = json_object_get(j, "prepend_scheme");
+        const char *sc = json_is_string(scheme) ? json_string_value(scheme) : "always";
+        if (p->n || strcmp(path, "pre_tokenizer"))
+            return err_set(err, PT_EINPUT, "%s: %s: Metaspace is supported only as the whole "
+                           "pre_tokenizer", file, path);
+        if (!json_is_string(rep) || !json_string_length(rep) ||
+            json_string_length(rep) >= sizeof p->ms_rep)
+            return err_set(err, PT_EINPUT, "%s: %s.replacement: expected one character", file,
+                           path);
+        p->ms_prepend = !strcmp(sc, "never") ? 0 : !strcmp(sc, "first") ? 1
+                      : !strcmp(sc, "always") ? 2 : -1;
+        if (p->ms_prepend < 0)
+            return err_set(err, PT_EINPUT, "%s: %s.prepend_scheme: \"%s\" is not one of always, "
+                           "first, never", file, path, sc);
+        p->metaspace = 1;
+        p->ms_len = json_string_length(rep);
+        memcpy(p->ms_rep, json_string_value(rep), p->ms_len);
+        if (!is_false(j, "split")) /* what Llama-style conversions write; true is untested */
+            return err_set(err, PT_EINPUT, "%s: %s.split: only false is supported", file, path);
+        return PT_OK;
+    }
     if (!strcmp(t, "Digits")) {
         PreStep *s = &p->steps[p->n++];
         s->kind = PRE_DIGITS;
@@ -100,7 +122,7 @@ static int load_step(PreTok *p, json_t *j, const char *path, const char *file, E
         return PT_OK;
     }
     return err_set(err, PT_EINPUT, "%s: %s.type: \"%s\" is not supported (supported: ByteLevel, "
-                   "Split, Digits, Sequence)", file, path, t);
+                   "Split, Digits, Metaspace, Sequence)", file, path, t);
 }
 
 int pretok_load(PreTok *p, json_t *pre, const char *file, Error *err)
@@ -190,6 +212,29 @@ static void split_digits(PreTok *p, const PreStep *st, const char *s, Piece in, 
         i += len;
     }
     emit(p, nb, in.off + start, in.len - start);
+}
+
+size_t pretok_metaspace(PreTok *p, const char *s, size_t n, int at_start, ByteVec *buf,
+                        const Piece **out)
+{
+    buf->n = 0;
+    size_t nb = 0;
+    if (n == 0) {
+        *out = p->b;
+        return 0;
+    }
+    int prepend = p->ms_prepend == 2 || (p->ms_prepend == 1 && at_start);
+    if (prepend && !(s[0] == ' ' || (n >= p->ms_len && !memcmp(s, p->ms_rep, p->ms_len))))
+        bytevec_append(buf, p->ms_rep, p->ms_len);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == ' ')
+            bytevec_append(buf, p->ms_rep, p->ms_len);
+        else
+            bytevec_append(buf, s + i, 1);
+    }
+    emit(p, &nb, 0, buf->n);
+    *out = p->b;
+    return nb;
 }
 
 size_t pretok_split(PreTok *p, const char *s, size_t n, const Piece **out)

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "vec.h"
 
 /* The regex ByteLevel splits with when its use_regex is true (GPT-2's). */
 #define PRETOK_GPT2_REGEX \
@@ -38,6 +39,10 @@ typedef struct {
     int byte_level;    /* a ByteLevel step was seen: BPE words are raw bytes */
     int known_regexes; /* every regex step is GPT-2's or Llama-3's pattern */
     int split;         /* a Split step was seen (Llama-3's layout) */
+    int metaspace;     /* the pre-tokenizer is Metaspace (alone): spaces become ms_rep */
+    char ms_rep[8];    /* its replacement character, "▁" */
+    size_t ms_len;
+    int ms_prepend;    /* 0 never, 1 first (the text's first segment only), 2 always */
     Piece *a, *b;      /* scratch: the pieces before and after a step */
     size_t cap;
 } PreTok;
@@ -46,6 +51,12 @@ typedef struct {
  * PT_EINPUT naming its JSON path (pre_tokenizer.pretokenizers[1].type, ...). */
 int pretok_load(PreTok *p, json_t *pre, const char *file, Error *err);
 void pretok_free(PreTok *p);
+
+/* Metaspace (split false): s[0..n) with spaces replaced into buf, ms_rep prepended when the
+ * scheme asks (at_start: s begins the text) and it does not start with one already; returns
+ * the count of words (0 or 1), in *out as offsets into buf. */
+size_t pretok_metaspace(PreTok *p, const char *s, size_t n, int at_start, ByteVec *buf,
+                        const Piece **out);
 
 /* Cut valid UTF-8 s[0..n) into words; returns their count, the words in *out (owned by p,
  * valid until the next call). */

@@ -75,7 +75,8 @@ static void name_family(Tokenizer *t)
     else
         snprintf(t->family, sizeof t->family, "BPE%s%s",
                  t->bpe.byte_fallback ? " with byte fallback" : "",
-                 t->norm.n ? ", normalizer (Llama-2, TinyLlama)" : "");
+                 t->pre.metaspace ? ", Metaspace (Llama-2, TinyLlama)"
+                 : t->norm.n ? ", normalizer (Llama-2, TinyLlama)" : "");
 }
 
 /* Whether tokenizer_cut may cut (the conditions are listed there). */
@@ -91,7 +92,7 @@ static int cuttable(const Tokenizer *t)
             regex_steps += t->pre.steps[i].kind == PRE_REGEX;
         return t->pre.known_regexes && regex_steps && !t->norm.n;
     }
-    if (t->pre.n || !textnorm_is_sentencepiece(&t->norm) ||
+    if (t->pre.n || t->pre.metaspace || !textnorm_is_sentencepiece(&t->norm) ||
         bpe_token_id(&t->bpe, "\u2581", 3) < 0)
         return 0;
     for (int32_t id = 0; id < t->bpe.nids; id++) { /* "x▁" in a token: a merge could join */
@@ -168,11 +169,18 @@ void tokenizer_free(Tokenizer *t)
     t->added_of_id = NULL;
     bytevec_free(&t->text);
     bytevec_free(&t->normed);
+    bytevec_free(&t->spaced);
 }
 
 static void encode_words(Tokenizer *t, const char *s, size_t n, IdVec *out)
 {
     const Piece *w;
+    if (t->pre.metaspace) {
+        size_t nw = pretok_metaspace(&t->pre, s, n, t->at_start, &t->spaced, &w);
+        for (size_t i = 0; i < nw; i++)
+            bpe_encode(&t->bpe, t->spaced.v + w[i].off, w[i].len, out);
+        return;
+    }
     size_t nw = pretok_split(&t->pre, s, n, &w);
     for (size_t i = 0; i < nw; i++)
         bpe_encode(&t->bpe, s + w[i].off, w[i].len, out);
@@ -187,8 +195,10 @@ static void split_added(Tokenizer *t, int normalized, const char *s, size_t n, S
 {
     size_t from = 0, len;
     int32_t id;
+    int outer = t->at_start; /* s begins the text */
     while (from < n) {
         size_t at = addedtok_find(&t->added, normalized, s, n, from, &len, &id);
+        t->at_start = outer && from == 0;
         seg(t, s + from, at - from, out);
         if (at == n)
             break;
@@ -220,6 +230,7 @@ void tokenizer_encode_piece(Tokenizer *t, const char *text, size_t n, int contin
                             IdVec *out)
 {
     t->continues = continues;
+    t->at_start = !continues;
     if (!utf8_is_valid(text, n)) {
         t->text.n = 0;
         bytevec_reserve(&t->text, 3 * n);

@@ -28,11 +28,13 @@ typedef struct {
     int32_t *added_of_id; /* (vocab_size) index in added of the token with this id, −1: none */
     int cuttable;        /* tokenizer_cut finds places (see there) */
     int continues;       /* the segment being encoded continues a cut text */
+    int at_start;        /* the segment being encoded begins the text (Metaspace "first") */
     int32_t bos[4];      /* the template's special tokens before the text ($A) */
     int nbos;
     int32_t eos[4];      /* ... and after it */
     int neos;
-    ByteVec text, normed; /* scratch: the repaired text, a segment's normalized form */
+    ByteVec text, normed, spaced; /* scratch: the repaired text, a segment's normalized form,
+                                     its Metaspace form */
 } Tokenizer;
 
 /* Load PATH: a tokenizer.json, or a model directory holding one. A missing or malformed file,

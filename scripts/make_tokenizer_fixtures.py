@@ -3,10 +3,13 @@
 # family picotron-tokenize supports, trained here by Hugging Face `tokenizers` on the English
 # text of Debian's fortunes-min package plus the multilingual lines below, a deliberately nasty
 # test corpus (docs.bin), and for each tokenizer the ids and the decoded text `tokenizers`
-# gives for every document (NAME.ids, NAME.decoded). tests/unit/test_tokenizer.c compares
+# gives for every document (NAME.ids, NAME.decoded). llama2ms is llama2's model in the
+# Metaspace layout of newer conversions. tests/unit/test_tokenizer.c compares
 # picotron's C tokenizer with them byte for byte. CI never runs this; the output is committed.
 #     pip install 'tokenizers==0.23.3'
 #     python3 scripts/make_tokenizer_fixtures.py
+# Training may break ties between equally frequent pairs differently from run to run, so a
+# rerun can change a tokenizer; each run writes one consistent set (JSON, ids, decoded text).
 # Formats (all written by this script, read by tests/unit/test_tokenizer.c):
 #   docs.bin      per document: its byte length in decimal, "\n", the raw bytes, "\n"
 #   NAME.ids      one line per document: the ids of encode(text, add_special_tokens=False)
@@ -132,6 +135,16 @@ def sentencepiece_bpe(vocab_size):
     return Tokenizer.from_str(json.dumps(j, ensure_ascii=False))
 
 
+def metaspace_layout(tok):
+    """The same Llama-2-style model as converted by newer transformers (legacy=False): no
+    normalizer, a Metaspace pre-tokenizer that prepends "▁" to the first segment only."""
+    j = json.loads(tok.to_str())
+    j["normalizer"] = None
+    j["pre_tokenizer"] = {"type": "Metaspace", "replacement": "\u2581",
+                          "prepend_scheme": "first", "split": False}
+    return Tokenizer.from_str(json.dumps(j, ensure_ascii=False))
+
+
 def template(bos, bos_id, eos, eos_id):
     single = [{"SpecialToken": {"id": bos, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}]
     special = {bos: {"id": bos, "ids": [bos_id], "tokens": [bos]}}
@@ -171,6 +184,7 @@ def main():
                                            ["<|begin_of_text|>", "<|end_of_text|>"])),
         "llama2": sentencepiece_bpe(1200),
     }
+    toks["llama2ms"] = metaspace_layout(toks["llama2"])
     write_framed(os.path.join(OUT, "docs.bin"), DOCS)
     for name, tok in toks.items():
         tok.save(os.path.join(OUT, name + ".json"), pretty=False)
