@@ -26,8 +26,10 @@ static int load_template(Tokenizer *t, json_t *pp, const char *path, Error *err)
             continue;
         }
         json_t *name = json_object_get(json_object_get(item, "SpecialToken"), "id");
-        json_t *ids = json_object_get(json_object_get(special, json_string_value(name)), "ids");
-        if (!json_is_string(name) || !json_is_array(ids))
+        json_t *ids = json_is_string(name)
+                          ? json_object_get(json_object_get(special, json_string_value(name)), "ids")
+                          : NULL;
+        if (!json_is_array(ids))
             return err_set(err, PT_EINPUT, "%s: %s.single[%zu]: a special token missing from "
                            "%s.special_tokens", t->path, path, i, path);
         for (size_t k = 0; k < json_array_size(ids); k++) {
@@ -146,6 +148,14 @@ int tokenizer_load(Tokenizer *t, const char *path, Error *err)
         for (int i = 0; i < t->added.n; i++)
             if (t->added.t[i].id >= t->vocab_size)
                 t->vocab_size = t->added.t[i].id + 1;
+        for (int i = 0; i < t->nbos + t->neos && !rc; i++) {
+            int32_t id = i < t->nbos ? t->bos[i] : t->eos[i - t->nbos];
+            if (id < 0 || id >= t->vocab_size)
+                rc = err_set(err, PT_EINPUT, "%s: post_processor: special token id %d is not in "
+                             "the vocabulary (%d ids)", t->path, id, t->vocab_size);
+        }
+    }
+    if (!rc) {
         t->added_of_id = vec_realloc(NULL, (size_t)t->vocab_size * sizeof *t->added_of_id);
         memset(t->added_of_id, 0xFF, (size_t)t->vocab_size * sizeof *t->added_of_id);
         for (int i = t->added.n - 1; i >= 0; i--) /* the first entry of an id wins */

@@ -223,6 +223,13 @@ START_TEST(unsupported_parts_are_refused_naming_the_json_path)
         {"{\"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}, \"post_processor\": "
          "{\"type\": \"BertProcessing\"}}", "post_processor.type"},
         {"{\"version\": \"1.0\"}", "model: missing"},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}, "
+         "\"post_processor\": {\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": "
+         "{\"id\": \"<s>\"}}, {\"Sequence\": {\"id\": \"A\"}}], \"special_tokens\": {\"<s>\": "
+         "{\"ids\": [7]}}}}", "post_processor: special token id 7 is not in the vocabulary"},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}, \"post_processor\": "
+         "{\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": 3}}]}}",
+         "post_processor.single[0]"},
         {"{\"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"_\", \"split\": true}, "
          "\"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}}",
          "pre_tokenizer.split: only false"},
