@@ -89,7 +89,14 @@ expect_exit 0 "$TOK" $G --out forms/gz c.jsonl.gz
 zstd -q -d -c c.jsonl.zst | { expect_exit 0 "$TOK" $G --out forms/pipe -; }
 # shellcheck disable=SC2086
 expect_exit 0 "$TOK" $G --out forms/cat - <c.jsonl.zst
-for f in txt lines gz pipe cat; do
+# several gzip members / zstd frames one after the other (as `cat a.gz b.gz` makes)
+{ head -n 2 c.jsonl | gzip -c; tail -n +3 c.jsonl | gzip -c; } >multi.jsonl.gz
+{ head -n 2 c.jsonl | zstd -q -c; tail -n +3 c.jsonl | zstd -q -c; } >multi.jsonl.zst
+# shellcheck disable=SC2086
+expect_exit 0 "$TOK" $G --out forms/mgz multi.jsonl.gz
+# shellcheck disable=SC2086
+expect_exit 0 "$TOK" $G --out forms/mzst multi.jsonl.zst
+for f in txt lines gz pipe cat mgz mzst; do
     check "$f = JSONL" cmp -s "forms/${f}_train_000000.bin" gpt2/c_train_000000.bin
 done
 
