@@ -4,7 +4,8 @@
 # text of Debian's fortunes-min package plus the multilingual lines below, a deliberately nasty
 # test corpus (docs.bin), and for each tokenizer the ids and the decoded text `tokenizers`
 # gives for every document (NAME.ids, NAME.decoded). llama2ms is llama2's model in the
-# Metaspace layout of newer conversions. tests/unit/test_tokenizer.c compares
+# Metaspace layout of newer conversions; gpt2nfkc and gpt2nfd are gpt2's behind a Unicode
+# normalizer. tests/unit/test_tokenizer.c compares
 # picotron's C tokenizer with them byte for byte. CI never runs this; the output is committed.
 #     pip install 'tokenizers==0.23.3'
 #     python3 scripts/make_tokenizer_fixtures.py
@@ -145,6 +146,13 @@ def metaspace_layout(tok):
     return Tokenizer.from_str(json.dumps(j, ensure_ascii=False))
 
 
+def with_normalizer(tok, normalizer):
+    """The same model behind a Unicode normalizer (NFKC, NFD): the utf8proc path."""
+    j = json.loads(tok.to_str())
+    j["normalizer"] = {"type": normalizer}
+    return Tokenizer.from_str(json.dumps(j, ensure_ascii=False))
+
+
 def template(bos, bos_id, eos, eos_id):
     single = [{"SpecialToken": {"id": bos, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}]
     special = {bos: {"id": bos, "ids": [bos_id], "tokens": [bos]}}
@@ -185,6 +193,8 @@ def main():
         "llama2": sentencepiece_bpe(1200),
     }
     toks["llama2ms"] = metaspace_layout(toks["llama2"])
+    toks["gpt2nfkc"] = with_normalizer(toks["gpt2"], "NFKC")
+    toks["gpt2nfd"] = with_normalizer(toks["gpt2"], "NFD")
     write_framed(os.path.join(OUT, "docs.bin"), DOCS)
     for name, tok in toks.items():
         tok.save(os.path.join(OUT, name + ".json"), pretty=False)
