@@ -139,19 +139,13 @@ static void check_family(const char *name)
     tokenizer_free(&t);
 }
 
-START_TEST(gpt2_ids_equal_hf_tokenizers) { check_family("gpt2"); }
-END_TEST
-START_TEST(smollm_ids_equal_hf_tokenizers) { check_family("smollm"); }
-END_TEST
-START_TEST(llama3_ids_equal_hf_tokenizers) { check_family("llama3"); }
-END_TEST
-START_TEST(llama2_ids_equal_hf_tokenizers) { check_family("llama2"); }
-END_TEST
-START_TEST(llama2_metaspace_ids_equal_hf_tokenizers) { check_family("llama2ms"); }
-END_TEST
-START_TEST(nfkc_normalizer_ids_equal_hf_tokenizers) { check_family("gpt2nfkc"); }
-END_TEST
-START_TEST(nfd_normalizer_ids_equal_hf_tokenizers) { check_family("gpt2nfd"); }
+/* The fixture tokenizers: the four families, Llama-2's model in the Metaspace layout, GPT-2's
+ * behind the NFKC and NFD normalizers. */
+static const char *const FIXTURES[] = {"gpt2",     "smollm",   "llama3", "llama2",
+                                       "llama2ms", "gpt2nfkc", "gpt2nfd"};
+#define NFIXTURES ((int)(sizeof FIXTURES / sizeof FIXTURES[0]))
+
+START_TEST(ids_and_decoded_text_equal_hf_tokenizers) { check_family(FIXTURES[_i]); }
 END_TEST
 
 /* A large document may be tokenized in pieces cut by tokenizer_cut (docin streams plain-text
@@ -301,13 +295,7 @@ int main(void)
 {
     Suite *s = suite_create("tokenizer");
     TCase *tc = tcase_create("core");
-    tcase_add_test(tc, gpt2_ids_equal_hf_tokenizers);
-    tcase_add_test(tc, smollm_ids_equal_hf_tokenizers);
-    tcase_add_test(tc, llama3_ids_equal_hf_tokenizers);
-    tcase_add_test(tc, llama2_ids_equal_hf_tokenizers);
-    tcase_add_test(tc, llama2_metaspace_ids_equal_hf_tokenizers);
-    tcase_add_test(tc, nfkc_normalizer_ids_equal_hf_tokenizers);
-    tcase_add_test(tc, nfd_normalizer_ids_equal_hf_tokenizers);
+    tcase_add_loop_test(tc, ids_and_decoded_text_equal_hf_tokenizers, 0, NFIXTURES);
     tcase_add_test(tc, cut_documents_give_the_ids_of_the_whole);
     tcase_add_test(tc, unsupported_parts_are_refused_naming_the_json_path);
     tcase_add_test(tc, a_missing_file_and_a_directory_without_one_are_named);
