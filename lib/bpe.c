@@ -243,6 +243,7 @@ void bpe_free(Bpe *b)
     strmap_free(&b->vocab);
     strmap_free(&b->cache);
     bytevec_free(&b->strings);
+    bytevec_free(&b->spelled);
     idvec_free(&b->cache_ids);
     free(b->id_str);
     free(b->merges.key);
@@ -380,17 +381,16 @@ static void word_symbols(const Bpe *b, const char *s, size_t n, Word *w)
 }
 
 /* The word spelled in the vocab's alphabet (byte-level: through bytemap), for ignore_merges. */
-static int32_t whole_word_id(const Bpe *b, const char *s, size_t n)
+static int32_t whole_word_id(Bpe *b, const char *s, size_t n)
 {
     if (!b->byte_level)
         return bpe_token_id(b, s, n);
-    char buf[4 * CACHE_MAX_WORD];
-    if (n > CACHE_MAX_WORD)
-        return -1;
-    size_t k = 0;
+    ByteVec *w = &b->spelled;
+    w->n = 0;
+    bytevec_reserve(w, 2 * n); /* each byte's character is 1 or 2 bytes of UTF-8 */
     for (size_t i = 0; i < n; i++)
-        k += utf8_encode(bytemap_char((unsigned char)s[i]), buf + k);
-    return bpe_token_id(b, buf, k);
+        w->n += utf8_encode(bytemap_char((unsigned char)s[i]), w->v + w->n);
+    return bpe_token_id(b, w->v, w->n);
 }
 
 void bpe_encode(Bpe *b, const char *s, size_t n, IdVec *out)

@@ -34,6 +34,7 @@ typedef struct {
     StrMap cache;             /* word → offset << 16 | count in cache_ids */
     IdVec cache_ids;
     struct BpeWord *scratch;  /* the symbols and heap of the word being merged */
+    ByteVec spelled;          /* the word in the byte alphabet (ignore_merges) */
 } Bpe;
 
 /* Load the "model" object of tokenizer.json (FILE names it in messages). byte_level: words
