@@ -119,8 +119,16 @@ check "one document: one <|endoftext|>" [ "$(tokens bigtxt/gpt2_train_000000.bin
 
 # ---- splits and shard sizes ----------------------------------------------------------------
 awk 'BEGIN { for (i = 0; i < 40; i++) printf "{\"text\": \"document %d: the quick brown fox %d\"}\n", i, i * i }' >many.jsonl
+awk 'BEGIN { for (i = 0; i < 3000; i++) printf "{\"text\": \"line %d %d\"}\n", i, i * 7919 % 10007 }' | gzip -c >big.jsonl.gz
 # shellcheck disable=SC2086
 expect_exit 0 "$TOK" $G --out one/m many.jsonl
+begin "--threads 1 and --threads 3 write the same shards"
+# shellcheck disable=SC2086
+expect_exit 0 "$TOK" $G --threads 1 --out thr1/m many.jsonl big.jsonl.gz
+# shellcheck disable=SC2086
+expect_exit 0 "$TOK" $G --threads 3 --out thr3/m many.jsonl big.jsonl.gz
+check "identical" cmp -s thr1/m_train_000000.bin thr3/m_train_000000.bin
+
 begin "--shard-tokens 100: shards of 100 tokens, the same stream"
 # shellcheck disable=SC2086
 expect_exit 0 "$TOK" $G --out small/m --shard-tokens 100 many.jsonl
@@ -199,7 +207,6 @@ printf '{"text": 42}\n' >num.jsonl
 # shellcheck disable=SC2086
 refused "a field that is not a string" "num.jsonl:1: \"text\" is not a string" "$TOK" $G --out bad/x num.jsonl
 # A gzip stream with its middle overwritten, and a zstd stream cut short.
-awk 'BEGIN { for (i = 0; i < 3000; i++) printf "{\"text\": \"line %d %d\"}\n", i, i * 7919 % 10007 }' | gzip -c >big.jsonl.gz
 { head -c 2000 big.jsonl.gz; head -c 500 /dev/zero; tail -c +2501 big.jsonl.gz; } >corrupt.jsonl.gz
 # shellcheck disable=SC2086
 refused "corrupt gzip" "corrupt.jsonl.gz: corrupt gzip data" "$TOK" $G --out bad/x corrupt.jsonl.gz
