@@ -18,16 +18,17 @@ CHECKLIBS = $(shell pkg-config --libs check 2>/dev/null)
 PREFIX   ?= /usr/local
 
 LIB_SRC   = $(wildcard lib/*.c lib/kernels/cpu/*.c)
-TOOLS     = train bench submit create_config convert_hf shard_ckpt metrics plot trace
+TOOLS     = train bench submit create_config convert_hf shard_ckpt metrics plot trace tokenize
 TOOL_BINS = $(addprefix bin/picotron-,$(subst _,-,$(TOOLS)))
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 TEST_SUPPORT = $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 
 B   = build
+VG  = build-valgrind
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/%.o)
 
-.PHONY: all deps check check-unit check-asan check-mpi check-e2e check-kernel-paths check-valgrind demo bench install clean \
-        image image-deps image-repro check-image check-k8s-schema
+.PHONY: all deps check check-unit check-asan check-mpi check-e2e check-kernel-paths check-valgrind demo bench bench-tokenize \
+        install clean image image-deps image-repro check-image check-k8s-schema
 all: bin/picotron $(TOOL_BINS) bin/text2shard
 
 deps:
@@ -54,6 +55,10 @@ bin/picotron-%: $(B)/libpicotron.a $(wildcard tools/*/main.c)
 	@mkdir -p bin
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS) tools/$(subst -,_,$*)/main.c $(B)/libpicotron.a $(LDLIBS) -o $@
+
+# Only picotron-tokenize (and its test) link the regex, Unicode and compression libraries.
+TOKENIZE_LIBS = -lpcre2-8 -lutf8proc -lz -lzstd
+bin/picotron-tokenize $(B)/tests/test_tokenizer $(VG)/bin/picotron-tokenize: LDLIBS += $(TOKENIZE_LIBS)
 
 bin/text2shard: scripts/text2shard.c $(B)/libpicotron.a
 	@mkdir -p bin
@@ -113,7 +118,6 @@ check: deps
 # Every tool's normal path under valgrind's memcheck (a CI target, not part of check): built in
 # its own directory for x86-64-v3 (valgrind runs no AVX-512), -O1, tools linked into
 # $(VG)/bin so bin/ keeps the native build. scripts/check-valgrind says what runs.
-VG = build-valgrind
 VG_BINS = $(addprefix $(VG)/bin/picotron-,$(subst _,-,$(TOOLS))) $(VG)/bin/picotron
 check-valgrind:
 	@$(MAKE) --no-print-directory B=$(VG) ARCH=-march=x86-64-v3 OPT=-O1 $(VG_BINS)
@@ -155,6 +159,9 @@ check-image: image all
 # in build/k8s-venv: needs network once, and Python; not part of `make check`).
 check-k8s-schema: bin/picotron-submit bin/picotron-train
 	@scripts/check-k8s-schema
+
+bench-tokenize: deps all
+	@scripts/bench-tokenize
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin

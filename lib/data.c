@@ -18,8 +18,6 @@
 #include "rng.h"
 
 #define SHARD_HEADER_BYTES (SHARD_HEADER_INTS * 4)
-#define SHARD_VERSION_U16 1
-#define SHARD_VERSION_U32 7
 /* Length of the synthetic stream: at least 2^31 samples for any T, so no run wraps, and
  * i·T + T + 1 never overflows. */
 #define SYNTHETIC_TOKENS ((int64_t)1 << 62)

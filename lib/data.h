@@ -10,6 +10,8 @@
 
 #define SHARD_MAGIC_U16 20240520
 #define SHARD_MAGIC_U32 20240801
+#define SHARD_VERSION_U16 1
+#define SHARD_VERSION_U32 7
 #define SHARD_HEADER_INTS 256
 
 typedef struct {

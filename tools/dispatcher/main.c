@@ -19,6 +19,7 @@ static const char *const tools[][2] = {
     {"metrics", "one table over many runs: status, mesh, tokens/s, MFU, memory, losses"},
     {"plot", "loss and throughput of runs against step or tokens (SVG/PNG, gnuplot)"},
     {"trace", "timelines of --trace: merge ranks, summarise steps, bubbles, waits"},
+    {"tokenize", "text/JSONL (gzip, zstd) to token shards with a model's tokenizer.json"},
 };
 #define NTOOLS (sizeof tools / sizeof tools[0])
 
