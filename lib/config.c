@@ -128,6 +128,8 @@ static const Key KEYS[] = {
     STR("environment.TOKENIZERS_PARALLELISM", environment.tokenizers_parallelism, "", NULL),
     STR("environment.FLASH_ATTEN", environment.flash_atten, "", NULL),
     STR_OR_NULL("environment.HF_TOKEN", environment.hf_token),
+    STR("environment.device", environment.device, "auto", "auto|cpu|cuda"),
+    BOOL("environment.allow_tf32", environment.allow_tf32, 0),
     {NULL, T_INT, 0, 0, ANY, 0, NULL, NULL, 0},
 };
 

@@ -59,7 +59,7 @@ int trainer_step(Trainer *t, StepStats *st, Error *err);
 void trainer_close(Trainer *t);
 
 /* This rank's parameter table and weights (flat buffer laid out by the table). */
-const ParamTable *trainer_params(const Trainer *t, const float **weights);
+const ParamTable *trainer_params(Trainer *t, const float **weights);
 const Mesh *trainer_mesh(const Trainer *t);
 
 /* The whole loop: open, steps with logging and validation, close. */
