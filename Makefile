@@ -118,3 +118,6 @@ install: all
 
 clean:
 	rm -rf build build-asan bin
+
+# The hand-written CUDA kernels and their CPU-run tests.
+-include mk/cuda-kernels.mk
