@@ -15,14 +15,19 @@ LDLIBS   += -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas $(shell pkg-config --l
 CHECKLIBS = $(shell pkg-config --libs check 2>/dev/null)
 PREFIX   ?= /usr/local
 
-LIB_SRC   = $(wildcard lib/*.c lib/kernels/cpu/*.c)
+LIB_SRC   = $(filter-out $(LIB_SRC_OFF),$(wildcard lib/*.c lib/kernels/cpu/*.c))
 TOOLS     = train bench submit create_config convert_hf shard_ckpt metrics plot
 TOOL_BINS = $(addprefix bin/picotron-,$(subst _,-,$(TOOLS)))
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 TEST_SUPPORT = $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 
 B   = build
-LIB_OBJ = $(LIB_SRC:%.c=$(B)/%.o)
+
+# The CUDA backend's host side, its stand-in build and check-cuda/check-gpu (before the rules:
+# it decides which lib/ files and kernel objects go into libpicotron.a).
+-include mk/cuda.mk
+
+LIB_OBJ = $(LIB_SRC:%.c=$(B)/%.o) $(LIB_OBJ_EXTRA)
 
 .PHONY: all deps check check-unit check-asan check-mpi check-e2e check-kernel-paths demo bench install clean
 all: bin/picotron $(TOOL_BINS) bin/text2shard
@@ -104,6 +109,7 @@ check: deps
 	@timeout 180 $(MAKE) --no-print-directory check-mpi
 	@timeout 420 $(MAKE) --no-print-directory check-e2e
 	@timeout 300 $(MAKE) --no-print-directory check-kernel-paths
+	@timeout 300 $(MAKE) --no-print-directory check-cuda
 	@echo "make check: all passed"
 
 demo: deps all

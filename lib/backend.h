@@ -105,6 +105,10 @@ typedef struct Backend {
 /* The CPU backend: kernels/cpu over host memory (OpenBLAS + OpenMP). */
 const Backend *backend_cpu(void);
 
+/* What the CUDA backend holds for itself on its GPU: the cuBLASLt workspace of its stream and
+ * one reduction result (memplan counts it before a backend exists). */
+#define BACKEND_CUDA_WORKSPACE_BYTES (((size_t)32 << 20) + sizeof(double))
+
 /* The CUDA backend (lib/backend_cuda.c) on GPU `device` of this node, TF32 in the fp32 GEMMs
  * when allow_tf32; NULL when there is none to use, with the reason in why (one line, e.g.
  * "cudaGetDeviceCount: insufficient driver (35)"). A build without CUDA (CUDA=0) says so. */

@@ -12,6 +12,7 @@
 
 #include "backend.h"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/kernels.h"
 
 #define MIB (1024.0 * 1024.0)
 #define WORKSPACE_BYTES ((size_t)32 << 20) /* cuBLASLt's per-stream workspace (Hopper: 32 MiB) */
@@ -36,7 +37,7 @@ static struct {
     void *workspace;          /* WORKSPACE_BYTES for cuBLASLt */
     double *scalar;           /* one double for reductions returned to the host */
     int tf32;
-    char name[256];           /* describe(): the card */
+    char name[320];           /* describe(): the card */
     Plan plan[PLANS_MAX];
     int nplans;
 } cu;
@@ -301,17 +302,12 @@ static const char *cu_describe(void)
     return cu.name;
 }
 
-/* One stream: host threads do not enter the kernels' work. */
-static void cu_set_threads(int n)
-{
-    (void)n;
-}
 
 static Backend CUDA_BACKEND = {
     .name = "cuda",
     .act_dtype = DTYPE_F32,
     .host_memory = 0,
-    .set_threads = cu_set_threads,
+    .set_threads = kernels_set_threads, /* the host's own loops (data, initialisation) */
     .peak_gflops = cu_peak_gflops,
     .describe = cu_describe,
     .memory_free = cu_memory_free,
@@ -397,7 +393,7 @@ const Backend *backend_cuda(int device, int allow_tf32, char *why, size_t why_le
     check_blas(cublasSetPointerMode(cu.blas, CUBLAS_POINTER_MODE_HOST), "cublasSetPointerMode");
     cu.device = device;
     cu.tf32 = allow_tf32;
-    snprintf(cu.name, sizeof cu.name, "%s (sm_%d%d, %.0f GiB)", prop.name, prop.major,
+    snprintf(cu.name, sizeof cu.name, "%.256s (sm_%d%d, %.0f GiB)", prop.name, prop.major,
              prop.minor, (double)prop.totalGlobalMem / (MIB * 1024.0));
     cuda_kernels_set_stream(cu.stream);
     cu.workspace = cu_alloc(WORKSPACE_BYTES);
@@ -408,7 +404,9 @@ const Backend *backend_cuda(int device, int allow_tf32, char *why, size_t why_le
     CUDA_BACKEND.mpi_buffers = cudaPointerGetAttributes(&attr, cu.workspace) == cudaSuccess &&
                                (attr.type == cudaMemoryTypeManaged ||
                                 attr.type == cudaMemoryTypeHost);
-    CUDA_BACKEND.workspace_bytes = WORKSPACE_BYTES + sizeof(double);
+    CUDA_BACKEND.workspace_bytes = BACKEND_CUDA_WORKSPACE_BYTES;
+    _Static_assert(BACKEND_CUDA_WORKSPACE_BYTES == WORKSPACE_BYTES + sizeof(double),
+                   "memplan counts what open allocates");
     opened = device;
     return &CUDA_BACKEND;
 }

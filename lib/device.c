@@ -12,25 +12,23 @@ int device_select(const Config *cfg, int world, int say, const Backend **be, Err
     if (!strcmp(want, "cpu"))
         return PT_OK;
     char why[256];
+    const char *what = "no CUDA device: ";
     int local = launch_local_rank();
     const Backend *gpu = backend_cuda(local, cfg->environment.allow_tf32, why, sizeof why);
     if (gpu && world > 1 && !gpu->mpi_buffers) {
+        what = "";
         snprintf(why, sizeof why, "%d ranks on CUDA need a device-aware comm (NCCL), which "
                  "picotron does not have yet", world);
         gpu = NULL;
-    } else if (!gpu) {
-        char reason[256];
-        snprintf(reason, sizeof reason, "no CUDA device: %s", why);
-        snprintf(why, sizeof why, "%s", reason);
     }
     if (gpu) {
         *be = gpu;
         return PT_OK;
     }
     if (!strcmp(want, "cuda"))
-        return err_set(err, PT_EINPUT, "environment.device is cuda but %s", why);
+        return err_set(err, PT_EINPUT, "environment.device is cuda but %s%s", what, why);
     if (say)
-        fprintf(stderr, "picotron-train: %s — running on the CPU (environment.device auto)\n",
-                why);
+        fprintf(stderr, "picotron-train: %s%s — running on the CPU (environment.device auto)\n",
+                what, why);
     return PT_OK;
 }

@@ -386,7 +386,7 @@ int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOp
     if (is_root(t) && !cfg->training.skip_memory_check)
         rc = t->be->host_memory ? memplan_check(cfg, t->mpi ? launch_local_ranks() : 1,
                                                 memplan_available(), err)
-                                : memplan_check(cfg, 1, t->be->memory_free(), err);
+                                : memplan_check_gpu(cfg, t->be->memory_free(), err);
     if (t->mpi)
         rc = comm_agree(&t->mesh.all, err);
     if (rc)
