@@ -76,3 +76,6 @@ else
 check-cuda-kernels:
 	@echo "check-cuda-kernels: skipped: no nvcc"
 endif
+
+# objects made only through pattern rules are kept (make would delete them as intermediates)
+.SECONDARY: $(CUDASIM_OBJ) $(CUDA_KERNEL_OBJ) $(B)/cudasim/harness_kernels.o

@@ -162,11 +162,18 @@ static void resume(struct worker *w, struct fiber *f)
     __sanitizer_finish_switch_fiber(w->sched_fake, NULL, NULL);
 }
 
-void __syncthreads(void)
+int __syncthreads_count(int pred)
 {
     struct fiber *f = self->cur;
+    f->bits = pred != 0;
     f->state = AT_SYNCTHREADS;
     to_scheduler(f);
+    return (int)f->bits;
+}
+
+void __syncthreads(void)
+{
+    __syncthreads_count(0);
 }
 
 uint64_t cudasim_warp_op(enum cudasim_warp_op op, unsigned mask, uint64_t bits, int arg,
@@ -300,9 +307,14 @@ static void run_block(struct worker *w, int64_t b)
         if (at_sync != live)
             fail(L->name, "cudasim: deadlock in block %lld: %d threads at __syncthreads, %d "
                  "at a warp operation", (long long)b, at_sync, live - at_sync);
+        uint64_t count = 0; /* for __syncthreads_count */
         for (int i = 0; i < n; i++)
-            if (w->fibers[i].state == AT_SYNCTHREADS)
+            count += w->fibers[i].state == AT_SYNCTHREADS && w->fibers[i].bits;
+        for (int i = 0; i < n; i++)
+            if (w->fibers[i].state == AT_SYNCTHREADS) {
                 w->fibers[i].state = RUNNING;
+                w->fibers[i].bits = count;
+            }
     }
 }
 

@@ -45,6 +45,9 @@ extern __thread uint3 cudasim_block_idx, cudasim_block_dim, cudasim_grid_dim;
 enum cudasim_warp_op { CUDASIM_SYNCWARP, CUDASIM_SHFL, CUDASIM_SHFL_XOR, CUDASIM_SHFL_DOWN,
                        CUDASIM_SHFL_UP, CUDASIM_BALLOT };
 void __syncthreads(void);
+int __syncthreads_count(int pred); /* the barrier, returning how many threads gave pred ≠ 0 */
+inline int __syncthreads_or(int pred) { return __syncthreads_count(pred) != 0; }
+inline int __syncthreads_and(int pred) { return __syncthreads_count(pred) == (int)(blockDim.x * blockDim.y * blockDim.z); }
 uint64_t cudasim_warp_op(enum cudasim_warp_op op, unsigned mask, uint64_t bits, int arg,
                          int width);
 
