@@ -447,14 +447,15 @@ static int parse_root(Config *cfg, json_t *root, const char *path, Error *err)
     return rc;
 }
 
-/* picotron picks its backend and dtype from use_cpu alone (gloo and float32 on the CPU), as
- * this build always runs: only a config that asks for the GPU is told, in one line. */
+/* picotron picks its backend and dtype from use_cpu alone (gloo and float32 on the CPU); we
+ * pick the device by environment.device and compute in float32 over MPI on either: only a
+ * config that asks for picotron's GPU setup is told, in one line. */
 static void warn_cpu(const Config *cfg)
 {
     if (!cfg->distributed.use_cpu)
-        warn("distributed.use_cpu is false (backend \"%s\", dtype \"%s\"): this build runs on "
-             "the CPU, over MPI, in float32",
-             cfg->distributed.backend, cfg->model.dtype);
+        warn("distributed.use_cpu is false (backend \"%s\", dtype \"%s\"): picotron-train "
+             "computes in float32 over MPI, on the device environment.device picks (\"%s\")",
+             cfg->distributed.backend, cfg->model.dtype, cfg->environment.device);
 }
 
 int config_parse(Config *cfg, const char *json_text, const char *path, Error *err)

@@ -1,13 +1,15 @@
 #!/bin/sh
-# test_cuda_backend STUB: the CUDA backend's host code end to end without a GPU. STUB is
+# test_cuda_backend [STUB]: the CUDA backend's host code end to end without a GPU. STUB
+# (default build/cudastub/picotron-train, make cudastub) is
 # picotron-train linked against the stand-ins (tests/cudastub: cudart and cuBLASLt over host
 # memory, checked) and the kernels run by the CPU test runtime (tests/cudasim); its
 # environment.device=cpu is the CPU backend of the product, bit for bit. Checks:
 #   1. training on device=cuda matches the CPU backend (same binary, same config);
 #   2. a checkpoint written on CUDA resumes on the CPU and the other way round;
-#   3. device selection: auto without a device, a local rank beyond the devices, a discrete
+#   3. dp, ZeRO-1, tp, pp and cp meshes on CUDA against one CPU process;
+#   4. device selection: auto without a device, a local rank beyond the devices, a discrete
 #      GPU under several ranks, out of memory at allocation and in the memory check;
-#   4. the real binary (bin/picotron-train, real cudart) on this machine without a GPU.
+#   5. the real binary (bin/picotron-train, real cudart) on this machine without a GPU.
 # Tolerances (relative, on the printed loss / grad_norm after 1-4 steps): 2e-5 / 2e-4. The two
 # backends compute the same fp32 math in another order: cuBLASLt's stand-in sums in double
 # where OpenBLAS sums fp32 in blocks, the kernels reduce in their own fixed order (fp32
@@ -16,7 +18,9 @@
 # every layer, moves ~10x more. A wrong operand (an unscaled clip, a transposed weight, a
 # missed beta = 1 accumulation) moves the loss by >= 1e-3.
 # timeout: 600
-STUB=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+STUB=${1:-$(dirname "$0")/../../build/cudastub/picotron-train}
+STUB=$(cd "$(dirname "$STUB")" && pwd)/$(basename "$STUB")
+# shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/../e2e/lib.sh"
 
 LOSS_TOL=2e-5
@@ -58,6 +62,7 @@ begin "resume: straight run on the CPU"
 # shellcheck disable=SC2086
 expect_exit 0 "$STUB" $R $ONE --set environment.device=cpu --set checkpoint.save_dir=ck-straight && cp "$OUT" straight.out
 for pair in "cuda cpu" "cpu cuda"; do
+    # shellcheck disable=SC2086 # two words: the devices
     set -- $pair
     begin "resume: 2 steps on $1, 2 more on $2"
     # shellcheck disable=SC2086
@@ -72,7 +77,33 @@ for pair in "cuda cpu" "cpu cuda"; do
         columns_close "$OUT" straight.34 loss "$LOSS_TOL"
 done
 
-# ---- 3. device selection, memory ----
+# ---- 3. meshes on CUDA against one CPU process ----
+# Each rank on its own stand-in device (local rank = device), comm through MPI on the
+# stand-in's host-addressable memory; 3 steps at the same global batch as the single process.
+# The full mesh-equivalence suites (weights and replicas too) on the stand-ins: make
+# check-cuda-mesh.
+M="--config $TINY --set training.total_train_steps=3 --set optimizer.warmup_steps=1"
+begin "meshes: the CPU reference (grad_acc 2)"
+# shellcheck disable=SC2086
+expect_exit 0 "$STUB" $M $ONE --set environment.device=cpu --set training.gradient_accumulation_steps=2 && cp "$OUT" mesh.ref
+for mesh in "dp_size=2" "dp_size=2 zero_stage=1" "tp_size=2 gradient_accumulation_steps=2" \
+            "pp_size=2 gradient_accumulation_steps=2" "cp_size=2 gradient_accumulation_steps=2"; do
+    begin "mesh $mesh on cuda"
+    sets=""
+    for kv in $mesh; do
+        case $kv in
+        gradient_accumulation_steps=*) sets="$sets --set training.$kv" ;;
+        *) sets="$sets --set distributed.$kv" ;;
+        esac
+    done
+    # shellcheck disable=SC2086
+    PICOTRON_CUDASTUB_DEVICES=2 expect_exit 0 "$STUB" $M $ONE $sets --set environment.device=cuda
+    check "3 steps" [ "$(steps "$OUT" | tr '\n' ' ')" = "1 2 3 " ]
+    check "loss within $LOSS_TOL of one CPU process" columns_close "$OUT" mesh.ref loss "$LOSS_TOL"
+    check "grad_norm within $NORM_TOL of one CPU process" columns_close "$OUT" mesh.ref grad_norm "$NORM_TOL"
+done
+
+# ---- 4. device selection, memory ----
 begin "auto without a device runs on the CPU and says why in one line"
 # shellcheck disable=SC2086
 PICOTRON_CUDASTUB_DEVICES=0 expect_exit 0 "$STUB" --config "$TINY" $ONE --steps 2
@@ -96,16 +127,6 @@ begin "each rank takes the GPU of its local rank: rank 1 of 2 on a node with 1 d
 PICOTRON_CUDASTUB_DEVICES=1 expect_exit 2 "$STUB" --config "$TINY" $ONE --steps 1 \
     --set environment.device=cuda --set distributed.dp_size=2
 assert_contains "$ERR" "environment.device is cuda but no CUDA device: local rank 1 but 1 CUDA device on this node"
-
-begin "two ranks on two stand-in devices train as one (dp=2 = grad_acc 2)"
-# shellcheck disable=SC2086
-PICOTRON_CUDASTUB_DEVICES=2 expect_exit 0 "$STUB" --config "$TINY" $ONE --steps 2 \
-    --set environment.device=cuda --set distributed.dp_size=2 --set training.gradient_accumulation_steps=1
-cp "$OUT" dp2.cuda
-# shellcheck disable=SC2086
-expect_exit 0 "$STUB" --config "$TINY" $ONE --steps 2 --set environment.device=cpu \
-    --set training.gradient_accumulation_steps=2
-check "loss within $LOSS_TOL of one CPU process" columns_close dp2.cuda "$OUT" loss "$LOSS_TOL"
 
 begin "a discrete GPU under several ranks needs NCCL: cuda refuses, auto falls back"
 # shellcheck disable=SC2086
@@ -135,7 +156,7 @@ assert_contains "$ERR" "MiB, 8.0 MiB free of 40.0 MiB"
 PICOTRON_CUDASTUB_MEM_MIB=20 expect_exit 1 "$STUB" --config "$TINY" $ONE --steps 1 --set environment.device=cuda
 assert_contains "$ERR" "asked for 32.0 MiB, 20.0 MiB free of 20.0 MiB"
 
-# ---- 4. the real binary here ----
+# ---- 5. the real binary here ----
 begin "the real binary without a GPU"
 if [ -e /dev/nvidia0 ] || [ -e /dev/nvidiactl ]; then
     pass "skipped: this machine has a GPU driver (make check-gpu covers it)"

@@ -10,6 +10,7 @@
 #include "backend.h"
 #include "comm.h"
 #include "config.h"
+#include "device.h"
 #include "launch.h"
 #include "metrics.h"
 #include "proc.h"
@@ -324,7 +325,9 @@ int main(int argc, char **argv)
     TrainReport rep;
     /* The peak is taken before and after the run and the better figure kept: a neighbour
      * stealing the CPU during one measurement must not inflate the ratio. */
-    const Backend *be = backend_cpu();
+    const Backend *be;
+    if (device_select(&cfg, config_world_size(&cfg), run.speaker, &be, &err))
+        toolrun_fail(&run, &err);
     be->set_threads(trainer_threads(&cfg, run.under_launcher ? launch_local_ranks() : 1));
     double peak_before = run.speaker ? be->peak_gflops(5) : 0.0;
     if (trainer_run(&cfg, toolrun_comm(&run), &opt, &rep, &err))
@@ -358,12 +361,12 @@ int main(int argc, char **argv)
                "\"gflops\": %.3f, \"gflops_causal\": %.3f, \"sgemm_peak_gflops\": %.3f, "
                "\"fraction_of_sgemm\": %.4f, \"comm_fraction\": %.4f, \"final_loss\": %.6f, "
                "\"comm_by_group\": {\"tp\": %.4f, \"cp\": %.4f, \"pp\": %.4f, \"dp\": %.4f}, "
-               "\"rss_mib\": %.1f, \"blas\": \"%s\"}\n",
+               "\"rss_mib\": %.1f, \"blas\": \"%s\", \"backend\": \"%s\"}\n",
                quoted, ranks, (long long)fc.n_params, (long long)fc.n_params_no_embed, rep.threads,
                rep.steps, rep.tokens_per_s, fc.flops_per_token, gflops, gflops_causal, peak, ratio,
                rep.comm_fraction, rep.last_loss, rep.comm_fraction_by_kind[COMM_TP],
                rep.comm_fraction_by_kind[COMM_CP], rep.comm_fraction_by_kind[COMM_PP],
-               rep.comm_fraction_by_kind[COMM_DP], metrics_rss_mib(), be->describe());
+               rep.comm_fraction_by_kind[COMM_DP], metrics_rss_mib(), be->describe(), be->name);
         free(quoted);
     } else {
         printf("%-26s %d rank%s x %d thr  tok/s %8.0f  GFLOP/s %7.2f (causal %7.2f)  sgemm %7.2f/rank"
