@@ -27,6 +27,8 @@ static const char usage[] =
     "the same run with the same threads (times the number of ranks), and the share of step\n"
     "time rank 0 spent waiting on each parallel group (tp, cp, pp, dp). Meshes with several\n"
     "ranks start them through mpirun as picotron-train does. The first step is not timed.\n"
+    "On environment.device cuda (docs/cuda.md) the rate is the best 8192^3 fp32 cuBLASLt GEMM\n"
+    "and \"blas\" in --json names the card.\n"
     "\n"
     "options:\n"
     "  -c, --config FILE     run configuration (JSON); '-' reads stdin\n"
