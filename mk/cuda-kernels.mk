@@ -57,7 +57,7 @@ $(B)/tests/cudasim/%: tests/cudasim/%.c $(CUDASIM_TEST_HDR) $(CUDASIM_OBJ) $(B)/
 
 .PHONY: check-cuda-kernels check-cuda-kernels-sim check-cuda-budget
 check-cuda-budget: $(CUDA_KERNEL_OBJ)
-	@scripts/check-cuda-budget $(CUDA_SRC:lib/kernels/cuda/%.cu=$(B)/cuda/%.ptxas)
+	@scripts/check-cuda-budget $(B)/cuda $(CUDA_SRC)
 	@tests/cudasim/test_check_budget.sh
 
 # The kernel tests under three thread orders (one of them random with a fixed seed).
@@ -79,3 +79,26 @@ endif
 
 # objects made only through pattern rules are kept (make would delete them as intermediates)
 .SECONDARY: $(CUDASIM_OBJ) $(CUDA_KERNEL_OBJ) $(B)/cudasim/harness_kernels.o
+
+# The same kernel tests built natively (-DKERNEL_TEST_NATIVE) against the nvcc objects and the
+# CUDA runtime, for a GPU machine: make check-gpu runs check-cuda-kernels-gpu. Without a
+# device each test prints "skipped: no CUDA device" and exits 77. test_harness is about the
+# CPU runtime only.
+NVCC_ROOT = $(abspath $(dir $(realpath $(NVCC)))..)
+CUDA_NATIVE_TEST_BINS = $(filter-out %/test_harness,$(CUDASIM_TEST_SRC:tests/cudasim/%.c=$(B)/tests/cuda-native/%))
+
+$(B)/tests/cuda-native/%: tests/cudasim/%.c $(CUDASIM_TEST_HDR) $(CUDA_KERNEL_OBJ) $(B)/libpicotron.a
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) -DKERNEL_TEST_NATIVE -I$(NVCC_ROOT)/include -Itests/unit -Itests/cudasim $< \
+	  $(CUDA_KERNEL_OBJ) $(B)/libpicotron.a $(CHECKLIBS) $(LDLIBS) \
+	  -L$(NVCC_ROOT)/lib64 -Wl,-rpath,$(NVCC_ROOT)/lib64 -lcudart -lstdc++ -o $@
+
+.PHONY: check-cuda-kernels-gpu
+check-cuda-kernels-gpu: $(CUDA_NATIVE_TEST_BINS)
+	@status=0; for t in $(CUDA_NATIVE_TEST_BINS); do \
+	  printf '%-40s ' "$$(basename $$t)"; out=$$($$t 2>&1); rc=$$?; \
+	  if [ $$rc -eq 77 ]; then echo "$$out" | tail -1; \
+	  elif [ $$rc -ne 0 ]; then echo "FAILED (exit $$rc)"; echo "$$out" | tail -40; status=1; \
+	  else echo "$$out" | grep -E '^[0-9]+%: Checks' | tail -1; fi; \
+	done; exit $$status

@@ -34,6 +34,18 @@ static inline void dev_get(void *h, const void *d, size_t bytes)
     ck_assert_int_eq(cudaMemcpy(h, d, bytes, cudaMemcpyDeviceToHost), cudaSuccess);
 }
 static inline void dev_free(void *d) { cudaFree(d); }
+/* Before main: no device is a skip (exit 77), not a list of failures. CUDA does not survive a
+ * fork, so Check runs the tests in this process. */
+__attribute__((constructor)) static void kt_need_gpu(void)
+{
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n < 1) {
+        printf("skipped: no CUDA device (%s)\n", e != cudaSuccess ? cudaGetErrorString(e) : "none");
+        exit(77);
+    }
+    setenv("CK_FORK", "no", 1);
+}
 #else
 static inline void *dev_alloc(size_t bytes)
 {

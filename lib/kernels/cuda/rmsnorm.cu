@@ -26,7 +26,7 @@ __global__ void rmsnorm_forward_kernel(float *out, float *rstd, const float *x, 
 }
 
 /* dx_j += r·w_j·dy_j − (r³/C)·x_j·Σ_k w_k·dy_k·x_k */
-// budget: rmsnorm_backward_dx_kernel regs<=32 smem<=128
+// budget: rmsnorm_backward_dx_kernel regs<=48 smem<=128
 __global__ void rmsnorm_backward_dx_kernel(float *dx, const float *dy, const float *x,
                                            const float *w, const float *rstd, int N, int C)
 {

@@ -3,7 +3,7 @@
  * position as on the CPU, and rotates that pair in every batch row and head. */
 #include "kernels/cuda/cuda_compat.h"
 
-// budget: rope_kernel regs<=48 smem<=0
+// budget: rope_kernel regs<=64 smem<=0
 __global__ void rope_kernel(float *x, int B, int T, int nh, int D, int pos0, double theta,
                             float sign)
 {
