@@ -1,4 +1,5 @@
 /* device: environment.device → a backend. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -9,7 +10,8 @@ int device_select(const Config *cfg, int world, int say, const Backend **be, Err
 {
     const char *want = cfg->environment.device;
     *be = backend_cpu();
-    if (!strcmp(want, "cpu"))
+    /* a build without CUDA has nothing to say under auto: its user chose the CPU */
+    if (!strcmp(want, "cpu") || (!strcmp(want, "auto") && !backend_cuda_built()))
         return PT_OK;
     char why[256];
     const char *what = "no CUDA device: ";
@@ -28,7 +30,7 @@ int device_select(const Config *cfg, int world, int say, const Backend **be, Err
     if (!strcmp(want, "cuda"))
         return err_set(err, PT_EINPUT, "environment.device is cuda but %s%s", what, why);
     if (say)
-        fprintf(stderr, "picotron-train: %s%s — running on the CPU (environment.device auto)\n",
+        fprintf(stderr, "%s: %s%s" DEVICE_FALLBACK_NOTE "\n", program_invocation_short_name,
                 what, why);
     return PT_OK;
 }

@@ -73,7 +73,9 @@ static const char *failure_line(char *text)
         const char *ours = "picotron-bench: "; /* the child's own prefix: the row says who */
         if (!strncmp(line, ours, strlen(ours)))
             line += strlen(ours);
-        if (!strstr(line, "warning:") && *line)
+        size_t n = strlen(line), note = strlen(DEVICE_FALLBACK_NOTE);
+        int fallback = n >= note && !strcmp(line + n - note, DEVICE_FALLBACK_NOTE);
+        if (!strstr(line, "warning:") && !fallback && *line)
             return line;
         if (!nl)
             break;
