@@ -168,16 +168,19 @@ static void plan_create(Plan *p)
 {
     cublasComputeType_t compute = cu.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     check_blas(cublasLtMatmulDescCreate(&p->desc, compute, CUDA_R_32F), "cublasLtMatmulDescCreate");
-    cublasOperation_t ta = p->ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb = p->tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+    cublasOperation_t ta = p->ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+    cublasOperation_t tb = p->tb ? CUBLAS_OP_T : CUBLAS_OP_N;
     check_blas(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta),
                "cublasLtMatmulDescSetAttribute");
     check_blas(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb),
                "cublasLtMatmulDescSetAttribute");
     /* stored shapes: A is (m, k) or, transposed, (k, m); B (k, n) or (n, k); C (m, n) */
     check_blas(cublasLtMatrixLayoutCreate(&p->a, CUDA_R_32F, p->ta ? p->k : p->m,
-                                          p->ta ? p->m : p->k, p->lda), "cublasLtMatrixLayoutCreate");
+                                          p->ta ? p->m : p->k, p->lda),
+               "cublasLtMatrixLayoutCreate");
     check_blas(cublasLtMatrixLayoutCreate(&p->b, CUDA_R_32F, p->tb ? p->n : p->k,
-                                          p->tb ? p->k : p->n, p->ldb), "cublasLtMatrixLayoutCreate");
+                                          p->tb ? p->k : p->n, p->ldb),
+               "cublasLtMatrixLayoutCreate");
     check_blas(cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, p->m, p->n, p->ldc),
                "cublasLtMatrixLayoutCreate");
     cublasLtMatmulPreference_t pref;

@@ -43,8 +43,8 @@ void memplan_estimate(const Config *cfg, MemPlan *plan)
         m->grads = (double)numel * sizeof(float);
         m->optimizer = 2.0 * (double)opt * sizeof(float);
         m->activations = (double)llama_activation_bytes(&s, m->nslots, cp, backend_cpu());
-        m->workspace = strcmp(cfg->environment.device, "cuda") ? 0.0
-                                                                : (double)BACKEND_CUDA_WORKSPACE_BYTES;
+        m->workspace = strcmp(cfg->environment.device, "cuda")
+                           ? 0.0 : (double)BACKEND_CUDA_WORKSPACE_BYTES;
         params_free(&pt);
     }
 }

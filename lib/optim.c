@@ -89,8 +89,8 @@ void optim_step(Optimizer *o, float *params, float *grads, double norm, double l
                              (int64_t)o->hi, &a, &b))
             continue;
         float wd = (p->is_norm && !o->decay_norms) ? 0.0f : (float)o->weight_decay;
-        o->be->adamw_update(params + a, o->m + (a - (int64_t)o->lo), o->v + (a - (int64_t)o->lo),
-                     grads + a, b - a, (float)lr, (float)o->beta1, (float)o->beta2,
-                     (float)o->eps, wd, bc1, bc2);
+        o->be->adamw_update(params + a, o->m + (a - (int64_t)o->lo),
+                            o->v + (a - (int64_t)o->lo), grads + a, b - a, (float)lr,
+                            (float)o->beta1, (float)o->beta2, (float)o->eps, wd, bc1, bc2);
     }
 }

@@ -266,8 +266,10 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t desc, con
     const char *call = "cublasLtMatmul";
     as(h, MAGIC_HANDLE, call, "handle");
     const Desc *d = as(desc, MAGIC_DESC, call, "descriptor");
-    const Layout *la = as(Adesc, MAGIC_LAYOUT, call, "Adesc"), *lb = as(Bdesc, MAGIC_LAYOUT, call, "Bdesc");
-    const Layout *lc = as(Cdesc, MAGIC_LAYOUT, call, "Cdesc"), *ld = as(Ddesc, MAGIC_LAYOUT, call, "Ddesc");
+    const Layout *la = as(Adesc, MAGIC_LAYOUT, call, "Adesc");
+    const Layout *lb = as(Bdesc, MAGIC_LAYOUT, call, "Bdesc");
+    const Layout *lc = as(Cdesc, MAGIC_LAYOUT, call, "Cdesc");
+    const Layout *ld = as(Ddesc, MAGIC_LAYOUT, call, "Ddesc");
     uint64_t m, n, k;
     shapes(call, d, la, lb, lc, ld, &m, &n, &k);
     if (C == D && (lc->rows != ld->rows || lc->cols != ld->cols || lc->ld != ld->ld))
@@ -277,7 +279,8 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t desc, con
     if (algo->data[ALGO_M] != m || algo->data[ALGO_N] != n || algo->data[ALGO_K] != k)
         cudastub_fail(call, "the algorithm was chosen for %llu x %llu x %llu, used for %llu x "
                       "%llu x %llu", (unsigned long long)algo->data[ALGO_M],
-                      (unsigned long long)algo->data[ALGO_N], (unsigned long long)algo->data[ALGO_K],
+                      (unsigned long long)algo->data[ALGO_N],
+                      (unsigned long long)algo->data[ALGO_K],
                       (unsigned long long)m, (unsigned long long)n, (unsigned long long)k);
     if (workspace_bytes < algo->data[ALGO_WORKSPACE])
         cudastub_fail(call, "workspace of %zu bytes, the algorithm needs %llu", workspace_bytes,
