@@ -109,6 +109,7 @@ check: deps
 	@timeout 180 $(MAKE) --no-print-directory check-mpi
 	@timeout 420 $(MAKE) --no-print-directory check-e2e
 	@timeout 300 $(MAKE) --no-print-directory check-kernel-paths
+	@timeout 300 $(MAKE) --no-print-directory check-cuda-kernels
 	@timeout 600 $(MAKE) --no-print-directory check-cuda
 	@echo "make check: all passed"
 

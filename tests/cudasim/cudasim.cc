@@ -1,6 +1,7 @@
 /* cudasim: the fiber scheduler behind cudasim.h. Each OS thread (worker) takes blocks in turn;
- * a block's threads are fibers, created with makecontext and switched with _setjmp/_longjmp
- * (no system call per switch). A fiber runs until it reaches a barrier or returns; a pass
+ * a block's threads are fibers, created with makecontext and switched with GCC's
+ * __builtin_setjmp/__builtin_longjmp (no system call per switch, and unlike _longjmp not
+ * intercepted by AddressSanitizer, whose interceptor makes a system call each time). A fiber runs until it reaches a barrier or returns; a pass
  * resumes every runnable fiber once in the chosen order; between passes complete warp
  * operations are resolved, and when every live fiber waits at __syncthreads they all go on.
  * Fiber stacks are mmap'ed with a guard page below each and kept for later launches; under
@@ -8,7 +9,6 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <pthread.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -37,7 +37,7 @@ struct fiber {
     enum state state;
     int started;
     ucontext_t uc;
-    jmp_buf jb;
+    void *jb[5]; /* __builtin_setjmp buffer */
     char *stack;
     void *fake_stack;
     /* the pending warp operation */
@@ -74,7 +74,7 @@ struct worker {
     struct fiber fibers[MAX_THREADS];
     int perm[MAX_THREADS];
     struct fiber *cur;
-    jmp_buf sched_jb;
+    void *sched_jb[5];
     void *sched_fake;
     const void *sched_bottom;
     size_t sched_size;
@@ -125,39 +125,52 @@ static void pool_put(struct pool *p)
     pthread_mutex_unlock(&pools_lock);
 }
 
+/* The switching functions are not instrumented: ASan would call __asan_handle_no_return at
+ * each __builtin_setjmp/longjmp, a system call every switch (the fiber API tells it instead). */
+#define SWITCHER __attribute__((noinline, no_sanitize_address))
+
+/* Continue where buf was saved by __builtin_setjmp (not allowed in the saving function). */
+static void SWITCHER jump(void **buf)
+{
+    __builtin_longjmp(buf, 1);
+}
+
 /* In a fiber: back to the scheduler, until resumed. */
-static void to_scheduler(struct fiber *f)
+static void SWITCHER to_scheduler(struct fiber *f)
 {
     struct worker *w = self;
-    __sanitizer_start_switch_fiber(f->state == DONE ? NULL : &f->fake_stack, w->sched_bottom,
-                                   w->sched_size);
-    if (!_setjmp(f->jb))
-        _longjmp(w->sched_jb, 1);
+    __sanitizer_start_switch_fiber(&f->fake_stack, w->sched_bottom, w->sched_size);
+    if (!__builtin_setjmp(f->jb))
+        jump(w->sched_jb);
     __sanitizer_finish_switch_fiber(f->fake_stack, NULL, NULL);
 }
 
+/* A fiber runs the kernel body once per block of its worker: started once per launch (one
+ * setcontext, a system call), resumed with __builtin_longjmp for every later block. */
 static void fiber_main(void)
 {
     struct worker *w = self;
     struct fiber *f = w->cur;
     __sanitizer_finish_switch_fiber(NULL, &w->sched_bottom, &w->sched_size);
-    w->L->body(w->L->arg);
-    f->state = DONE;
-    to_scheduler(f);
+    for (;;) {
+        w->L->body(w->L->arg);
+        f->state = DONE;
+        to_scheduler(f);
+    }
 }
 
 /* In the scheduler: run f until it waits or returns. */
-static void resume(struct worker *w, struct fiber *f)
+static void SWITCHER resume(struct worker *w, struct fiber *f)
 {
     w->cur = f;
     cudasim_thread_idx = &f->tid;
     __sanitizer_start_switch_fiber(&w->sched_fake, f->stack, STACK_SIZE);
-    if (!_setjmp(w->sched_jb)) {
+    if (!__builtin_setjmp(w->sched_jb)) {
         if (!f->started) {
             f->started = 1;
             setcontext(&f->uc);
         }
-        _longjmp(f->jb, 1);
+        jump(f->jb);
     }
     __sanitizer_finish_switch_fiber(w->sched_fake, NULL, NULL);
 }
@@ -272,14 +285,15 @@ static void run_block(struct worker *w, int64_t b)
         f->lane = i % 32;
         f->warp = i / 32;
         f->state = RUNNING;
-        f->started = 0;
-        f->fake_stack = NULL;
-        f->stack = w->pool->mem + (size_t)i * (STACK_SIZE + PAGE) + PAGE;
-        f->uc = w->uc_template;
-        f->uc.uc_stack.ss_sp = f->stack;
-        f->uc.uc_stack.ss_size = STACK_SIZE;
-        f->uc.uc_link = NULL;
-        makecontext(&f->uc, fiber_main, 0);
+        if (!f->started) {
+            f->fake_stack = NULL;
+            f->stack = w->pool->mem + (size_t)i * (STACK_SIZE + PAGE) + PAGE;
+            f->uc = w->uc_template;
+            f->uc.uc_stack.ss_sp = f->stack;
+            f->uc.uc_stack.ss_size = STACK_SIZE;
+            f->uc.uc_link = NULL;
+            makecontext(&f->uc, fiber_main, 0);
+        }
         w->perm[i] = L->order == 1 ? n - 1 - i : i;
     }
     uint64_t rng = L->seed ^ (uint64_t)b * 0x2545f4914f6cdd1dull;

@@ -10,8 +10,8 @@
 #include "kernels/kernels.h"
 
 /* (B, T, H, K, D) */
-static const int ATT[][5] = {{1, 37, 3, 1, 16}, {2, 70, 2, 2, 64}, {1, 45, 6, 2, 128},
-                             {1, 40, 3, 3, 20}};
+static const int ATT[][5] = {{1, 37, 3, 1, 16}, {2, 41, 2, 2, 64}, {1, 21, 6, 2, 128},
+                             {1, 70, 3, 3, 20}};
 
 typedef struct {
     int B, T, H, K, D;
@@ -72,7 +72,7 @@ END_TEST
 /* cp = 2: four chunks; rank 0 holds {0, 3}, rank 1 holds {1, 2} */
 static const int CHUNKS[2][2] = {{0, 3}, {1, 2}};
 /* (B, T, H, K, D), T even */
-static const int RING[][5] = {{1, 38, 3, 1, 16}, {2, 70, 2, 2, 64}, {1, 66, 6, 2, 40}};
+static const int RING[][5] = {{1, 38, 3, 1, 16}, {2, 36, 2, 2, 64}, {1, 70, 6, 2, 40}};
 
 START_TEST(ring_step_matches_cpu)
 {

@@ -41,67 +41,47 @@ static inline unsigned cuda_blocks(int64_t n, int per)
 
 #define FULL_MASK 0xffffffffu
 
-/* Sums and maxima over a warp, the same value in every lane: xor butterfly, a fixed order. */
-__device__ __forceinline__ float warp_sum(float v)
+/* Reductions over a warp and over a block (blockDim.x a multiple of 32, at most 1024), the
+ * result in every thread, in a fixed order: an xor butterfly within each warp, then warp 0
+ * over the warps' results. The block version's trailing barrier makes back-to-back calls
+ * safe. op is op_sum or op_max. */
+struct op_sum {
+    template <class T> __device__ __forceinline__ T operator()(T a, T b) const { return a + b; }
+};
+struct op_max {
+    __device__ __forceinline__ float operator()(float a, float b) const { return fmaxf(a, b); }
+};
+
+template <class T, class Op> __device__ __forceinline__ T warp_reduce(T v, Op op)
 {
     for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(FULL_MASK, v, o);
-    return v;
-}
-__device__ __forceinline__ double warp_sum_double(double v)
-{
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(FULL_MASK, v, o);
-    return v;
-}
-__device__ __forceinline__ float warp_max(float v)
-{
-    for (int o = 16; o > 0; o >>= 1)
-        v = fmaxf(v, __shfl_xor_sync(FULL_MASK, v, o));
+        v = op(v, __shfl_xor_sync(FULL_MASK, v, o));
     return v;
 }
 
-/* Block-wide sum / max (blockDim.x a multiple of 32, at most 1024), returned to every thread.
- * Each warp reduces, then warp 0 reduces the warp results: a fixed order. Uses one shared
- * array; the trailing barrier makes back-to-back calls safe. */
-__device__ __forceinline__ float block_sum(float v)
+template <class T, class Op> __device__ __forceinline__ T block_reduce(T v, Op op, T identity)
 {
-    __shared__ float part[32];
+    __shared__ T part[32];
     int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nwarps = blockDim.x / 32;
-    v = warp_sum(v);
+    v = warp_reduce(v, op);
     if (lane == 0)
         part[warp] = v;
     __syncthreads();
-    v = lane < nwarps ? part[lane] : 0.0f;
-    v = warp_sum(v);
+    v = warp_reduce(lane < nwarps ? part[lane] : identity, op);
     __syncthreads();
     return v;
 }
+
+__device__ __forceinline__ float warp_sum(float v) { return warp_reduce(v, op_sum()); }
+__device__ __forceinline__ float warp_max(float v) { return warp_reduce(v, op_max()); }
+__device__ __forceinline__ float block_sum(float v) { return block_reduce(v, op_sum(), 0.0f); }
 __device__ __forceinline__ double block_sum_double(double v)
 {
-    __shared__ double partd[32];
-    int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nwarps = blockDim.x / 32;
-    v = warp_sum_double(v);
-    if (lane == 0)
-        partd[warp] = v;
-    __syncthreads();
-    v = lane < nwarps ? partd[lane] : 0.0;
-    v = warp_sum_double(v);
-    __syncthreads();
-    return v;
+    return block_reduce(v, op_sum(), 0.0);
 }
 __device__ __forceinline__ float block_max(float v)
 {
-    __shared__ float partm[32];
-    int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nwarps = blockDim.x / 32;
-    v = warp_max(v);
-    if (lane == 0)
-        partm[warp] = v;
-    __syncthreads();
-    v = lane < nwarps ? partm[lane] : -INFINITY;
-    v = warp_max(v);
-    __syncthreads();
-    return v;
+    return block_reduce(v, op_max(), -INFINITY);
 }
 
 /* bf16 as uint16_t bits: round to nearest even, NaN stays a (quiet) NaN. */
@@ -117,5 +97,12 @@ __device__ __forceinline__ float bf16_to_f32(uint16_t h)
 {
     return __uint_as_float((unsigned)h << 16);
 }
+
+/* Typed access for kernels templated on their activation type: fp32, or bf16 bits (fp32 math,
+ * rounded to nearest even on store). */
+__device__ __forceinline__ float ld(const float *p) { return *p; }
+__device__ __forceinline__ float ld(const uint16_t *p) { return bf16_to_f32(*p); }
+__device__ __forceinline__ void st(float *p, float v) { *p = v; }
+__device__ __forceinline__ void st(uint16_t *p, float v) { *p = f32_to_bf16(v); }
 
 #endif

@@ -39,6 +39,10 @@ void cuda_rmsnorm_forward(float *out, float *rstd, const float *x, const float *
                           float eps);
 void cuda_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
                            const float *rstd, int N, int C);
+/* The residual add fused into the next norm: x += branch (x the fp32 residual stream, N×C),
+ * then the forward above on the updated x. */
+void cuda_add_rmsnorm_forward(float *x, const float *branch, float *out, float *rstd,
+                              const float *w, int N, int C, float eps);
 
 /* RoPE in place, rotate-half layout, token t at global position pos0 + t. */
 void cuda_rope_forward(float *x, int B, int T, int nh, int D, int pos0, double theta);
@@ -95,6 +99,58 @@ void cuda_ring_backward_step(float *dq, float *dk, float *dv, const float *q, co
                              const float *delta, const float *lse, const float *k,
                              const float *v, int B, int T, int H, int K, int D,
                              const int q_chunks[2], const int k_chunks[2]);
+
+/* bf16 variants (phase 2: bf16 activations). bf16 tensors are uint16_t bits; the math is
+ * fp32 and each bf16 store rounds to nearest even. What stays fp32 is named float: the
+ * residual stream, norm statistics (rstd), weights and weight gradients.
+ *   rmsnorm: x (residual, fp32) → out bf16; backward: dy bf16 → dx += (fp32), dw += (fp32);
+ *            add_rmsnorm: x (fp32) += branch (bf16), then out bf16
+ *   swiglu, rope: every tensor bf16 (rope in place)
+ *   add_inplace: y (fp32 residual) += x (bf16 branch output)
+ *   attention (whole sequence): q, k, v, out and their gradients bf16; lse fp32
+ *   ring steps: q, k, v, out, dout bf16; state, statistics and dq, dk, dv fp32
+ *   cross-entropy: logits and dlogits bf16; statistics and loss fp32 */
+void cuda_rmsnorm_forward_bf16(uint16_t *out, float *rstd, const float *x, const float *w, int N,
+                               int C, float eps);
+void cuda_rmsnorm_backward_bf16(float *dx, float *dw, const uint16_t *dy, const float *x,
+                                const float *w, const float *rstd, int N, int C);
+void cuda_add_rmsnorm_forward_bf16(float *x, const uint16_t *branch, uint16_t *out, float *rstd,
+                                   const float *w, int N, int C, float eps);
+void cuda_swiglu_forward_bf16(uint16_t *out, const uint16_t *a, const uint16_t *b, int64_t n);
+void cuda_swiglu_backward_bf16(uint16_t *da, uint16_t *db, const uint16_t *dout,
+                               const uint16_t *a, const uint16_t *b, int64_t n);
+void cuda_rope_forward_bf16(uint16_t *x, int B, int T, int nh, int D, int pos0, double theta);
+void cuda_rope_backward_bf16(uint16_t *dx, int B, int T, int nh, int D, int pos0, double theta);
+void cuda_add_inplace_bf16(float *y, const uint16_t *x, int64_t n);
+/* Cross-entropy on bf16 logits (dlogits written over them in bf16); mx, z, zt, loss fp32. */
+void cuda_ce_max_bf16(float *mx, const uint16_t *logits, int N, int V_local, int V_valid);
+void cuda_ce_sumexp_bf16(float *z, const uint16_t *logits, const float *mx, int N, int V_local,
+                         int V_valid);
+void cuda_ce_target_bf16(float *zt, const uint16_t *logits, const int32_t *targets, int N,
+                         int V_local, int v0);
+void cuda_ce_backward_bf16(uint16_t *logits, float *loss, const float *mx, const float *z,
+                           const float *zt, const int32_t *targets, int N, int V_local,
+                           int V_valid, int v0, float scale);
+/* Whole-sequence attention on bf16 q, k, v, out, dout, dq, dk, dv; lse fp32. */
+void cuda_attention_forward_bf16(uint16_t *out, float *lse, const uint16_t *q, const uint16_t *k,
+                                 const uint16_t *v, int B, int T, int H, int K, int D);
+void cuda_attention_backward_bf16(uint16_t *dq, uint16_t *dk, uint16_t *dv, const uint16_t *dout,
+                                  const uint16_t *q, const uint16_t *k, const uint16_t *v,
+                                  const uint16_t *out, const float *lse, int B, int T, int H,
+                                  int K, int D);
+/* Ring steps on bf16 q, k, v, out, dout. The state m, l, acc, the statistics lse, Δ and the
+ * gradients dq, dk, dv (accumulated over the ring's steps, travelling with the block) are fp32. */
+void cuda_ring_forward_step_bf16(float *m, float *l, float *acc, const uint16_t *q,
+                                 const uint16_t *k, const uint16_t *v, int B, int T, int H,
+                                 int K, int D, const int q_chunks[2], const int k_chunks[2]);
+void cuda_ring_forward_finish_bf16(uint16_t *out, float *lse, const float *m, const float *l,
+                                   const float *acc, int B, int T, int H, int D);
+void cuda_ring_backward_delta_bf16(float *delta, const uint16_t *out, const uint16_t *dout, int B,
+                                   int T, int H, int D);
+void cuda_ring_backward_step_bf16(float *dq, float *dk, float *dv, const uint16_t *q,
+                                  const uint16_t *dout, const float *delta, const float *lse,
+                                  const uint16_t *k, const uint16_t *v, int B, int T, int H,
+                                  int K, int D, const int q_chunks[2], const int k_chunks[2]);
 
 #ifdef __cplusplus
 }

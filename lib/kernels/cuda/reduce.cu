@@ -1,4 +1,5 @@
-/* reduce: y += x, and the deterministic sums Σ x and Σ x² in double. A sum runs in two
+/* reduce: y += x (x fp32, or bf16 bits: a bf16 branch output into the fp32 residual stream),
+ * and the deterministic sums Σ x and Σ x² in double. A sum runs in two
  * launches: one block per chunk of SUM_CHUNK elements (each thread a fixed stride of the chunk,
  * then the block's fixed tree) writes the chunk sums to scratch; one block adds them the same
  * way. The order depends only on n, never on the device or the launch. */
@@ -8,11 +9,12 @@
 #define SUM_THREADS 256
 
 // budget: add_inplace_kernel regs<=32 smem<=0
-__global__ void add_inplace_kernel(float *y, const float *x, int64_t n)
+template <class T>
+__global__ void add_inplace_kernel(float *y, const T *x, int64_t n)
 {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x)
-        y[i] += x[i];
+        y[i] += ld(&x[i]);
 }
 
 // budget: chunk_sums_kernel regs<=40 smem<=512
@@ -54,7 +56,13 @@ static void sum_launch(double *out, const float *x, int64_t n, int square)
 void cuda_add_inplace(float *y, const float *x, int64_t n)
 {
     if (n > 0)
-        CUDA_LAUNCH(add_inplace_kernel, cuda_blocks(n, 256), 256, y, x, n);
+        CUDA_LAUNCH(add_inplace_kernel<float>, cuda_blocks(n, 256), 256, y, x, n);
+}
+
+void cuda_add_inplace_bf16(float *y, const uint16_t *x, int64_t n)
+{
+    if (n > 0)
+        CUDA_LAUNCH(add_inplace_kernel<uint16_t>, cuda_blocks(n, 256), 256, y, x, n);
 }
 
 void cuda_sum_squares(double *out, const float *x, int64_t n)
