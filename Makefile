@@ -17,7 +17,7 @@ LDLIBS   += -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas $(shell pkg-config --l
 CHECKLIBS = $(shell pkg-config --libs check 2>/dev/null)
 PREFIX   ?= /usr/local
 
-LIB_SRC   = $(wildcard lib/*.c lib/kernels/cpu/*.c)
+LIB_SRC   = $(filter-out $(LIB_SRC_OFF),$(wildcard lib/*.c lib/kernels/cpu/*.c))
 TOOLS     = train bench submit create_config convert_hf shard_ckpt metrics plot trace tokenize
 TOOL_BINS = $(addprefix bin/picotron-,$(subst _,-,$(TOOLS)))
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
@@ -25,7 +25,12 @@ TEST_SUPPORT = $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 
 B   = build
 VG  = build-valgrind
-LIB_OBJ = $(LIB_SRC:%.c=$(B)/%.o)
+
+# The CUDA backend's host side, its stand-in build and check-cuda/check-gpu (before the rules:
+# it decides which lib/ files and kernel objects go into libpicotron.a).
+-include mk/cuda.mk
+
+LIB_OBJ = $(LIB_SRC:%.c=$(B)/%.o) $(LIB_OBJ_EXTRA)
 
 .PHONY: all deps check check-unit check-asan check-mpi check-e2e check-kernel-paths check-valgrind demo bench bench-tokenize \
         install clean image image-deps image-repro check-image check-k8s-schema
@@ -113,6 +118,7 @@ check: deps
 	@timeout 420 $(MAKE) --no-print-directory check-e2e
 	@timeout 300 $(MAKE) --no-print-directory check-kernel-paths
 	@timeout 300 $(MAKE) --no-print-directory check-cuda-kernels
+	@timeout 600 $(MAKE) --no-print-directory check-cuda
 	@echo "make check: all passed"
 
 # Every tool's normal path under valgrind's memcheck (a CI target, not part of check): built in
@@ -120,7 +126,7 @@ check: deps
 # $(VG)/bin so bin/ keeps the native build. scripts/check-valgrind says what runs.
 VG_BINS = $(addprefix $(VG)/bin/picotron-,$(subst _,-,$(TOOLS))) $(VG)/bin/picotron
 check-valgrind:
-	@$(MAKE) --no-print-directory B=$(VG) ARCH=-march=x86-64-v3 OPT=-O1 $(VG_BINS)
+	@$(MAKE) --no-print-directory B=$(VG) CUDA=0 ARCH=-march=x86-64-v3 OPT=-O1 $(VG_BINS)
 	@scripts/check-valgrind $(VG)/bin
 
 $(VG)/bin/picotron-%: $(B)/libpicotron.a $(wildcard tools/*/main.c)

@@ -16,7 +16,12 @@ size_t dtype_size(DType t);
 const char *dtype_name(DType t);
 
 typedef struct Backend {
-    const char *name;        /* "cpu" */
+    const char *name;        /* "cpu", "cuda" */
+    int host_memory;         /* 1: buffers are host memory the caller may read and write
+                                directly (the CPU); 0: only through upload/download */
+    int mpi_buffers;         /* 1: the MPI comm may send and receive these buffers (host
+                                memory, or memory the host can address); 0: a multi-rank run
+                                needs a device-aware comm (NCCL) and is refused */
     DType act_dtype;         /* storage type of saved activations (the CPU: fp32). Kernels
                                 take float pointers today, so a backend must say F32 here
                                 until they take typed buffers (docs/backends.md) */
@@ -27,6 +32,10 @@ typedef struct Backend {
                                                  now (reps timed repetitions, best kept) */
     const char *(*describe)(void);            /* e.g. "OpenBLAS Haswell": results may
                                                  differ in the last bits between these */
+    double (*memory_free)(void);              /* bytes the device can still allocate (0:
+                                                 unknown) */
+    size_t workspace_bytes;                   /* what the backend holds for itself (GEMM
+                                                 workspace, reduction results) */
 
     /* ---- memory: device buffers (on the CPU, host memory) ---- */
     void *(*alloc)(size_t bytes);                 /* zero-filled; aborts when out of memory */
@@ -39,6 +48,12 @@ typedef struct Backend {
     /* ---- element-wise and reductions the layer sequence needs ---- */
     void (*add_inplace)(float *y, const float *x, int64_t n);    /* y += x (residuals) */
     double (*sum)(const float *x, int64_t n);     /* Σ x in double, in index order, to host */
+
+    /* ---- the optimizer's and the gradient norm's operations on the flat buffers ---- */
+    void (*scale)(float *x, float a, int64_t n);  /* x *= a (gradient clipping) */
+    double (*sum_squares)(const float *x, int64_t n); /* Σ x² in double, fixed order, to host */
+    void (*adamw_update)(float *p, float *m, float *v, const float *g, int64_t n, float lr,
+                         float beta1, float beta2, float eps, float wd, float bc1, float bc2);
 
     /* ---- the kernels of kernels/kernels.h (same arguments, same contracts) ---- */
     void (*matmul_forward)(float *out, const float *x, const float *W, int N, int Cin, int Cout);
@@ -89,5 +104,16 @@ typedef struct Backend {
 
 /* The CPU backend: kernels/cpu over host memory (OpenBLAS + OpenMP). */
 const Backend *backend_cpu(void);
+
+/* What the CUDA backend holds for itself on its GPU: the cuBLASLt workspace of its stream and
+ * one reduction result (memplan counts it before a backend exists). */
+#define BACKEND_CUDA_WORKSPACE_BYTES (((size_t)32 << 20) + sizeof(double))
+
+/* The CUDA backend (lib/backend_cuda.c) on GPU `device` of this node, TF32 in the fp32 GEMMs
+ * when allow_tf32; NULL when there is none to use, with the reason in why (one line, e.g.
+ * "cudaGetDeviceCount: insufficient driver (35)"). A build without CUDA (CUDA=0) says so. */
+const Backend *backend_cuda(int device, int allow_tf32, char *why, size_t why_len);
+/* Whether this binary holds the CUDA backend. */
+int backend_cuda_built(void);
 
 #endif

@@ -10,6 +10,7 @@
 #include "cpupeak.h"
 #include "error.h"
 #include "kernels/kernels.h"
+#include "memplan.h"
 
 size_t dtype_size(DType t)
 {
@@ -57,6 +58,13 @@ static void cpu_matmul_forward(float *out, const float *x, const float *W, int N
     comm_progress();
 }
 
+static void cpu_scale(float *x, float a, int64_t n)
+{
+    #pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        x[i] *= a;
+}
+
 static void cpu_matmul_backward(float *dx, float *dW, const float *dy, const float *x,
                                 const float *W, int N, int Cin, int Cout, int dx_acc)
 {
@@ -82,10 +90,13 @@ static double cpu_peak_gflops(int reps)
 
 static const Backend CPU = {
     .name = "cpu",
+    .host_memory = 1,
+    .mpi_buffers = 1,
     .act_dtype = DTYPE_F32,
     .set_threads = kernels_set_threads,
     .peak_gflops = cpu_peak_gflops,
     .describe = kernels_blas_path,
+    .memory_free = memplan_available,
     .alloc = cpu_alloc,
     .release = free,
     .zero = cpu_zero,
@@ -94,6 +105,9 @@ static const Backend CPU = {
     .download = cpu_copy,
     .add_inplace = cpu_add_inplace,
     .sum = cpu_sum,
+    .scale = cpu_scale,
+    .sum_squares = sum_squares,
+    .adamw_update = adamw_update,
     .matmul_forward = cpu_matmul_forward,
     .matmul_backward = cpu_matmul_backward,
     .rmsnorm_forward = rmsnorm_forward,

@@ -55,14 +55,18 @@ void cfgreport_text(FILE *f, const Config *cfg, const char *path, const MemPlan 
     fprintf(f, "mesh dp=%d pp=%d cp=%d tp=%d (%d rank%s), pp_engine %s, zero_stage %d\n", dp, pp, cp,
            tp, world, world == 1 ? "" : "s", cfg->distributed.pp_engine,
            cfg->distributed.zero_stage);
-    fprintf(f, "memory per rank (fp32 as the CPU trainer allocates it; every rank of a stage the "
-           "same):\n");
+    int gpu = !strcmp(cfg->environment.device, "cuda");
+    fprintf(f, "memory per %s (fp32 as the %s trainer allocates it; every rank of a stage the "
+           "same):\n", gpu ? "GPU" : "rank", gpu ? "CUDA" : "CPU");
     for (int s = 0; s < plan->pp; s++) {
         const MemStage *m = &plan->stage[s];
+        char ws[48] = "";
+        if (m->workspace > 0)
+            snprintf(ws, sizeof ws, ", workspace %.1f MiB", m->workspace / MIB);
         fprintf(f, "stage %d memory: params %.1f MiB, grads %.1f MiB, optimizer %.1f MiB, "
-               "activations %.1f MiB; total %.1f MiB (layers %d-%d, %d micro-batch%s in "
+               "activations %.1f MiB%s; total %.1f MiB (layers %d-%d, %d micro-batch%s in "
                "flight)\n",
-               s, m->params / MIB, m->grads / MIB, m->optimizer / MIB, m->activations / MIB,
+               s, m->params / MIB, m->grads / MIB, m->optimizer / MIB, m->activations / MIB, ws,
                memplan_stage_total(m) / MIB, m->layer_begin, m->layer_end - 1, m->nslots,
                m->nslots == 1 ? "" : "es");
         fprintf(f, "stage %d activations by training.activation_checkpointing: none %.1f MiB, "
@@ -93,6 +97,9 @@ int cfgreport_json(FILE *f, const Config *cfg, const char *path, const MemPlan *
                       m->activations_by_mode[RECOMPUTE_SELECTIVE], "full",
                       m->activations_by_mode[RECOMPUTE_FULL], "total_bytes",
                       memplan_stage_total(m)));
+        if (m->workspace > 0)
+            json_object_set_new(json_array_get(stages, (size_t)s), "workspace_bytes",
+                                json_real(m->workspace));
     }
     int64_t gbs = config_global_batch(cfg);
     json_t *o = json_pack(

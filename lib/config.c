@@ -134,6 +134,8 @@ static const Key KEYS[] = {
     STR("environment.TOKENIZERS_PARALLELISM", environment.tokenizers_parallelism, "", NULL),
     STR("environment.FLASH_ATTEN", environment.flash_atten, "", NULL),
     STR_OR_NULL("environment.HF_TOKEN", environment.hf_token),
+    STR("environment.device", environment.device, "auto", "auto|cpu|cuda"),
+    BOOL("environment.allow_tf32", environment.allow_tf32, 0),
     {NULL, T_INT, 0, 0, ANY, 0, NULL, NULL, 0},
 };
 
@@ -451,14 +453,15 @@ static int parse_root(Config *cfg, json_t *root, const char *path, Error *err)
     return rc;
 }
 
-/* picotron picks its backend and dtype from use_cpu alone (gloo and float32 on the CPU), as
- * this build always runs: only a config that asks for the GPU is told, in one line. */
+/* picotron picks its backend and dtype from use_cpu alone (gloo and float32 on the CPU); we
+ * pick the device by environment.device and compute in float32 over MPI on either: only a
+ * config that asks for picotron's GPU setup is told, in one line. */
 static void warn_cpu(const Config *cfg)
 {
     if (!cfg->distributed.use_cpu)
-        warn("distributed.use_cpu is false (backend \"%s\", dtype \"%s\"): this build runs on "
-             "the CPU, over MPI, in float32",
-             cfg->distributed.backend, cfg->model.dtype);
+        warn("distributed.use_cpu is false (backend \"%s\", dtype \"%s\"): picotron-train "
+             "computes in float32 over MPI, on the device environment.device picks (\"%s\")",
+             cfg->distributed.backend, cfg->model.dtype, cfg->environment.device);
 }
 
 int config_parse(Config *cfg, const char *json_text, const char *path, Error *err)

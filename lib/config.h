@@ -85,6 +85,8 @@ typedef struct {
         char tokenizers_parallelism[16];
         char flash_atten[16];
         char hf_token[256];
+        char device[8];          /* auto | cpu | cuda (docs/cuda.md) */
+        int allow_tf32;          /* fp32 GEMMs on CUDA may use TF32 tensor cores */
     } environment;
 } Config;
 

@@ -100,18 +100,19 @@ static void progress_hook(void *ctx)
     grads_progress(ctx);
 }
 
-void grads_init(Grads *gr, const ParamTable *pt, const Mesh *mesh, float *grads, size_t padded,
-                int zero_stage, double bucket_mb)
+void grads_init(Grads *gr, const ParamTable *pt, const Mesh *mesh, const Backend *be,
+                float *grads, size_t padded, int zero_stage, double bucket_mb)
 {
     memset(gr, 0, sizeof *gr);
     gr->pt = pt;
     gr->mesh = mesh;
+    gr->be = be;
     gr->g = grads;
     gr->padded = padded;
     gr->zero = zero_stage == 1;
     grads_shard_range(pt->numel, mesh->dp, mesh->dp_rank, zero_stage, &gr->lo, &gr->hi);
     if (gr->zero) {
-        gr->shard_tmp = xcalloc(gr->hi - gr->lo, sizeof(float));
+        gr->shard_tmp = be->alloc((gr->hi - gr->lo) * sizeof(float));
         gr->reduce = &mesh->cp_comm; /* dp goes by reduce-scatter in grads_finish */
     } else {
         gr->reduce = &mesh->dpcp_comm;
@@ -126,7 +127,8 @@ void grads_init(Grads *gr, const ParamTable *pt, const Mesh *mesh, float *grads,
 void grads_free(Grads *gr)
 {
     comm_set_progress(NULL, NULL);
-    free(gr->shard_tmp);
+    if (gr->shard_tmp)
+        gr->be->release(gr->shard_tmp);
     free(gr->counted);
     free(gr->bucket);
     memset(gr, 0, sizeof *gr);
@@ -134,7 +136,7 @@ void grads_free(Grads *gr)
 
 void grads_zero(Grads *gr)
 {
-    memset(gr->g, 0, gr->padded * sizeof(float));
+    gr->be->zero(gr->g, gr->padded * sizeof(float));
 }
 
 void grads_begin_reducing(Grads *gr)
@@ -196,13 +198,13 @@ void grads_finish(Grads *gr)
     if (gr->zero && me->dp > 1) {
         size_t S = gr->hi - gr->lo;
         comm_reduce_scatter(&me->dp_comm, gr->g, gr->shard_tmp, (int64_t)S);
-        memcpy(gr->g + gr->lo, gr->shard_tmp, S * sizeof(float));
+        gr->be->copy(gr->g + gr->lo, gr->shard_tmp, S * sizeof(float));
     }
 }
 
 double grads_sumsq(const Grads *gr)
 {
-    return optim_sumsq(gr->pt, gr->g, gr->lo, gr->hi, gr->counted);
+    return optim_sumsq(gr->be, gr->pt, gr->g, gr->lo, gr->hi, gr->counted);
 }
 
 void grads_gather_params(const Grads *gr, float *params)

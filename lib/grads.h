@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend.h"
 #include "comm.h"
 #include "mesh.h"
 #include "params.h"
@@ -26,6 +27,7 @@ typedef struct {
 typedef struct {
     const ParamTable *pt;
     const Mesh *mesh;
+    const Backend *be;        /* where g lives */
     float *g;                 /* (padded) the flat gradient buffer (not owned) */
     size_t padded;            /* floats, a multiple of dp (ZeRO-1 shards) */
     int zero;                 /* ZeRO-1: dp reduction is a reduce-scatter onto [lo, hi) */
@@ -48,9 +50,9 @@ size_t grads_padded_numel(size_t numel, int dp);
 void grads_shard_range(size_t numel, int dp, int dp_rank, int zero_stage, size_t *lo, size_t *hi);
 
 /* Buckets of at most bucket_mb MiB (a tensor larger than that is a bucket of its own; ≤ 0:
- * one bucket per tensor) over grads (padded floats, laid out by pt). */
-void grads_init(Grads *gr, const ParamTable *pt, const Mesh *mesh, float *grads, size_t padded,
-                int zero_stage, double bucket_mb);
+ * one bucket per tensor) over grads (padded floats on be, laid out by pt). */
+void grads_init(Grads *gr, const ParamTable *pt, const Mesh *mesh, const Backend *be,
+                float *grads, size_t padded, int zero_stage, double bucket_mb);
 void grads_free(Grads *gr);
 
 /* Which backward part makes tensor p's gradient final: −1 the embedding (first stage), the

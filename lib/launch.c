@@ -103,6 +103,18 @@ int launch_local_ranks(void)
     return n > 0 ? n : 1;
 }
 
+int launch_local_rank(void)
+{
+    const char *s = getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+    if (s == NULL && slurm_in_step())
+        s = getenv("SLURM_LOCALID");
+    if (s == NULL)
+        return 0;
+    char *end;
+    long v = strtol(s, &end, 10);
+    return end != s && *end == '\0' && v >= 0 && v < INT_MAX ? (int)v : 0;
+}
+
 /* The first executable `name` on PATH, written into buf; 0 when there is none. */
 static int find_on_path(const char *name, char *buf, size_t len)
 {

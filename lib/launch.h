@@ -20,6 +20,10 @@ int launch_self_launched(void);
  * else 1). */
 int launch_local_ranks(void);
 
+/* This rank's index among them (OMPI_COMM_WORLD_LOCAL_RANK, which our own launch sets too,
+ * then SLURM_LOCALID inside a Slurm step, else 0): the GPU it uses. */
+int launch_local_rank(void);
+
 /* Start `nranks` copies of this program through mpirun: argv is the original argv (argv[0] is
  * replaced by the absolute path of /proc/self/exe). When stdin_text is not NULL it is written to
  * mpirun's stdin, which Open MPI forwards to rank 0 (the caller uses this for `--config -`);

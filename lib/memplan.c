@@ -4,6 +4,7 @@
  * table (llama_activation_bytes), the optimizer shard from grads_shard_range. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "grads.h"
 #include "llama.h"
@@ -49,6 +50,8 @@ void memplan_estimate(const Config *cfg, MemPlan *plan)
                 (double)llama_activation_bytes(&sm, m->nslots, cp, backend_cpu());
         }
         m->activations = m->activations_by_mode[s.recompute];
+        m->workspace = strcmp(cfg->environment.device, "cuda")
+                           ? 0.0 : (double)BACKEND_CUDA_WORKSPACE_BYTES;
         params_free(&pt);
     }
 }
@@ -62,7 +65,7 @@ void memplan_free(MemPlan *plan)
 
 double memplan_stage_total(const MemStage *s)
 {
-    return s->params + s->grads + s->optimizer + s->activations;
+    return s->params + s->grads + s->optimizer + s->activations + s->workspace;
 }
 
 double memplan_peak_bytes(const Config *cfg)
@@ -135,7 +138,9 @@ static void unit_of(double bytes, double *scale, const char **name)
     }
 }
 
-int memplan_check(const Config *cfg, int local_ranks, double avail, Error *err)
+/* where: "this node has" / "the GPU has"; local_ranks share it. */
+static int check(const Config *cfg, int local_ranks, double avail, const char *unit,
+                 const char *where, int count_workspace, Error *err)
 {
     if (avail <= 0)
         return PT_OK;
@@ -149,6 +154,8 @@ int memplan_check(const Config *cfg, int local_ranks, double avail, Error *err)
             big = &plan.stage[st];
     MemStage m = *big;
     memplan_free(&plan);
+    if (!count_workspace)
+        m.workspace = 0;
     double need = memplan_stage_total(&m);
     if (need * local_ranks <= avail)
         return PT_OK;
@@ -156,12 +163,26 @@ int memplan_check(const Config *cfg, int local_ranks, double avail, Error *err)
     const char *u, *ua;
     unit_of(need, &s, &u);
     unit_of(avail, &sa, &ua);
+    char ws[64] = "";
+    if (m.workspace > 0)
+        snprintf(ws, sizeof ws, ", workspace %.1f %s", m.workspace / s, u);
+    char ranks[48] = "";
+    if (!strcmp(unit, "rank"))
+        snprintf(ranks, sizeof ranks, " for %d rank%s", local_ranks, local_ranks == 1 ? "" : "s");
     return err_set(err, PT_EINPUT,
-                   "the model needs %.1f %s per rank (params %.1f %s, grads %.1f %s, AdamW %.1f "
-                   "%s, activations %.1f %s) but this node has %.1f %s available for %d rank%s: "
-                   "use a smaller model, more ranks (tp/pp/dp with zero_stage 1), or set "
-                   "training.skip_memory_check",
-                   need / s, u, m.params / s, u, m.grads / s, u, m.optimizer / s, u,
-                   m.activations / s, u, avail / sa, ua, local_ranks,
-                   local_ranks == 1 ? "" : "s");
+                   "the model needs %.1f %s per %s (params %.1f %s, grads %.1f %s, AdamW %.1f "
+                   "%s, activations %.1f %s%s) but %s %.1f %s available%s: use a smaller model, "
+                   "more ranks (tp/pp/dp with zero_stage 1), or set training.skip_memory_check",
+                   need / s, u, unit, m.params / s, u, m.grads / s, u, m.optimizer / s, u,
+                   m.activations / s, u, ws, where, avail / sa, ua, ranks);
+}
+
+int memplan_check(const Config *cfg, int local_ranks, double avail, Error *err)
+{
+    return check(cfg, local_ranks, avail, "rank", "this node has", 1, err);
+}
+
+int memplan_check_gpu(const Config *cfg, double avail, Error *err)
+{
+    return check(cfg, 1, avail, "GPU", "the GPU has", 0, err);
 }

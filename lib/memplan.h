@@ -1,7 +1,8 @@
 /* memplan: what one rank of a run allocates, computed from the config alone (no model, no
  * MPI): parameters, gradients, AdamW states and saved activations per pipeline stage, as the
- * trainer allocates them on the CPU build (fp32 throughout). For create-config --check and for
- * sizing jobs before they are submitted. */
+ * trainer allocates them (fp32 throughout), plus the CUDA backend's workspace when
+ * environment.device is cuda. For create-config --check and for sizing jobs before they are
+ * submitted. */
 #ifndef PICOTRON_MEMPLAN_H
 #define PICOTRON_MEMPLAN_H
 
@@ -22,6 +23,7 @@ typedef struct {
                                     under the config's training.activation_checkpointing */
     double activations_by_mode[3]; /* the same under each Recompute mode (none, selective,
                                       full), for comparing them */
+    double workspace;            /* bytes the backend holds itself (the GPU's GEMM workspace) */
 } MemStage;
 
 typedef struct {
@@ -33,7 +35,7 @@ typedef struct {
 void memplan_estimate(const Config *cfg, MemPlan *plan);
 void memplan_free(MemPlan *plan);
 
-/* Sum of a stage's four parts, in bytes. */
+/* Sum of a stage's parts, in bytes. */
 double memplan_stage_total(const MemStage *s);
 
 /* Bytes of one rank of the config's largest pipeline stage: what every rank must be given. */
@@ -47,5 +49,9 @@ double memplan_available(void);
  * (the ranks of this job on this node) exceeds avail bytes: PT_EINPUT with one line naming the
  * estimate per rank, its four terms and the memory available. avail <= 0 (unknown) passes. */
 int memplan_check(const Config *cfg, int local_ranks, double avail, Error *err);
+
+/* The same for one rank on its own GPU with avail bytes free there once the backend holds its
+ * workspace (so that is not counted again). */
+int memplan_check_gpu(const Config *cfg, double avail, Error *err);
 
 #endif

@@ -4,23 +4,24 @@
 #include <string.h>
 
 #include "error.h"
-#include "kernels/kernels.h"
 #include "optim.h"
 #include "range.h"
 
 void optim_init(Optimizer *o, const ParamTable *pt, const Config *cfg)
 {
-    optim_init_shard(o, pt, cfg, 0, pt->numel);
+    optim_init_shard(o, pt, cfg, 0, pt->numel, backend_cpu());
 }
 
-void optim_init_shard(Optimizer *o, const ParamTable *pt, const Config *cfg, size_t lo, size_t hi)
+void optim_init_shard(Optimizer *o, const ParamTable *pt, const Config *cfg, size_t lo, size_t hi,
+                      const Backend *be)
 {
     memset(o, 0, sizeof *o);
     o->pt = pt;
+    o->be = be;
     o->lo = lo;
     o->hi = hi;
-    o->m = xcalloc(hi - lo, sizeof(float));
-    o->v = xcalloc(hi - lo, sizeof(float));
+    o->m = be->alloc((hi - lo) * sizeof(float));
+    o->v = be->alloc((hi - lo) * sizeof(float));
     o->beta1 = cfg->optimizer.beta1;
     o->beta2 = cfg->optimizer.beta2;
     o->eps = cfg->optimizer.eps;
@@ -31,8 +32,10 @@ void optim_init_shard(Optimizer *o, const ParamTable *pt, const Config *cfg, siz
 
 void optim_free(Optimizer *o)
 {
-    free(o->m);
-    free(o->v);
+    if (o->be) {
+        o->be->release(o->m);
+        o->be->release(o->v);
+    }
     memset(o, 0, sizeof *o);
 }
 
@@ -50,8 +53,8 @@ double optim_lr(const Config *cfg, int64_t s)
     return min_lr + 0.5 * (lr - min_lr) * (1.0 + cos(M_PI * progress));
 }
 
-double optim_sumsq(const ParamTable *pt, const float *grads, size_t lo, size_t hi,
-                   const unsigned char *counted)
+double optim_sumsq(const Backend *be, const ParamTable *pt, const float *grads, size_t lo,
+                   size_t hi, const unsigned char *counted)
 {
     double total = 0.0;
     for (int i = 0; i < pt->n; i++) {
@@ -60,25 +63,22 @@ double optim_sumsq(const ParamTable *pt, const float *grads, size_t lo, size_t h
         if ((!counted || counted[i]) &&
             range_intersect((int64_t)p->offset, (int64_t)(p->offset + p->numel), (int64_t)lo,
                             (int64_t)hi, &a, &b))
-            total += sum_squares(grads + a, b - a);
+            total += be->sum_squares(grads + a, b - a);
     }
     return total;
 }
 
 double optim_grad_norm(const Optimizer *o, const float *grads)
 {
-    return sqrt(optim_sumsq(o->pt, grads, o->lo, o->hi, NULL));
+    return sqrt(optim_sumsq(o->be, o->pt, grads, o->lo, o->hi, NULL));
 }
 
 void optim_step(Optimizer *o, float *params, float *grads, double norm, double lr)
 {
     const ParamTable *pt = o->pt;
-    if (o->grad_clip > 0.0 && norm > o->grad_clip) {
-        float coef = (float)(o->grad_clip / (norm + 1e-6));
-        #pragma omp parallel for schedule(static)
-        for (size_t i = o->lo; i < o->hi; i++)
-            grads[i] *= coef;
-    }
+    if (o->grad_clip > 0.0 && norm > o->grad_clip)
+        o->be->scale(grads + o->lo, (float)(o->grad_clip / (norm + 1e-6)),
+                     (int64_t)(o->hi - o->lo));
     o->t++;
     float bc1 = (float)(1.0 - pow(o->beta1, (double)o->t));
     float bc2 = (float)(1.0 - pow(o->beta2, (double)o->t));
@@ -89,8 +89,8 @@ void optim_step(Optimizer *o, float *params, float *grads, double norm, double l
                              (int64_t)o->hi, &a, &b))
             continue;
         float wd = (p->is_norm && !o->decay_norms) ? 0.0f : (float)o->weight_decay;
-        adamw_update(params + a, o->m + (a - (int64_t)o->lo), o->v + (a - (int64_t)o->lo),
-                     grads + a, b - a, (float)lr, (float)o->beta1, (float)o->beta2,
-                     (float)o->eps, wd, bc1, bc2);
+        o->be->adamw_update(params + a, o->m + (a - (int64_t)o->lo),
+                            o->v + (a - (int64_t)o->lo), grads + a, b - a, (float)lr,
+                            (float)o->beta1, (float)o->beta2, (float)o->eps, wd, bc1, bc2);
     }
 }

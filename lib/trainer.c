@@ -13,6 +13,7 @@
 #include "ckpt.h"
 #include "cpupeak.h"
 #include "data.h"
+#include "device.h"
 #include "grads.h"
 #include "launch.h"
 #include "llama.h"
@@ -37,7 +38,9 @@ struct Trainer {
     Dataset train, val;
     ParamTable pt;
     size_t padded;            /* flat buffer floats, padded to a multiple of dp (ZeRO shards) */
-    float *params, *grads;    /* (padded) */
+    float *params, *grads;    /* (padded) on the backend */
+    float *host_weights;      /* (padded) host copy for trainer_params when the backend's
+                                 memory is not the host's (NULL until asked) */
     Llama model;
     Grads gr;                 /* reductions, ZeRO-1, norm bookkeeping of grads */
     Pipeline pipe;            /* this stage's schedule executor */
@@ -88,6 +91,47 @@ static int check_first_samples(Trainer *t, Error *err)
 
 /* ---- checkpoints ---- */
 
+/* The weights and AdamW moments as host memory for a checkpoint: the buffers themselves on
+ * the CPU backend, staging copies on a device (down = 1: filled from the device). */
+typedef struct {
+    float *params, *m, *v;
+} HostState;
+
+static HostState host_state(const Trainer *t, int down)
+{
+    const Backend *be = t->be;
+    if (be->host_memory) {
+        HostState h = {t->params, t->optim.m, t->optim.v};
+        return h;
+    }
+    size_t shard = t->optim.hi - t->optim.lo;
+    HostState h = {xcalloc(t->padded, sizeof(float)), xcalloc(shard ? shard : 1, sizeof(float)),
+                   xcalloc(shard ? shard : 1, sizeof(float))};
+    if (down) {
+        be->download(h.params, t->params, t->padded * sizeof(float));
+        be->download(h.m, t->optim.m, shard * sizeof(float));
+        be->download(h.v, t->optim.v, shard * sizeof(float));
+    }
+    return h;
+}
+
+/* Done with h: up = 1 moves it onto the device first (what a load read). */
+static void host_state_done(const Trainer *t, HostState *h, int up)
+{
+    const Backend *be = t->be;
+    if (be->host_memory)
+        return;
+    size_t shard = t->optim.hi - t->optim.lo;
+    if (up) {
+        be->upload(t->params, h->params, t->padded * sizeof(float));
+        be->upload(t->optim.m, h->m, shard * sizeof(float));
+        be->upload(t->optim.v, h->v, shard * sizeof(float));
+    }
+    free(h->params);
+    free(h->m);
+    free(h->v);
+}
+
 static CkptView ckpt_view(const Trainer *t)
 {
     const Mesh *me = &t->mesh;
@@ -112,8 +156,11 @@ static int load_checkpoint(Trainer *t, Error *err)
         return PT_OK;
     }
     CkptView v = ckpt_view(t);
-    if (ckpt_load(dir, &t->pt, &v, t->params, weights_only ? NULL : t->optim.m,
-                  weights_only ? NULL : t->optim.v, err))
+    HostState h = host_state(t, 1); /* a weights-only load keeps the fresh moments */
+    int rc = ckpt_load(dir, &t->pt, &v, h.params, weights_only ? NULL : h.m,
+                       weights_only ? NULL : h.v, err);
+    host_state_done(t, &h, !rc);
+    if (rc)
         return err->code;
     if (weights_only) {
         if (is_root(t) && !t->opt.quiet)
@@ -154,11 +201,12 @@ static int save_checkpoint(Trainer *t, Error *err)
     snprintf(meta.config_json, sizeof meta.config_json, "%s", json);
     free(json);
     CkptView v = ckpt_view(t);
+    HostState h = host_state(t, 1);
     int rc;
     TRACE_COMPUTE("checkpoint save",
-                  rc = ckpt_save(cfg->checkpoint.save_dir, &meta, &t->pt, &v, t->params,
-                                 t->optim.m, t->optim.v, &t->mesh.all, cfg->checkpoint.keep_last,
-                                 err));
+                  rc = ckpt_save(cfg->checkpoint.save_dir, &meta, &t->pt, &v, h.params, h.m,
+                                 h.v, &t->mesh.all, cfg->checkpoint.keep_last, err));
+    host_state_done(t, &h, 0);
     if (!rc) {
         t->saved_step = t->step;
         preempt_saved();
@@ -203,9 +251,16 @@ static void build_model(Trainer *t)
                         me->pp_rank == 0, me->pp_rank == me->pp - 1};
     params_build(&t->pt, d, &shard);
     t->padded = grads_padded_numel(t->pt.numel, me->dp);
-    t->params = xcalloc(t->padded, sizeof(float));
-    t->grads = xcalloc(t->padded, sizeof(float));
-    params_init(&t->pt, t->params, cfg->training.seed);
+    t->params = t->be->alloc(t->padded * sizeof(float));
+    t->grads = t->be->alloc(t->padded * sizeof(float));
+    if (t->be->host_memory) {
+        params_init(&t->pt, t->params, cfg->training.seed);
+    } else { /* the same weights as on the CPU: drawn on the host, then uploaded */
+        float *w = xcalloc(t->padded, sizeof(float));
+        params_init(&t->pt, w, cfg->training.seed);
+        t->be->upload(t->params, w, t->padded * sizeof(float));
+        free(w);
+    }
 
     const Batch *b = &t->batch;
     int64_t NC = (int64_t)b->B * b->T_loc * d->hidden_size;
@@ -222,11 +277,11 @@ static void build_model(Trainer *t)
     LlamaEnv env = {&me->tp_comm, &me->cp_comm, t->be};
     llama_init(&t->model, &t->pt, &s, t->params, t->grads, t->pipe.nslots, &env);
 
-    grads_init(&t->gr, &t->pt, me, t->grads, t->padded, cfg->distributed.zero_stage,
+    grads_init(&t->gr, &t->pt, me, t->be, t->grads, t->padded, cfg->distributed.zero_stage,
                cfg->distributed.bucket_size_mb);
     t->model.grads_ready = on_part_ready;
     t->model.grads_ready_ctx = &t->gr;
-    optim_init_shard(&t->optim, &t->pt, cfg, t->gr.lo, t->gr.hi);
+    optim_init_shard(&t->optim, &t->pt, cfg, t->gr.lo, t->gr.hi, t->be);
 }
 
 /* Rank 0 claims the directories this run writes before step 1 (docs/training.md, One run per
@@ -275,11 +330,11 @@ static void print_banner(const Trainer *t)
     const Config *cfg = t->cfg;
     const ModelDims *d = &cfg->model.dims;
     const Mesh *me = &t->mesh;
-    double mine[4] = {(double)t->pt.numel * sizeof(float), (double)t->pt.numel * sizeof(float),
+    double mine[5] = {(double)t->pt.numel * sizeof(float), (double)t->pt.numel * sizeof(float),
                       2.0 * (double)(t->optim.hi - t->optim.lo) * sizeof(float),
-                      (double)t->model.act_bytes};
-    double *all = is_root(t) ? xcalloc((size_t)me->world * 4, sizeof(double)) : NULL;
-    comm_gather_f64(&me->all, mine, 4, all);
+                      (double)t->model.act_bytes, (double)t->be->workspace_bytes};
+    double *all = is_root(t) ? xcalloc((size_t)me->world * 5, sizeof(double)) : NULL;
+    comm_gather_f64(&me->all, mine, 5, all);
     if (!is_root(t) || t->opt.quiet) {
         free(all);
         return;
@@ -297,16 +352,23 @@ static void print_banner(const Trainer *t)
             me->world == 1 ? "" : "s", t->threads, cfg->distributed.pp_engine,
             cfg->distributed.zero_stage);
     for (int r = 0; r < me->world; r++) {
-        const double *x = all + 4 * r;
+        const double *x = all + 5 * r;
         fprintf(stderr, "picotron-train: rank %d memory: params %.1f MiB, grads %.1f MiB, "
-                "optimizer %.1f MiB, activations %.1f MiB\n",
-                r, x[0] / MIB, x[1] / MIB, x[2] / MIB, x[3] / MIB);
+                "optimizer %.1f MiB, activations %.1f MiB", r, x[0] / MIB, x[1] / MIB,
+                x[2] / MIB, x[3] / MIB);
+        if (x[4] > 0) /* a GPU's: its GEMM workspace too */
+            fprintf(stderr, ", workspace %.1f MiB (on the GPU)", x[4] / MIB);
+        fputc('\n', stderr);
     }
     if (t->cfg->logging.peak_gflops > 0.0)
         fprintf(stderr, "picotron-train: peak %.1f GFLOP/s (logging.peak_gflops)\n", t->peak);
-    else
+    else if (t->be->host_memory)
         fprintf(stderr, "picotron-train: cpu peak (%d threads, %s; %s): %.1f GFLOP/s\n",
                 t->threads, t->be->describe(), cpupeak_source(), t->peak);
+    else
+        fprintf(stderr, "picotron-train: %s %s, peak (best fp32 GEMM, TF32 %s): %.1f GFLOP/s\n",
+                t->be->name, t->be->describe(), cfg->environment.allow_tf32 ? "on" : "off",
+                t->peak);
     free(all);
 }
 
@@ -343,6 +405,11 @@ int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOp
         rc = comm_agree(&t->mesh.all, err);
     if (rc)
         return rc;
+    rc = device_select(cfg, t->mesh.world, is_root(t) && !opt->quiet, &t->be, err);
+    if (t->mpi)
+        rc = comm_agree(&t->mesh.all, err);
+    if (rc)
+        return rc;
     t->threads = trainer_threads(cfg, t->mpi ? launch_local_ranks() : 1);
     t->be->set_threads(t->threads);
     const ModelDims *d = &cfg->model.dims;
@@ -351,7 +418,9 @@ int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOp
                cfg->training.gradient_accumulation_steps, &t->mesh);
     /* a model that cannot fit is refused before the samples are read or anything allocated */
     if (is_root(t) && !cfg->training.skip_memory_check)
-        rc = memplan_check(cfg, t->mpi ? launch_local_ranks() : 1, memplan_available(), err);
+        rc = t->be->host_memory ? memplan_check(cfg, t->mpi ? launch_local_ranks() : 1,
+                                                memplan_available(), err)
+                                : memplan_check_gpu(cfg, t->be->memory_free(), err);
     if (t->mpi)
         rc = comm_agree(&t->mesh.all, err);
     if (rc)
@@ -409,8 +478,11 @@ void trainer_close(Trainer *t)
         pipeline_free(&t->pipe);
     optim_free(&t->optim);
     batch_free(&t->batch);
-    free(t->params);
-    free(t->grads);
+    if (t->params) {
+        t->be->release(t->params);
+        t->be->release(t->grads);
+    }
+    free(t->host_weights);
     params_free(&t->pt);
     data_close(&t->train);
     data_close(&t->val);
@@ -420,10 +492,16 @@ void trainer_close(Trainer *t)
     free(t);
 }
 
-const ParamTable *trainer_params(const Trainer *t, const float **weights)
+const ParamTable *trainer_params(Trainer *t, const float **weights)
 {
-    if (weights)
+    if (weights && t->be->host_memory) {
         *weights = t->params;
+    } else if (weights) {
+        if (!t->host_weights)
+            t->host_weights = xcalloc(t->padded, sizeof(float));
+        t->be->download(t->host_weights, t->params, t->padded * sizeof(float));
+        *weights = t->host_weights;
+    }
     return &t->pt;
 }
 

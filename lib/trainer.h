@@ -62,7 +62,7 @@ int trainer_step(Trainer *t, StepStats *st, Error *err);
 void trainer_close(Trainer *t);
 
 /* This rank's parameter table and weights (flat buffer laid out by the table). */
-const ParamTable *trainer_params(const Trainer *t, const float **weights);
+const ParamTable *trainer_params(Trainer *t, const float **weights);
 const Mesh *trainer_mesh(const Trainer *t);
 /* This rank's gradient buffer as the last step left it (laid out like the weights). */
 const float *trainer_grads(const Trainer *t);

@@ -106,9 +106,10 @@ assert_not_contains() {
 }
 
 # assert_one_line FILE: FILE (a stderr capture) holds exactly one line, not counting
-# "picotron: warning:" lines.
+# "picotron: warning:" lines and the line of a CUDA build that finds no GPU here
+# (environment.device auto, docs/cuda.md).
 assert_one_line() {
-    n=$(grep -v -c '^picotron: warning:' "$1")
+    n=$(grep -v -c -e '^picotron: warning:' -e ' — running on the CPU (environment.device auto)$' "$1")
     if [ "$n" -eq 1 ]; then
         pass "one line on $(basename "$1")"
     else

@@ -191,6 +191,13 @@ assert_contains "$OUT" "mesh dp=1 pp=1 cp=1 tp=1 (1 rank), pp_engine 1f1b, zero_
 # V = 49152 is a multiple of 128: no vocab padding, 4 bytes per parameter
 assert_contains "$OUT" "stage 0 memory: params 1380.2 MiB, grads 1380.2 MiB, optimizer 2760.5 MiB"
 
+begin "create-config --check on cuda: per GPU, with the backend's workspace"
+expect_exit 0 "$CC" --check tmp/dummy_exp/config.json --set environment.device=cuda
+assert_contains "$OUT" "memory per GPU"
+assert_contains "$OUT" " MiB, workspace 32.0 MiB; total 7562.1 MiB"
+expect_exit 0 "$CC" --check tmp/dummy_exp/config.json --set environment.device=cuda --json
+assert_contains "$OUT" '"workspace_bytes": 33554440.0'
+
 begin "create-config --check with --set and --json"
 expect_exit 0 "$CC" --check tmp/dummy_exp/config.json --set distributed.dp_size=4 \
     --set distributed.zero_stage=1 --json

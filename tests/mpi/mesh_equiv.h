@@ -82,6 +82,12 @@
 #define FLIP_ABS 1e-4
 #endif
 #define MAX_FLIPS 4
+/* Where the meshes run; the references always run on the CPU backend. The stand-in build
+ * (mk/cuda.mk) compiles these suites with "cuda": the meshes on the CUDA backend's host code
+ * against the CPU's single process. */
+#ifndef MESH_EQUIV_DEVICE
+#define MESH_EQUIV_DEVICE "cpu"
+#endif
 #define FLIP_MAX 3e-2
 #define WORLD 8
 #ifndef MESH_EQUIV_SEED
@@ -177,6 +183,8 @@ static void make_config(Config *cfg, int dp, int tp, int pp, int cp, const char 
     cfg->optimizer.decay_norms = 0;
     snprintf(cfg->dataset.name, sizeof cfg->dataset.name, "synthetic");
     cfg->environment.omp_num_threads = 1;
+    snprintf(cfg->environment.device, sizeof cfg->environment.device, "%s",
+             dp * tp * pp * cp == 1 ? "cpu" : MESH_EQUIV_DEVICE);
     snprintf(cfg->logging.run_dir, sizeof cfg->logging.run_dir, "/nonexistent-unused");
     if (config_validate(cfg, &err))
         CHECK(0, "config_validate: %s", err.msg);

@@ -527,8 +527,8 @@ START_TEST(a_gpu_config_warns_once_on_the_cpu)
     const char *out = capture_end();
     ck_assert_msg(rc == PT_OK, "%s", err.msg);
     ck_assert_str_eq(out, "picotron: warning: distributed.use_cpu is false (backend \"nccl\", "
-                          "dtype \"bfloat16\"): this build runs on the CPU, over MPI, in "
-                          "float32\n");
+                          "dtype \"bfloat16\"): picotron-train computes in float32 over MPI, "
+                          "on the device environment.device picks (\"auto\")\n");
 }
 END_TEST
 

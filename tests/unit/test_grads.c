@@ -93,7 +93,7 @@ START_TEST(buckets_are_whole_contiguous_tensors_ready_when_all_are_final)
                 ck_assert_int_eq(mesh_init(&m, MPI_COMM_NULL, &shape, &e), PT_OK);
                 float *g = calloc(pt.numel, sizeof(float));
                 Grads gr;
-                grads_init(&gr, &pt, &m, g, pt.numel, 0, caps[c]);
+                grads_init(&gr, &pt, &m, backend_cpu(), g, pt.numel, 0, caps[c]);
                 check_buckets(&pt, &gr, caps[c]);
                 if (caps[c] == 0.0) /* one bucket per tensor */
                     ck_assert_int_eq(gr.nbuckets, pt.n);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "check_run.h"
+#include "backend.h"
 #include "memplan.h"
 
 static const char BASE[] =
@@ -28,6 +29,24 @@ static double need(const Config *cfg)
 {
     return memplan_peak_bytes(cfg);
 }
+
+/* environment.device cuda adds the backend's workspace to every stage (what create-config
+ * --check reports); the trainer's check on a GPU compares the rest with what the GPU has
+ * free once that workspace is held, per GPU, whatever the ranks on the node. */
+START_TEST(on_cuda_the_workspace_counts_once_per_gpu)
+{
+    Config cfg = base();
+    Error err = {0};
+    double cpu = need(&cfg);
+    ck_assert(config_set(&cfg, "environment.device=cuda", &err) == PT_OK);
+    ck_assert(need(&cfg) == cpu + (double)BACKEND_CUDA_WORKSPACE_BYTES);
+    ck_assert_int_eq(memplan_check_gpu(&cfg, cpu, &err), PT_OK);
+    ck_assert_int_eq(memplan_check_gpu(&cfg, cpu - 1, &err), PT_EINPUT);
+    ck_assert_ptr_null(strchr(err.msg, '\n'));
+    ck_assert_msg(strstr(err.msg, " per GPU (params ") && strstr(err.msg, ", workspace ") == NULL &&
+                  strstr(err.msg, "but the GPU has ") && !strstr(err.msg, " rank:"), "%s", err.msg);
+}
+END_TEST
 
 START_TEST(a_model_that_fits_passes)
 {
@@ -110,6 +129,9 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("memplan");
+    TCase *gpu = tcase_create("gpu");
+    tcase_add_test(gpu, on_cuda_the_workspace_counts_once_per_gpu);
+    suite_add_tcase(s, gpu);
     TCase *tc = tcase_create("check");
     tcase_add_test(tc, a_model_that_fits_passes);
     tcase_add_test(tc, a_model_that_does_not_fit_is_refused_in_one_line);

@@ -11,6 +11,7 @@
 #include "comm.h"
 #include "config.h"
 #include "cpupeak.h"
+#include "device.h"
 #include "kernels/kernels.h"
 #include "launch.h"
 #include "metrics.h"
@@ -29,6 +30,8 @@ static const char usage[] =
     "time rank 0 spent waiting on each parallel group (tp, cp, pp, dp); a config's\n"
     "logging.peak_gflops replaces the measured rate. Meshes with several ranks start them\n"
     "through mpirun as picotron-train does. The first step is not timed.\n"
+    "On environment.device cuda (docs/cuda.md) the rate is the best 8192^3 fp32 cuBLASLt GEMM\n"
+    "and \"blas\" in --json names the card.\n"
     "\n"
     "options:\n"
     "  -c, --config FILE     run configuration (JSON); '-' reads stdin\n"
@@ -84,7 +87,9 @@ static const char *failure_line(char *text)
         const char *ours = "picotron-bench: "; /* the child's own prefix: the row says who */
         if (!strncmp(line, ours, strlen(ours)))
             line += strlen(ours);
-        if (!strstr(line, "warning:") && *line)
+        size_t n = strlen(line), note = strlen(DEVICE_FALLBACK_NOTE);
+        int fallback = n >= note && !strcmp(line + n - note, DEVICE_FALLBACK_NOTE);
+        if (!strstr(line, "warning:") && !fallback && *line)
             return line;
         if (!nl)
             break;
@@ -293,6 +298,14 @@ static void bench_sweep(ToolRun *run, RunArgs *args, const SweepArgs *sw, const 
     cli_exit(cli, code);
 }
 
+/* The rate this run's ratio divides by, measured now, never the cached peak (lib/cpupeak): the
+ * ratio compares two rates taken under the same load. The CPU's is the 1024³ sgemm over the
+ * current threads; a device's is its own GEMM ceiling (backend peak_gflops). */
+static double same_run_peak(const Backend *be)
+{
+    return be->host_memory ? kernels_sgemm_peak_gflops(1024, 5) : be->peak_gflops(5);
+}
+
 /* --peak: measure and cache the peak per thread count (lib/cpupeak). Exits. */
 static void bench_peak(ToolRun *run, int seconds, int only_threads)
 {
@@ -381,17 +394,17 @@ int main(int argc, char **argv)
     /* The peak is taken before and after the run and the better figure kept: a neighbour
      * stealing the CPU during one measurement must not inflate the ratio. A peak given in
      * logging.peak_gflops is used as it is. */
-    const Backend *be = backend_cpu();
+    const Backend *be;
+    if (device_select(&cfg, config_world_size(&cfg), run.speaker, &be, &err))
+        toolrun_fail(&run, &err);
     be->set_threads(trainer_threads(&cfg, run.under_launcher ? launch_local_ranks() : 1));
-    /* measured here, never the cached peak (lib/cpupeak): the ratio compares two rates taken
-     * under the same load */
     double given = cfg.logging.peak_gflops;
-    double peak_before = run.speaker && given <= 0.0 ? kernels_sgemm_peak_gflops(1024, 5) : given;
+    double peak_before = run.speaker && given <= 0.0 ? same_run_peak(be) : given;
     if (trainer_run(&cfg, toolrun_comm(&run), &opt, &rep, &err))
         toolrun_fail(&run, &err);
     if (!run.speaker)
         toolrun_exit(0);
-    double peak_after = given <= 0.0 ? kernels_sgemm_peak_gflops(1024, 5) : given;
+    double peak_after = given <= 0.0 ? same_run_peak(be) : given;
     double peak = peak_after > peak_before ? peak_after : peak_before;
     int ranks = config_world_size(&cfg);
     FlopCount fc = metrics_flops(&cfg.model.dims, cfg.training.seq_length);
@@ -418,12 +431,12 @@ int main(int argc, char **argv)
                "\"gflops\": %.3f, \"gflops_causal\": %.3f, \"sgemm_peak_gflops\": %.3f, "
                "\"fraction_of_sgemm\": %.4f, \"comm_fraction\": %.4f, \"final_loss\": %.6f, "
                "\"comm_by_group\": {\"tp\": %.4f, \"cp\": %.4f, \"pp\": %.4f, \"dp\": %.4f}, "
-               "\"rss_mib\": %.1f, \"blas\": \"%s\"}\n",
+               "\"rss_mib\": %.1f, \"blas\": \"%s\", \"backend\": \"%s\"}\n",
                quoted, ranks, (long long)fc.n_params, (long long)fc.n_params_no_embed, rep.threads,
                rep.steps, rep.tokens_per_s, fc.flops_per_token, gflops, gflops_causal, peak, ratio,
                rep.comm_fraction, rep.last_loss, rep.comm_fraction_by_kind[COMM_TP],
                rep.comm_fraction_by_kind[COMM_CP], rep.comm_fraction_by_kind[COMM_PP],
-               rep.comm_fraction_by_kind[COMM_DP], metrics_rss_mib(), be->describe());
+               rep.comm_fraction_by_kind[COMM_DP], metrics_rss_mib(), be->describe(), be->name);
         free(quoted);
     } else {
         printf("%-26s %d rank%s x %d thr  tok/s %8.0f  GFLOP/s %7.2f (causal %7.2f)  sgemm %7.2f/rank"
