@@ -8,12 +8,14 @@
 #include <unistd.h>
 
 #include "atomicfile.h"
+#include "attntune.h"
 #include "backend.h"
 #include "batch.h"
 #include "ckpt.h"
 #include "cpupeak.h"
 #include "data.h"
 #include "grads.h"
+#include "kernels/kernels.h"
 #include "launch.h"
 #include "llama.h"
 #include "memplan.h"
@@ -307,6 +309,10 @@ static void print_banner(const Trainer *t)
     else
         fprintf(stderr, "picotron-train: cpu peak (%d threads, %s; %s): %.1f GFLOP/s\n",
                 t->threads, t->be->describe(), cpupeak_source(), t->peak);
+    int tq, tk;
+    attention_tiles(&tq, &tk);
+    fprintf(stderr, "picotron-train: attention tiles %d query x %d keys (%s)\n", tq, tk,
+            attntune_source());
     free(all);
 }
 
@@ -347,6 +353,8 @@ int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOp
     t->be->set_threads(t->threads);
     const ModelDims *d = &cfg->model.dims;
     int T = cfg->training.seq_length;
+    attntune_apply(T, d->num_attention_heads / d->num_key_value_heads,
+                   d->hidden_size / d->num_attention_heads);
     batch_init(&t->batch, cfg->training.micro_batch_size, T,
                cfg->training.gradient_accumulation_steps, &t->mesh);
     /* a model that cannot fit is refused before the samples are read or anything allocated */
