@@ -1,8 +1,8 @@
 /* cpupeak: the cached CPU peak (cpupeak.h). The file:
  *   {"cpu": "<model name of /proc/cpuinfo>", "path": "OpenBLAS Haswell, avx512 vectors",
- *    "gflops": {"1": 131.2, "2": 258.4}}
- * A cache measured on another CPU model or another BLAS or vector path is not used (and is
- * replaced by the next --peak). */
+ *    "gflops": {"1": 131.2, "2": 258.4}, "attention_tiles": {...}}
+ * (other sections: cpupeak_entry, e.g. lib/attntune's). A cache measured on another CPU model
+ * or another BLAS or vector path is not used (and is replaced by the next store). */
 #include <jansson.h>
 #include <omp.h>
 #include <stdio.h>
