@@ -1,8 +1,8 @@
 /* cpupeak: the cached CPU peak (cpupeak.h). The file:
  *   {"cpu": "<model name of /proc/cpuinfo>", "path": "OpenBLAS Haswell, avx512 vectors",
- *    "gflops": {"1": 131.2, "2": 258.4}}
- * A cache measured on another CPU model or another BLAS or vector path is not used (and is
- * replaced by the next --peak). */
+ *    "gflops": {"1": 131.2, "2": 258.4}, "attention_tiles": {...}}
+ * (other sections: cpupeak_entry, e.g. lib/attntune's). A cache measured on another CPU model
+ * or another BLAS or vector path is not used (and is replaced by the next store). */
 #include <jansson.h>
 #include <omp.h>
 #include <stdio.h>
@@ -138,27 +138,26 @@ const char *cpupeak_source(void)
     return source;
 }
 
-int cpupeak_store(int threads, double gflops, double *kept, Error *err)
+/* The cache to change: the file's when it is for this CPU and path, else a fresh one. */
+static int load_for_update(const char *path, json_t **root, Error *err)
 {
-    char path[4096], model[256], key[16];
-    json_t *root;
-    if (!cpupeak_file(path, sizeof path))
-        return err_set(err, PT_EINPUT, "no place for the peak cache: set PICOTRON_PEAK_FILE, "
-                       "XDG_CACHE_HOME or HOME");
-    if (load(path, &root, err))
+    if (load(path, root, err))
         return err->code;
-    if (root && !matches(root)) { /* another CPU or path: start afresh */
-        json_decref(root);
-        root = NULL;
+    if (*root && !matches(*root)) { /* another CPU or path: start afresh */
+        json_decref(*root);
+        *root = NULL;
     }
-    if (!root) {
+    if (!*root) {
+        char model[256];
         cpu_model(model, sizeof model);
-        root = json_pack("{s:s, s:s, s:{}}", "cpu", model, "path", kernels_blas_path(), "gflops");
+        *root = json_pack("{s:s, s:s, s:{}}", "cpu", model, "path", kernels_blas_path(), "gflops");
     }
-    snprintf(key, sizeof key, "%d", threads);
-    json_t *old = json_object_get(json_object_get(root, "gflops"), key);
-    *kept = json_is_number(old) && json_number_value(old) > gflops ? json_number_value(old) : gflops;
-    json_object_set_new(json_object_get(root, "gflops"), key, json_real(*kept));
+    return PT_OK;
+}
+
+/* Write root to path atomically (its directory made first) and release it. */
+static int save(const char *path, json_t *root, Error *err)
+{
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
     json_decref(root);
     char dir[4096];
@@ -178,4 +177,64 @@ int cpupeak_store(int threads, double gflops, double *kept, Error *err)
     free(file);
     free(text);
     return rc;
+}
+
+static int no_place(Error *err)
+{
+    return err_set(err, PT_EINPUT, "no place for the machine cache: set PICOTRON_PEAK_FILE, "
+                   "XDG_CACHE_HOME or HOME");
+}
+
+int cpupeak_store(int threads, double gflops, double *kept, Error *err)
+{
+    char path[4096], key[16];
+    json_t *root;
+    if (!cpupeak_file(path, sizeof path))
+        return no_place(err);
+    if (load_for_update(path, &root, err))
+        return err->code;
+    snprintf(key, sizeof key, "%d", threads);
+    json_t *old = json_object_get(json_object_get(root, "gflops"), key);
+    *kept = json_is_number(old) && json_number_value(old) > gflops ? json_number_value(old) : gflops;
+    json_object_set_new(json_object_get(root, "gflops"), key, json_real(*kept));
+    return save(path, root, err);
+}
+
+int cpupeak_entry(const char *section, const char *key, json_t **value, Error *err)
+{
+    char path[4096];
+    json_t *root;
+    *value = NULL;
+    if (!cpupeak_file(path, sizeof path) || load(path, &root, err))
+        return err->code ? -1 : 0;
+    json_t *sec = root && matches(root) ? json_object_get(root, section) : NULL;
+    if (sec && !json_is_object(sec)) {
+        json_decref(root);
+        err_set(err, PT_EINPUT, "%s: %s is not an object", path, section);
+        return -1;
+    }
+    *value = json_incref(json_object_get(sec, key));
+    json_decref(root);
+    return *value != NULL;
+}
+
+int cpupeak_set_entry(const char *section, const char *key, json_t *value, Error *err)
+{
+    char path[4096];
+    json_t *root;
+    if (!cpupeak_file(path, sizeof path)) {
+        json_decref(value);
+        return no_place(err);
+    }
+    if (load_for_update(path, &root, err)) {
+        json_decref(value);
+        return err->code;
+    }
+    json_t *sec = json_object_get(root, section);
+    if (!json_is_object(sec)) {
+        sec = json_object();
+        json_object_set_new(root, section, sec);
+    }
+    json_object_set_new(sec, key, value);
+    return save(path, root, err);
 }

@@ -1,10 +1,11 @@
-/* cpupeak: the CPU peak MFU is divided by (docs/benchmarks.md, "The peak MFU divides by"): the
- * best fp32 sgemm rate of this machine per thread count, measured by `picotron-bench --peak`
+/* cpupeak: the per-machine cache. Chiefly the CPU peak MFU is divided by (docs/benchmarks.md,
+ * "The peak MFU divides by"): the best fp32 sgemm rate of this machine per thread count, measured by `picotron-bench --peak`
  * over several seconds and kept in a cache file, so that every run on the machine uses the
  * same stable number instead of a few calls timed at start-up. */
 #ifndef PICOTRON_CPUPEAK_H
 #define PICOTRON_CPUPEAK_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "error.h"
@@ -34,5 +35,15 @@ const char *cpupeak_source(void);
  * higher figure already there for this CPU and path stays: the peak is the best ever seen, so
  * a rerun on a busy moment cannot lower it. *kept: the figure the file now holds. */
 int cpupeak_store(int threads, double gflops, double *kept, Error *err);
+
+/* Other per-machine measurements kept in the same file and under the same CPU/path keying
+ * (e.g. the attention tiles of picotron-bench --tune-kernels, lib/attntune): object `section`
+ * of the file, entry `key`. cpupeak_entry: 1 and a new reference in *value when the file is
+ * for this CPU and path and has the entry, 0 when not; a file that is not a cache, or a
+ * section that is not an object: -1 and PT_EINPUT naming it. */
+int cpupeak_entry(const char *section, const char *key, json_t **value, Error *err);
+/* Set section.key to value (the reference is taken), atomically; the file starts afresh when
+ * it was measured on another CPU or path. */
+int cpupeak_set_entry(const char *section, const char *key, json_t *value, Error *err);
 
 #endif

@@ -152,16 +152,20 @@ static char **child_environment(void)
         {"OMP_WAIT_POLICY", "OMP_WAIT_POLICY=passive"}, /* ranks share cores: no spinning */
         {"OMPI_MCA_btl_vader_single_copy_mechanism",     /* no CMA in sandboxes */
          "OMPI_MCA_btl_vader_single_copy_mechanism=none"},
+        /* a rank waiting in MPI yields its core between polls: the late rank it waits for,
+         * or a neighbour, runs instead (docs/benchmarks.md, "Data-parallel communication") */
+        {"OMPI_MCA_mpi_yield_when_idle", "OMPI_MCA_mpi_yield_when_idle=1"},
     };
+    enum { NEXTRA = sizeof extra / sizeof extra[0] };
     int n = 0;
     while (environ[n] != NULL)
         n++;
-    char **env = xcalloc((size_t)n + 4, sizeof *env);
+    char **env = xcalloc((size_t)n + NEXTRA + 2, sizeof *env);
     int k = 0;
     for (int i = 0; i < n; i++)
         if (strncmp(environ[i], "PICOTRON_SELF_LAUNCHED=", 23) != 0)
             env[k++] = environ[i];
-    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
+    for (size_t i = 0; i < NEXTRA; i++)
         if (getenv(extra[i][0]) == NULL)
             env[k++] = (char *)extra[i][1];
     env[k++] = "PICOTRON_SELF_LAUNCHED=1";

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "atomicfile.h"
+#include "attntune.h"
 #include "backend.h"
 #include "batch.h"
 #include "ckpt.h"
@@ -15,6 +16,7 @@
 #include "data.h"
 #include "device.h"
 #include "grads.h"
+#include "kernels/kernels.h"
 #include "launch.h"
 #include "llama.h"
 #include "memplan.h"
@@ -366,9 +368,17 @@ static void print_banner(const Trainer *t)
         fprintf(stderr, "picotron-train: cpu peak (%d threads, %s; %s): %.1f GFLOP/s\n",
                 t->threads, t->be->describe(), cpupeak_source(), t->peak);
     else
-        fprintf(stderr, "picotron-train: %s %s, peak (best fp32 GEMM, TF32 %s): %.1f GFLOP/s\n",
+        fprintf(stderr, "picotron-train: %s %s, peak (best fp32 GEMM, TF32 %s): %.1f GFLOP/s
+",
                 t->be->name, t->be->describe(), cfg->environment.allow_tf32 ? "on" : "off",
                 t->peak);
+    if (t->be->host_memory) { /* the CPU attention kernel's tiles (picotron-bench --tune-kernels) */
+        int tq, tk;
+        attention_tiles(&tq, &tk);
+        fprintf(stderr, "picotron-train: attention tiles %d query x %d keys (%s)
+", tq, tk,
+                attntune_source());
+    }
     free(all);
 }
 
@@ -414,6 +424,8 @@ int trainer_open(Trainer **out, const Config *cfg, MPI_Comm world, const TrainOp
     t->be->set_threads(t->threads);
     const ModelDims *d = &cfg->model.dims;
     int T = cfg->training.seq_length;
+    attntune_apply(T, d->num_attention_heads / d->num_key_value_heads,
+                   d->hidden_size / d->num_attention_heads);
     batch_init(&t->batch, cfg->training.micro_batch_size, T,
                cfg->training.gradient_accumulation_steps, &t->mesh);
     /* a model that cannot fit is refused before the samples are read or anything allocated */

@@ -45,6 +45,13 @@ void attention_forward(float *out, float *lse, const float *q, const float *k, c
 void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
                         const float *k, const float *v, const float *out, const float *lse,
                         int B, int T, int H, int K, int D);
+/* The tile grid of attention_forward/backward: query tokens per tile (stacked over the heads
+ * of a kv-group) and keys per block step. Process-wide; a size <= 0 restores the default.
+ * Ring attention (cp > 1) keeps its own fixed sizes. */
+#define ATTENTION_Q_TILE 64
+#define ATTENTION_K_BLOCK 256
+void attention_set_tiles(int q_tile, int k_block);
+void attention_tiles(int *q_tile, int *k_block);
 
 /* One block step of online softmax for rows of one head: q (Tq, qs) rows at global positions
  * qpos0.., keys/values k v (Tk, ks) at kpos0..; keys after a query are masked (causal).

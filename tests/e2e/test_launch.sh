@@ -41,6 +41,12 @@ check "every rank sees size 4, local 4, PICOTRON_SELF_LAUNCHED=1" \
     [ "$(grep -c 'size 4 local 4 self_launched 1 ' "$OUT")" -eq 4 ]
 for r in 0 1 2 3; do assert_contains "$OUT" "rank $r size 4"; done
 check "nothing on stderr" [ ! -s "$ERR" ]
+check "every rank yields its core while waiting in MPI" \
+    [ "$(grep -c 'self_launched 1 yield 1 ' "$OUT")" -eq 4 ]
+
+begin "a yield setting of the caller's own is kept"
+expect_exit 0 env OMPI_MCA_mpi_yield_when_idle=0 "$PROBE" --ranks 2
+check "both ranks keep yield 0" [ "$(grep -c 'self_launched 1 yield 0 ' "$OUT")" -eq 2 ]
 
 begin "exit code of a failing rank"
 # Rank 2 exits 3 (the others 0): mpirun returns the first non-zero code, 3, and --quiet keeps
@@ -137,7 +143,7 @@ begin "a rank killed with SIGKILL ends the job"
 "$PROBE" --ranks 4 --sleep 60 >kill.out 2>kill.err &
 pid=$!
 check "4 ranks started" wait_for kill.out " size 4 " 4
-victim=$(awk '$1 == "rank" && $2 == 1 && $3 == "size" { print $10 }' kill.out)
+victim=$(awk '$1 == "rank" && $2 == 1 && $3 == "size" { print $NF }' kill.out)
 t0=$(now_ms)
 kill -KILL "$victim"
 wait "$pid"

@@ -2,7 +2,8 @@
 # test_peak: the CPU peak MFU divides by (lib/cpupeak, docs/benchmarks.md): picotron-bench
 # --peak measures and caches it; picotron-train uses the cache of this CPU and path, keeps the
 # best figure ever stored, ignores another CPU's, survives a corrupt one with a warning, and
-# never prints an MFU above 100% even against a peak that is far too low.
+# never prints an MFU above 100% even against a peak that is far too low. --tune-kernels
+# caches the fastest attention tiles in the same file, and train says it uses them.
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
 BENCH=$BIN/picotron-bench
@@ -45,11 +46,30 @@ check "every step has an MFU" [ "$(wc -l <mfu.txt)" -eq 3 ]
 # shellcheck disable=SC2016  # $2 is awk's
 check "every MFU <= 100%" awk '$2 > 100 { bad = 1 } END { exit bad }' mfu.txt
 
+begin "bench --tune-kernels: the fastest attention tiles, cached beside the peak, used by train"
+expect_exit 0 "$BENCH" --tune-kernels --config tiny.json --peak-seconds 1 \
+    --set environment.OMP_NUM_THREADS=1
+# T = 64: query tiles 16, 32, 64 against one key block (64; larger ones are the same)
+check "three candidates timed" [ "$(grep -c '^  q_tile' "$OUT")" -eq 3 ]
+tiles=$(sed -n 's/^cached T[0-9]* G[0-9]* D[0-9]*: \([0-9]*\) query x \([0-9]*\) keys in .*/\1 \2/p' "$OUT")
+check "the tuner names the tiles it cached ($tiles)" [ -n "$tiles" ]
+# the fastest is the first row of the table
+check "the first row is the cached one" [ "$(sed -n 2p "$OUT" | awk '{ print $2, $4 }')" = "$tiles" ]
+assert_contains "$PICOTRON_PEAK_FILE" '"attention_tiles"'
+assert_contains "$PICOTRON_PEAK_FILE" '"1": 0.001' # the peak entry kept
+rm -rf "$RUN"
+train1
+assert_contains "$ERR" "attention tiles ${tiles% *} query x ${tiles#* } keys (tuned, cached in $PICOTRON_PEAK_FILE"
+expect_exit 2 "$BENCH" --tune-kernels --config tiny.json --json
+assert_one_line "$ERR"
+assert_contains "$ERR" "--tune-kernels runs alone"
+
 begin "another CPU's cache is not used"
 sed 's/^\( *"cpu": \).*/\1"Some Other CPU",/' measured.json >"$PICOTRON_PEAK_FILE"
 rm -rf "$RUN"
 train1
 assert_contains "$ERR" "at start-up; picotron-bench --peak caches a steadier one"
+assert_contains "$ERR" "(defaults; picotron-bench --tune-kernels tunes them)"
 
 begin "a corrupt cache: a warning, then the peak is measured"
 echo '{"cpu": 3}' >"$PICOTRON_PEAK_FILE"
@@ -57,6 +77,9 @@ rm -rf "$RUN"
 train1
 assert_contains "$ERR" "picotron: warning: $PICOTRON_PEAK_FILE: not a peak cache"
 expect_exit 2 "$BENCH" --peak --peak-threads 1 --peak-seconds 1
+assert_one_line "$ERR"
+assert_contains "$ERR" "not a peak cache"
+expect_exit 2 "$BENCH" --tune-kernels --config tiny.json --peak-seconds 1
 assert_one_line "$ERR"
 assert_contains "$ERR" "not a peak cache"
 

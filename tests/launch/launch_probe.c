@@ -103,8 +103,10 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     const char *self = getenv("PICOTRON_SELF_LAUNCHED");
-    printf("rank %d size %d local %d self_launched %s pid %d\n", rank, size,
-           launch_local_ranks(), self != NULL ? self : "0", (int)getpid());
+    const char *yield = getenv("OMPI_MCA_mpi_yield_when_idle");
+    printf("rank %d size %d local %d self_launched %s yield %s pid %d\n", rank, size,
+           launch_local_ranks(), self != NULL ? self : "0", yield != NULL ? yield : "unset",
+           (int)getpid());
     fflush(stdout);
 
     if (want_stdin) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "atomicfile.h"
+#include "attntune.h"
 #include "backend.h"
 #include "comm.h"
 #include "config.h"
@@ -50,6 +51,12 @@ static const char usage[] =
     "                        ~/.cache/picotron/cpu-peak.json; no --config. Run it on a quiet machine\n"
     "      --peak-seconds S  whole seconds spent per thread count (default 3)\n"
     "      --peak-threads N  only this thread count\n"
+    "      --tune-kernels    with --config: time attention's tile sizes (query tile x key\n"
+    "                        block) on the config's attention shape for --peak-seconds (default\n"
+    "                        3) and store the fastest in the same cache; picotron-train uses\n"
+    "                        them for every run of that shape (T, heads per kv-head, head dim)\n"
+    "                        and says so in its banner. Tuned tiles change attention's bits\n"
+    "                        (within the golden tolerances), as another kernel path does\n"
     "\n"
     "sweep (a parallel-layout tuner; docs/benchmarks.md):\n"
     "      --sweep SPEC      run every point of a grid, e.g. 'dp=1,2 tp=1,2 mbs=1,2,4': short\n"
@@ -68,6 +75,7 @@ static const char usage[] =
     "\n"
     "examples:\n"
     "  picotron-bench --peak\n"
+    "  picotron-bench --tune-kernels --config examples/small.json\n"
     "  picotron-bench --config examples/bench-10m.json --steps 10 --set environment.OMP_NUM_THREADS=1\n"
     "  picotron-bench --config examples/tiny.json --steps 3 --sweep 'dp=1,2 mbs=2,4' --best --out best.json\n";
 
@@ -332,16 +340,45 @@ static void bench_peak(ToolRun *run, int seconds, int only_threads)
     toolrun_exit(0);
 }
 
+/* --tune-kernels: time the attention tiles on the config's shape and cache the fastest
+ * (lib/attntune). Exits. */
+static void bench_tune(ToolRun *run, const Config *cfg, int seconds)
+{
+    const ModelDims *d = &cfg->model.dims;
+    int tp = cfg->distributed.tp_size, T = cfg->training.seq_length;
+    int H = d->num_attention_heads / tp, K = d->num_key_value_heads / tp;
+    int D = d->hidden_size / d->num_attention_heads, B = cfg->training.micro_batch_size;
+    int threads = trainer_threads(cfg, 1);
+    backend_cpu()->set_threads(threads);
+    AttnTiles res[32];
+    int n = attntune_measure(B, T, H, K, D, seconds, res, 32);
+    char key[64], path[4096];
+    attntune_key(key, sizeof key, T, H / K, D);
+    printf("attention %s (B=%d H=%d K=%d, %d thread%s): CPU ms of forward + backward, best "
+           "of rounds over %d s\n", key, B, H, K, threads, threads == 1 ? "" : "s", seconds);
+    for (int i = 0; i < n; i++)
+        printf("  q_tile %4d  k_block %4d  %8.2f ms%s\n", res[i].q_tile, res[i].k_block,
+               res[i].ms, res[i].q_tile == ATTENTION_Q_TILE && res[i].k_block ==
+               ATTENTION_K_BLOCK ? "  (default)" : "");
+    Error err = {0};
+    if (attntune_store(T, H / K, D, &res[0], &err))
+        cli_fail(&run->cli, &err);
+    cpupeak_file(path, sizeof path);
+    printf("cached %s: %d query x %d keys in %s\n", key, res[0].q_tile, res[0].k_block, path);
+    toolrun_exit(0);
+}
+
 int main(int argc, char **argv)
 {
     RunArgs args = {.steps = 10};
     const char *label = NULL;
     int json = 0;
     SweepArgs sw = {0};
-    int peak_mode = 0, peak_threads = 0;
+    int peak_mode = 0, peak_threads = 0, tune = 0;
     int peak_seconds = 0; /* 0: not given (3) */
     const CliOption options[] = {
         OPT_FLAG("peak", 0, &peak_mode),
+        OPT_FLAG("tune-kernels", 0, &tune),
         OPT_INT("peak-seconds", 0, &peak_seconds, 1, 600),
         OPT_INT("peak-threads", 0, &peak_threads, 1, CPUPEAK_MAX_THREADS),
         TOOLRUN_OPTIONS(&args, 2, 100000),
@@ -372,14 +409,19 @@ int main(int argc, char **argv)
         if (run.under_launcher)
             cli_usage_error(&run.cli, "--peak runs alone: start it without a launcher");
         bench_peak(&run, peak_seconds ? peak_seconds : 3, peak_threads);
-    } else if (peak_threads || peak_seconds) {
+    } else if (peak_threads || (peak_seconds && !tune)) {
         cli_usage_error(&run.cli, "--peak-seconds and --peak-threads go with --peak");
     }
+    if (tune && (sw.spec || label || json || run.under_launcher))
+        cli_usage_error(&run.cli, "--tune-kernels runs alone on one process: no --sweep, "
+                                  "--label or --json with it, no launcher");
     if (!args.config_path)
         cli_usage_error(&run.cli, "missing --config FILE");
     check_sweep_args(&run, &sw, label, json, args.config_path);
     if (toolrun_config(&run, &cfg, args.config_path, &args.sets, &err))
         toolrun_fail(&run, &err);
+    if (tune)
+        bench_tune(&run, &cfg, peak_seconds ? peak_seconds : 3);
     if (sw.spec)
         bench_sweep(&run, &args, &sw, &cfg);
     cli_list_free(&args.sets);

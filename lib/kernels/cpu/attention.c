@@ -5,7 +5,7 @@
  * inside the OpenMP loops, so results do not depend on the thread count.
  *
  * GQA batched: the full-sequence kernels stack the query tiles of the H/K query heads that
- * share a kv-head (the "group") into one tile of group·Q_TILE rows, head after head, so that
+ * share a kv-head (the "group") into one tile of group·tile_q rows, head after head, so that
  * the group's score, P·V and gradient products are one GEMM each instead of one per head
  * (taller GEMMs: closer to the sgemm rate). Row i of such a stack sits at position
  * qpos0 + i mod period, period = the tile's token count. */
@@ -18,8 +18,22 @@
 #include "kernels/cpu/vec.h"
 #include "kernels/kernels.h"
 
-#define Q_TILE 64    /* query rows per block step */
-#define K_BLOCK 256  /* keys per block step */
+/* Query rows and keys per block step: ATTENTION_Q_TILE x ATTENTION_K_BLOCK unless
+ * attention_set_tiles chose others (the tuned sizes of lib/attntune). The tile grid decides
+ * the order of the sums, so other sizes give other (equally valid) bits. */
+static int tile_q = ATTENTION_Q_TILE, block_k = ATTENTION_K_BLOCK;
+
+void attention_set_tiles(int q_tile, int k_block)
+{
+    tile_q = q_tile > 0 ? q_tile : ATTENTION_Q_TILE;
+    block_k = k_block > 0 ? k_block : ATTENTION_K_BLOCK;
+}
+
+void attention_tiles(int *q_tile, int *k_block)
+{
+    *q_tile = tile_q;
+    *k_block = block_k;
+}
 
 /* Score tiles of the block steps: one growable buffer per thread, so the innermost loop of
  * attention allocates nothing once the first steps have sized it. */
@@ -140,8 +154,8 @@ void attention_forward(float *out, float *lse, const float *q, const float *k, c
                        int B, int T, int H, int K, int D)
 {
     float scale = 1.0f / sqrtf((float)D);
-    int G = H / K, tiles = (T + Q_TILE - 1) / Q_TILE;
-    size_t stack = (size_t)G * Q_TILE;
+    int G = H / K, tiles = (T + tile_q - 1) / tile_q;
+    size_t stack = (size_t)G * tile_q;
     /* one work item: a query tile of one kv-head's group of one sequence */
     #pragma omp parallel
     {
@@ -149,8 +163,8 @@ void attention_forward(float *out, float *lse, const float *q, const float *k, c
         float *qs = xmalloc(stack * D * sizeof(float)), *acc = xmalloc(stack * D * sizeof(float));
         #pragma omp for schedule(static)
         for (int item = 0; item < B * K * tiles; item++) {
-            int b = item / (K * tiles), g = item / tiles % K, i0 = item % tiles * Q_TILE;
-            int qn = T - i0 < Q_TILE ? T - i0 : Q_TILE, rows = G * qn;
+            int b = item / (K * tiles), g = item / tiles % K, i0 = item % tiles * tile_q;
+            int qn = T - i0 < tile_q ? T - i0 : tile_q, rows = G * qn;
             const float *kg = k + ((int64_t)b * T * K + g) * D;
             const float *vg = v + ((int64_t)b * T * K + g) * D;
             stack_rows(qs, q + (((int64_t)b * T + i0) * H + (int64_t)g * G) * D, (int64_t)H * D,
@@ -160,8 +174,8 @@ void attention_forward(float *out, float *lse, const float *q, const float *k, c
                 l[r] = 0.0f;
             }
             memset(acc, 0, (size_t)rows * D * sizeof(float));
-            for (int j0 = 0; j0 < i0 + qn; j0 += K_BLOCK) {
-                int kn = T - j0 < K_BLOCK ? T - j0 : K_BLOCK;
+            for (int j0 = 0; j0 < i0 + qn; j0 += block_k) {
+                int kn = T - j0 < block_k ? T - j0 : block_k;
                 block_forward(m, l, acc, qs, D, rows, qn, i0, kg + (int64_t)j0 * K * D,
                               vg + (int64_t)j0 * K * D, K * D, kn, j0, D, scale);
             }
@@ -190,7 +204,7 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
 {
     float scale = 1.0f / sqrtf((float)D);
     int G = H / K;
-    size_t stack = (size_t)G * Q_TILE;
+    size_t stack = (size_t)G * tile_q;
     /* One thread owns a (batch, kv-head) pair: its dK/dV sum over the group's stacked query
      * rows in a fixed order, with no sharing between threads. */
     #pragma omp parallel
@@ -209,8 +223,8 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
                 memset(dkg + (int64_t)t * K * D, 0, (size_t)D * sizeof(float));
                 memset(dvg + (int64_t)t * K * D, 0, (size_t)D * sizeof(float));
             }
-            for (int i0 = 0; i0 < T; i0 += Q_TILE) {
-                int qn = T - i0 < Q_TILE ? T - i0 : Q_TILE, rows = G * qn;
+            for (int i0 = 0; i0 < T; i0 += tile_q) {
+                int qn = T - i0 < tile_q ? T - i0 : tile_q, rows = G * qn;
                 int64_t off = (((int64_t)b * T + i0) * H + (int64_t)g * G) * D;
                 stack_rows(qs, q + off, (int64_t)H * D, G, qn, D);
                 stack_rows(dos, dout + off, (int64_t)H * D, G, qn, D);
@@ -227,8 +241,8 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
                         ls[at] = lse[((int64_t)b * H + g * G + hh) * T + i0 + r];
                     }
                 memset(dqs, 0, (size_t)rows * D * sizeof(float));
-                for (int j0 = 0; j0 < i0 + qn; j0 += K_BLOCK) {
-                    int kn = T - j0 < K_BLOCK ? T - j0 : K_BLOCK;
+                for (int j0 = 0; j0 < i0 + qn; j0 += block_k) {
+                    int kn = T - j0 < block_k ? T - j0 : block_k;
                     block_backward(dqs, D, dkg + (int64_t)j0 * K * D, dvg + (int64_t)j0 * K * D,
                                    K * D, qs, D, dos, delta, ls, rows, qn, i0,
                                    kg + (int64_t)j0 * K * D, vg + (int64_t)j0 * K * D, K * D, kn,
