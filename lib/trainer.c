@@ -368,15 +368,13 @@ static void print_banner(const Trainer *t)
         fprintf(stderr, "picotron-train: cpu peak (%d threads, %s; %s): %.1f GFLOP/s\n",
                 t->threads, t->be->describe(), cpupeak_source(), t->peak);
     else
-        fprintf(stderr, "picotron-train: %s %s, peak (best fp32 GEMM, TF32 %s): %.1f GFLOP/s
-",
+        fprintf(stderr, "picotron-train: %s %s, peak (best fp32 GEMM, TF32 %s): %.1f GFLOP/s\n",
                 t->be->name, t->be->describe(), cfg->environment.allow_tf32 ? "on" : "off",
                 t->peak);
-    if (t->be->host_memory) { /* the CPU attention kernel's tiles (picotron-bench --tune-kernels) */
+    if (t->be->host_memory) { /* the CPU attention's tiles (picotron-bench --tune-kernels) */
         int tq, tk;
         attention_tiles(&tq, &tk);
-        fprintf(stderr, "picotron-train: attention tiles %d query x %d keys (%s)
-", tq, tk,
+        fprintf(stderr, "picotron-train: attention tiles %d query x %d keys (%s)\n", tq, tk,
                 attntune_source());
     }
     free(all);
