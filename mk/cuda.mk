@@ -39,6 +39,7 @@ $(STUB_DIR)/%.o: tests/cudastub/%.c tests/cudastub/cudastub.h
 	@$(CC) $(CFLAGS) $(CUDA_CFLAGS) -c $< -o $@
 
 $(STUB_DIR)/libpicotron.a: $(LIB_SRC:%.c=$(B)/%.o)
+	@mkdir -p $(dir $@)
 	@rm -f $@
 	@echo "  AR      $@"
 	@ar rcs $@ $^
