@@ -22,9 +22,8 @@ typedef struct Backend {
     int mpi_buffers;         /* 1: the MPI comm may send and receive these buffers (host
                                 memory, or memory the host can address); 0: a multi-rank run
                                 needs a device-aware comm (NCCL) and is refused */
-    DType act_dtype;         /* storage type of saved activations (the CPU: fp32). Kernels
-                                take float pointers today, so a backend must say F32 here
-                                until they take typed buffers (docs/backends.md) */
+    DType act_dtype;         /* storage type of the activations: the buffers the kernel
+                                entries below take as void * (docs/backends.md); the CPU: F32 */
 
     /* ---- the machine ---- */
     void (*set_threads)(int n);               /* host threads the kernels may use */
@@ -46,8 +45,12 @@ typedef struct Backend {
     void (*download)(void *host, const void *src, size_t bytes); /* device → host */
 
     /* ---- element-wise and reductions the layer sequence needs ---- */
-    void (*add_inplace)(float *y, const float *x, int64_t n);    /* y += x (residuals) */
+    void (*add_inplace)(float *y, const void *x, int64_t n);     /* y += x: a branch's output
+                                                                    into the fp32 residual */
     double (*sum)(const float *x, int64_t n);     /* Σ x in double, in index order, to host */
+    void (*to_act)(void *out, const float *x, int64_t n); /* out = x in act_dtype (round to
+                                                             nearest even); llama.c calls it
+                                                             only when act_dtype is not F32 */
 
     /* ---- the optimizer's and the gradient norm's operations on the flat buffers ---- */
     void (*scale)(float *x, float a, int64_t n);  /* x *= a (gradient clipping) */
@@ -55,39 +58,42 @@ typedef struct Backend {
     void (*adamw_update)(float *p, float *m, float *v, const float *g, int64_t n, float lr,
                          float beta1, float beta2, float eps, float wd, float bc1, float bc2);
 
-    /* ---- the kernels of kernels/kernels.h (same arguments, same contracts) ---- */
-    void (*matmul_forward)(float *out, const float *x, const float *W, int N, int Cin, int Cout);
-    void (*matmul_backward)(float *dx, float *dW, const float *dy, const float *x,
-                            const float *W, int N, int Cin, int Cout, int dx_acc);
-    void (*rmsnorm_forward)(float *out, float *rstd, const float *x, const float *w, int N,
+    /* ---- the kernels of kernels/kernels.h (same arguments, same contracts). A void *
+     * buffer is an activation in act_dtype; what stays fp32 whatever act_dtype says is a
+     * float *: the residual stream and its gradient, the weights and their gradients, the
+     * norm and softmax statistics, the cross-entropy statistics and the loss ---- */
+    void (*matmul_forward)(void *out, const void *x, const float *W, int N, int Cin, int Cout);
+    void (*matmul_backward)(void *dx, float *dW, const void *dy, const void *x, const float *W,
+                            int N, int Cin, int Cout, int dx_acc);
+    void (*rmsnorm_forward)(void *out, float *rstd, const float *x, const float *w, int N,
                             int C, float eps);
-    void (*rmsnorm_backward)(float *dx, float *dw, const float *dy, const float *x,
+    void (*rmsnorm_backward)(float *dx, float *dw, const void *dy, const float *x,
                              const float *w, const float *rstd, int N, int C);
-    void (*rope_forward)(float *x, int B, int T, int nh, int D, int pos0, double theta);
-    void (*rope_backward)(float *dx, int B, int T, int nh, int D, int pos0, double theta);
-    void (*attention_forward)(float *out, float *lse, const float *q, const float *k,
-                              const float *v, int B, int T, int H, int K, int D);
-    void (*attention_backward)(float *dq, float *dk, float *dv, const float *dout,
-                               const float *q, const float *k, const float *v,
-                               const float *out, const float *lse, int B, int T, int H, int K,
-                               int D);
-    void (*swiglu_forward)(float *out, const float *a, const float *b, int64_t n);
-    void (*swiglu_backward)(float *da, float *db, const float *dout, const float *a,
-                            const float *b, int64_t n);
+    void (*rope_forward)(void *x, int B, int T, int nh, int D, int pos0, double theta);
+    void (*rope_backward)(void *dx, int B, int T, int nh, int D, int pos0, double theta);
+    void (*attention_forward)(void *out, float *lse, const void *q, const void *k,
+                              const void *v, int B, int T, int H, int K, int D);
+    void (*attention_backward)(void *dq, void *dk, void *dv, const void *dout, const void *q,
+                               const void *k, const void *v, const void *out, const float *lse,
+                               int B, int T, int H, int K, int D);
+    void (*swiglu_forward)(void *out, const void *a, const void *b, int64_t n);
+    void (*swiglu_backward)(void *da, void *db, const void *dout, const void *a, const void *b,
+                            int64_t n);
     void (*embedding_forward)(float *out, const int32_t *ids, const float *table, int N, int C,
                               int v0, int V_local);
     void (*embedding_backward)(float *dtable, const float *dout, const int32_t *ids, int N,
                                int C, int v0, int V_local);
-    void (*ce_max)(float *mx, const float *logits, int N, int V_local, int V_valid);
-    void (*ce_sumexp)(float *z, const float *logits, const float *mx, int N, int V_local,
+    void (*ce_max)(float *mx, const void *logits, int N, int V_local, int V_valid);
+    void (*ce_sumexp)(float *z, const void *logits, const float *mx, int N, int V_local,
                       int V_valid);
-    void (*ce_target)(float *zt, const float *logits, const int32_t *targets, int N,
+    void (*ce_target)(float *zt, const void *logits, const int32_t *targets, int N,
                       int V_local, int v0);
-    void (*ce_backward)(float *logits, float *loss, const float *mx, const float *z,
+    void (*ce_backward)(void *logits, float *loss, const float *mx, const float *z,
                         const float *zt, const int32_t *targets, int N, int V_local,
                         int V_valid, int v0, float scale);
 
-    /* ---- ring attention's compute (the ring itself is ring_attention.c) ---- */
+    /* ---- ring attention's compute (the ring itself is ring_attention.c): fp32 buffers, so
+     * context parallelism needs act_dtype F32 until the ring's blocks are typed ---- */
     void (*ring_forward_init)(float *m, float *l, float *acc, int64_t rows, int D);
     void (*ring_forward_step)(float *m, float *l, float *acc, const float *q, const float *k,
                               const float *v, int B, int T, int H, int K, int D,

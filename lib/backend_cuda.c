@@ -253,7 +253,7 @@ static void gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *A
 
 /* out (N, Cout) = x (N, Cin) · Wᵀ, W (Cout, Cin): column-major outᵀ = W_cmᵀ · xᵀ, where the
  * buffer of W read column-major is Wᵀ (Cin, Cout). */
-static void cu_matmul_forward(float *out, const float *x, const float *W, int N, int Cin,
+static void cu_matmul_forward(void *out, const void *x, const float *W, int N, int Cin,
                               int Cout)
 {
     gemm(1, 0, Cout, N, Cin, W, Cin, x, Cin, out, Cout, 0.0f);
@@ -261,12 +261,94 @@ static void cu_matmul_forward(float *out, const float *x, const float *W, int N,
 
 /* dx (N, Cin) = dy · W: column-major dxᵀ (Cin, N) = W_cm (Cin, Cout) · dyᵀ (Cout, N).
  * dW (Cout, Cin) += dyᵀ · x: column-major dWᵀ (Cin, Cout) += xᵀ (Cin, N) · dy_cmᵀ (N, Cout). */
-static void cu_matmul_backward(float *dx, float *dW, const float *dy, const float *x,
+static void cu_matmul_backward(void *dx, float *dW, const void *dy, const void *x,
                                const float *W, int N, int Cin, int Cout, int dx_acc)
 {
     if (dx)
         gemm(0, 0, Cin, N, Cout, W, Cin, dy, Cout, dx, Cin, dx_acc ? 1.0f : 0.0f);
     gemm(0, 1, Cin, Cout, N, x, Cin, dy, Cout, dW, Cin, 1.0f);
+}
+
+/* The activation entries of the table (void * buffers in act_dtype, here F32) onto the fp32
+ * kernels of cuda_kernels.h. */
+static void cu_to_act(void *out, const float *x, int64_t n)
+{
+    cu_copy(out, x, (size_t)n * sizeof(float));
+}
+
+static void cu_add_inplace(float *y, const void *x, int64_t n)
+{
+    cuda_add_inplace(y, x, n);
+}
+
+static void cu_rmsnorm_forward(void *out, float *rstd, const float *x, const float *w, int N,
+                               int C, float eps)
+{
+    cuda_rmsnorm_forward(out, rstd, x, w, N, C, eps);
+}
+
+static void cu_rmsnorm_backward(float *dx, float *dw, const void *dy, const float *x,
+                                const float *w, const float *rstd, int N, int C)
+{
+    cuda_rmsnorm_backward(dx, dw, dy, x, w, rstd, N, C);
+}
+
+static void cu_rope_forward(void *x, int B, int T, int nh, int D, int pos0, double theta)
+{
+    cuda_rope_forward(x, B, T, nh, D, pos0, theta);
+}
+
+static void cu_rope_backward(void *dx, int B, int T, int nh, int D, int pos0, double theta)
+{
+    cuda_rope_backward(dx, B, T, nh, D, pos0, theta);
+}
+
+static void cu_attention_forward(void *out, float *lse, const void *q, const void *k,
+                                 const void *v, int B, int T, int H, int K, int D)
+{
+    cuda_attention_forward(out, lse, q, k, v, B, T, H, K, D);
+}
+
+static void cu_attention_backward(void *dq, void *dk, void *dv, const void *dout,
+                                  const void *q, const void *k, const void *v, const void *out,
+                                  const float *lse, int B, int T, int H, int K, int D)
+{
+    cuda_attention_backward(dq, dk, dv, dout, q, k, v, out, lse, B, T, H, K, D);
+}
+
+static void cu_swiglu_forward(void *out, const void *a, const void *b, int64_t n)
+{
+    cuda_swiglu_forward(out, a, b, n);
+}
+
+static void cu_swiglu_backward(void *da, void *db, const void *dout, const void *a,
+                               const void *b, int64_t n)
+{
+    cuda_swiglu_backward(da, db, dout, a, b, n);
+}
+
+static void cu_ce_max(float *mx, const void *logits, int N, int V_local, int V_valid)
+{
+    cuda_ce_max(mx, logits, N, V_local, V_valid);
+}
+
+static void cu_ce_sumexp(float *z, const void *logits, const float *mx, int N, int V_local,
+                         int V_valid)
+{
+    cuda_ce_sumexp(z, logits, mx, N, V_local, V_valid);
+}
+
+static void cu_ce_target(float *zt, const void *logits, const int32_t *targets, int N,
+                         int V_local, int v0)
+{
+    cuda_ce_target(zt, logits, targets, N, V_local, v0);
+}
+
+static void cu_ce_backward(void *logits, float *loss, const float *mx, const float *z,
+                           const float *zt, const int32_t *targets, int N, int V_local,
+                           int V_valid, int v0, float scale)
+{
+    cuda_ce_backward(logits, loss, mx, z, zt, targets, N, V_local, V_valid, v0, scale);
 }
 
 /* The best rate of an n³ fp32 GEMM (n = 8192, or PICOTRON_PEAK_GEMM_N) over reps timed runs
@@ -320,27 +402,28 @@ static Backend CUDA_BACKEND = {
     .copy = cu_copy,
     .upload = cu_upload,
     .download = cu_download,
-    .add_inplace = cuda_add_inplace,
+    .add_inplace = cu_add_inplace,
     .sum = cu_sum,
+    .to_act = cu_to_act,
     .scale = cu_scale,
     .sum_squares = cu_sum_squares,
     .adamw_update = cuda_adamw_update,
     .matmul_forward = cu_matmul_forward,
     .matmul_backward = cu_matmul_backward,
-    .rmsnorm_forward = cuda_rmsnorm_forward,
-    .rmsnorm_backward = cuda_rmsnorm_backward,
-    .rope_forward = cuda_rope_forward,
-    .rope_backward = cuda_rope_backward,
-    .attention_forward = cuda_attention_forward,
-    .attention_backward = cuda_attention_backward,
-    .swiglu_forward = cuda_swiglu_forward,
-    .swiglu_backward = cuda_swiglu_backward,
+    .rmsnorm_forward = cu_rmsnorm_forward,
+    .rmsnorm_backward = cu_rmsnorm_backward,
+    .rope_forward = cu_rope_forward,
+    .rope_backward = cu_rope_backward,
+    .attention_forward = cu_attention_forward,
+    .attention_backward = cu_attention_backward,
+    .swiglu_forward = cu_swiglu_forward,
+    .swiglu_backward = cu_swiglu_backward,
     .embedding_forward = cuda_embedding_forward,
     .embedding_backward = cuda_embedding_backward,
-    .ce_max = cuda_ce_max,
-    .ce_sumexp = cuda_ce_sumexp,
-    .ce_target = cuda_ce_target,
-    .ce_backward = cuda_ce_backward,
+    .ce_max = cu_ce_max,
+    .ce_sumexp = cu_ce_sumexp,
+    .ce_target = cu_ce_target,
+    .ce_backward = cu_ce_backward,
     .ring_forward_init = cuda_ring_forward_init,
     .ring_forward_step = cuda_ring_forward_step,
     .ring_forward_finish = cuda_ring_forward_finish,

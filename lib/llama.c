@@ -7,6 +7,7 @@
 #include "error.h"
 #include "llama.h"
 #include "ring_attention.h"
+#include "safetensors.h"
 #include "trace.h"
 
 LlamaShape llama_shape(const ParamTable *pt, int B, int T)
@@ -76,7 +77,8 @@ enum { T_ACT, T_F32, T_I32 };     /* the backend's activation type, fp32 statist
 
 /* One layer's saved buffers of a slot (the ACT_LAYER fields of Activations at layer l). */
 typedef struct {
-    float *n1, *r1, *q, *k, *v, *att, *lse, *h, *n2, *r2, *fa, *fb, *fm;
+    void *n1, *q, *k, *v, *att, *n2, *fa, *fb, *fm;
+    float *r1, *lse, *h, *r2;
 } LayerActs;
 
 typedef struct {
@@ -94,15 +96,15 @@ typedef struct {
 #define SEL RECOMPUTE_SELECTIVE
 #define FULL RECOMPUTE_FULL
 static const ActEntry ACT_TABLE[] = {
-    SLOT(ids, T_I32), SLOT(targets, T_I32), SLOT(x, T_ACT),
+    SLOT(ids, T_I32), SLOT(targets, T_I32), SLOT(x, T_F32),
     LAYER(n1, T_ACT, FULL), LAYER(r1, T_F32, FULL), LAYER(q, T_ACT, FULL),
     LAYER(k, T_ACT, FULL), LAYER(v, T_ACT, FULL), LAYER(att, T_ACT, SEL),
-    LAYER(lse, T_F32, SEL), LAYER(h, T_ACT, FULL), LAYER(n2, T_ACT, FULL),
+    LAYER(lse, T_F32, SEL), LAYER(h, T_F32, FULL), LAYER(n2, T_ACT, FULL),
     LAYER(r2, T_F32, FULL), LAYER(fa, T_ACT, FULL), LAYER(fb, T_ACT, FULL),
     LAYER(fm, T_ACT, SEL),
-    SLOT(nf, T_ACT), SLOT(rf, T_F32), SLOT(logits, T_F32), SLOT(loss, T_F32), SLOT(mx, T_F32),
+    SLOT(nf, T_ACT), SLOT(rf, T_F32), SLOT(logits, T_ACT), SLOT(loss, T_F32), SLOT(mx, T_F32),
     SLOT(z, T_F32), SLOT(zt, T_F32),
-    SCR(dres, T_ACT), SCR(dn, T_ACT), SCR(datt, T_ACT), SCR(dq, T_ACT), SCR(dk, T_ACT),
+    SCR(dres, T_F32), SCR(dn, T_ACT), SCR(datt, T_ACT), SCR(dq, T_ACT), SCR(dk, T_ACT),
     SCR(dv, T_ACT), SCR(dfa, T_ACT), SCR(dfb, T_ACT), SCR(dfm, T_ACT), SCR(ring, T_F32),
 };
 #undef SLOT
@@ -162,11 +164,17 @@ static int buf_copies(const ActEntry *e, const LlamaShape *s, int nslots)
     return e->where == ACT_SLOT || layer_kept(e, s) ? nslots : 1;
 }
 
+/* Bytes of one element of entry e on backend be. */
+static size_t elem_bytes(const ActEntry *e, const Backend *be)
+{
+    return dtype_size(e->type == T_ACT ? be->act_dtype : e->type == T_I32 ? DTYPE_I32
+                                                                          : DTYPE_F32);
+}
+
 /* Bytes of a buffer, rounded up to 64 so every buffer starts cache-line aligned. */
 static size_t act_bytes(const ActEntry *e, int64_t numel, const Backend *be)
 {
-    DType t = e->type == T_ACT ? be->act_dtype : e->type == T_I32 ? DTYPE_I32 : DTYPE_F32;
-    return ((size_t)numel * dtype_size(t) + 63) / 64 * 64;
+    return ((size_t)numel * elem_bytes(e, be) + 63) / 64 * 64;
 }
 
 size_t llama_activation_bytes(const LlamaShape *s, int nslots, int cp, const Backend *be)
@@ -191,8 +199,9 @@ static LayerActs layer_acts(const Llama *m, const Activations *a, int l)
         const ActEntry *e = &ACT_TABLE[i];
         if (e->where != ACT_LAYER)
             continue;
-        float *base = *(float *const *)((const char *)a + e->field);
-        *(float **)((char *)&la + e->lfield) = base + (layer_kept(e, &m->s) ? l * n[i] : 0);
+        char *base = *(void *const *)((const char *)a + e->field);
+        int64_t at = layer_kept(e, &m->s) ? l * n[i] : 0;
+        *(void **)((char *)&la + e->lfield) = base + (size_t)at * elem_bytes(e, m->be);
     }
     return la;
 }
@@ -207,6 +216,12 @@ void llama_init(Llama *m, const ParamTable *pt, const LlamaShape *s, float *para
     m->tp = env && env->tp ? env->tp : &solo;
     m->cp = env && env->cp ? env->cp : &solo;
     m->be = env && env->be ? env->be : backend_cpu();
+    if (m->be->act_dtype != DTYPE_F32 && (m->tp->size > 1 || m->cp->size > 1)) {
+        /* a caller's bug: the comm's all-reduces and the attention ring carry fp32 only */
+        fprintf(stderr, "picotron: llama_init: %s activations need tp = cp = 1\n",
+                dtype_name(m->be->act_dtype));
+        exit(1);
+    }
     bind(&m->w, pt, params, s->nl);
     bind(&m->g, pt, grads, s->nl);
     m->nslots = nslots;
@@ -248,12 +263,27 @@ float *llama_stage_output(Llama *m, int slot)
     return m->act[slot].x + (int64_t)m->s.nl * m->s.B * m->s.T * m->s.C;
 }
 
+/* Activation element i of buffer p (in the backend's act_dtype). */
+static void *act_at(const Llama *m, void *p, int64_t i)
+{
+    return (char *)p + (size_t)i * dtype_size(m->be->act_dtype);
+}
+
+/* x as an activation operand: x itself when activations are fp32, else its cast into tmp. */
+static const void *as_act(const Llama *m, const float *x, void *tmp, int64_t n)
+{
+    if (m->be->act_dtype == DTYPE_F32)
+        return x;
+    m->be->to_act(tmp, x, n);
+    return tmp;
+}
+
 /* RoPE (sign +1) or its backward (−1) on x (B, T, nh, D) at the tokens' global positions:
  * one contiguous run, or two halves under context parallelism. */
-static void rope(const Llama *m, float *x, int nh, int backward)
+static void rope(const Llama *m, void *x, int nh, int backward)
 {
     const LlamaShape *s = &m->s;
-    void (*f)(float *, int, int, int, int, int, double) =
+    void (*f)(void *, int, int, int, int, int, double) =
         backward ? m->be->rope_backward : m->be->rope_forward;
     if (s->pos1 < 0) {
         f(x, s->B, s->T, nh, s->D, s->pos0, s->theta);
@@ -261,15 +291,15 @@ static void rope(const Llama *m, float *x, int nh, int backward)
     }
     int half = s->T / 2;
     for (int b = 0; b < s->B; b++) {
-        float *row = x + (int64_t)b * s->T * nh * s->D;
+        void *row = act_at(m, x, (int64_t)b * s->T * nh * s->D);
         f(row, 1, half, nh, s->D, s->pos0, s->theta);
-        f(row + (int64_t)half * nh * s->D, 1, half, nh, s->D, s->pos1, s->theta);
+        f(act_at(m, row, (int64_t)half * nh * s->D), 1, half, nh, s->D, s->pos1, s->theta);
     }
 }
 
 /* Attention of this rank's tokens: one chunk, or the ring when the sequence is split. */
-static void attention(Llama *m, float *att, float *lse, const float *q, const float *k,
-                      const float *v)
+static void attention(Llama *m, void *att, float *lse, const void *q, const void *k,
+                      const void *v)
 {
     const LlamaShape *s = &m->s;
     if (m->cp->size > 1)
@@ -279,8 +309,8 @@ static void attention(Llama *m, float *att, float *lse, const float *q, const fl
         m->be->attention_forward(att, lse, q, k, v, s->B, s->T, s->H, s->K, s->D);
 }
 
-static void attention_grad(Llama *m, const float *q, const float *k, const float *v,
-                           const float *att, const float *lse)
+static void attention_grad(Llama *m, const void *q, const void *k, const void *v,
+                           const void *att, const float *lse)
 {
     const LlamaShape *s = &m->s;
     Scratch *sc = &m->sc;
@@ -315,14 +345,16 @@ static void attn_core(Llama *m, const LayerActs *L)
     attention(m, L->att, L->lse, L->q, L->k, L->v);
 }
 
-/* h = x + att·Woᵀ: o row-parallel, its partial sums all-reduced over tp (g) */
+/* h = x + att·Woᵀ: o row-parallel, its partial sums all-reduced over tp (g); the product in
+ * the activation type (in dn), the sum in the fp32 residual stream */
 static void attn_out(Llama *m, const LayerActs *L, const LayerWeights *w, const float *x)
 {
     const LlamaShape *s = &m->s;
     int N = s->B * s->T, C = s->C, HD = s->H * s->D;
-    m->be->matmul_forward(L->h, L->att, w->wo, N, HD, C);
-    comm_allreduce_sum(m->tp, L->h, (int64_t)N * C);
-    m->be->add_inplace(L->h, x, (int64_t)N * C);
+    m->be->matmul_forward(m->sc.dn, L->att, w->wo, N, HD, C);
+    comm_allreduce_sum(m->tp, m->sc.dn, (int64_t)N * C);
+    m->be->copy(L->h, x, (size_t)N * C * sizeof(float));
+    m->be->add_inplace(L->h, m->sc.dn, (int64_t)N * C);
 }
 
 /* n2 = RMSNorm₂(h); fa, fb = n2·W{g,u}ᵀ (column-parallel) */
@@ -341,14 +373,15 @@ static void mlp_act(Llama *m, const LayerActs *L)
     m->be->swiglu_forward(L->fm, L->fa, L->fb, (int64_t)m->s.B * m->s.T * m->s.F);
 }
 
-/* out = h + fm·Wdᵀ: down row-parallel, all-reduced over tp */
+/* out = h + fm·Wdᵀ: down row-parallel, all-reduced over tp (the product in dn, as above) */
 static void mlp_out(Llama *m, const LayerActs *L, const LayerWeights *w, float *xo)
 {
     const LlamaShape *s = &m->s;
     int N = s->B * s->T, C = s->C, F = s->F;
-    m->be->matmul_forward(xo, L->fm, w->wd, N, F, C);
-    comm_allreduce_sum(m->tp, xo, (int64_t)N * C);
-    m->be->add_inplace(xo, L->h, (int64_t)N * C);
+    m->be->matmul_forward(m->sc.dn, L->fm, w->wd, N, F, C);
+    comm_allreduce_sum(m->tp, m->sc.dn, (int64_t)N * C);
+    m->be->copy(xo, L->h, (size_t)N * C * sizeof(float));
+    m->be->add_inplace(xo, m->sc.dn, (int64_t)N * C);
 }
 
 /* Block l of slot a: x[l] → x[l+1]. */
@@ -402,9 +435,11 @@ static void block_backward(Llama *m, const Activations *a, int l)
         TRACE_COMPUTE("recompute", block_recompute(m, &L, l, x));
 
     /* out = h + fm·Wdᵀ: the residual passes dres through to h unchanged; the row-parallel
-     * down_proj takes dres as it is, the column-parallel gate/up all-reduce their dx */
+     * down_proj takes dres as it is (as an activation: dn is free until gate/up write it),
+     * the column-parallel gate/up all-reduce their dx */
+    const void *dy = as_act(m, sc->dres, sc->dn, (int64_t)N * C);
     TRACE_COMPUTE("down proj backward",
-                  m->be->matmul_backward(sc->dfm, g->wd, sc->dres, L.fm, w->wd, N, F, C, 0));
+                  m->be->matmul_backward(sc->dfm, g->wd, dy, L.fm, w->wd, N, F, C, 0));
     TRACE_COMPUTE("swiglu backward",
                   m->be->swiglu_backward(sc->dfa, sc->dfb, sc->dfm, L.fa, L.fb, (int64_t)N * F));
     TRACE_BEGIN(TRACK_COMPUTE, "gate/up + norm backward", -1);
@@ -414,9 +449,10 @@ static void block_backward(Llama *m, const Activations *a, int l)
     m->be->rmsnorm_backward(sc->dres, g->ln2, sc->dn, L.h, w->ln2, L.r2, N, C);
     TRACE_END(TRACK_COMPUTE, -1);
 
-    /* h = x + att·Woᵀ */
+    /* h = x + att·Woᵀ (dn consumed: free again for dres as an activation) */
+    dy = as_act(m, sc->dres, sc->dn, (int64_t)N * C);
     TRACE_COMPUTE("o proj backward",
-                  m->be->matmul_backward(sc->datt, g->wo, sc->dres, L.att, w->wo, N, HD, C, 0));
+                  m->be->matmul_backward(sc->datt, g->wo, dy, L.att, w->wo, N, HD, C, 0));
     TRACE_COMPUTE("attention backward", attention_grad(m, L.q, L.k, L.v, L.att, L.lse));
     TRACE_BEGIN(TRACK_COMPUTE, "qkv + norm backward", -1);
     rope(m, sc->dq, s->H, 1);
@@ -487,7 +523,16 @@ double llama_forward_logits(Llama *m, int slot, const int32_t *ids, const int32_
 {
     Activations *a = &m->act[slot];
     forward_to_logits(m, a, ids);
-    m->be->download(logits_out, a->logits, (size_t)m->s.B * m->s.T * m->s.V_local * sizeof(float));
+    int64_t n = (int64_t)m->s.B * m->s.T * m->s.V_local;
+    if (m->be->act_dtype == DTYPE_F32) {
+        m->be->download(logits_out, a->logits, (size_t)n * sizeof(float));
+    } else { /* bf16 widens exactly */
+        uint16_t *bits = xmalloc((size_t)n * sizeof *bits);
+        m->be->download(bits, a->logits, (size_t)n * sizeof *bits);
+        for (int64_t i = 0; i < n; i++)
+            logits_out[i] = st_bf16_to_f32(bits[i]);
+        free(bits);
+    }
     return cross_entropy(m, a, targets, 0.0f);
 }
 

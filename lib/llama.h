@@ -66,29 +66,31 @@ typedef struct {
 } LlamaShape;
 
 /* Saved activations of one micro-batch in flight, N = B·T tokens. Sizes and element types
- * come from one table in llama.c (llama_activation_bytes), which memplan asks too. A per-layer
+ * come from one table in llama.c (llama_activation_bytes), which memplan asks too: a void *
+ * buffer holds the backend's act_dtype, a float * one is fp32 whatever the backend (the
+ * residual stream and the statistics). A per-layer
  * buffer (nl, N, ·) that the recompute mode drops is instead one layer (N, ·) shared by every
  * slot: forward computes into it and backward recomputes it there before use. */
 typedef struct {
     int32_t *ids;   /* (N) token ids (first stage) */
     int32_t *targets; /* (N) target ids (last stage) */
     float *x;       /* (nl+1, N, C) residual stream: x[0] stage input, x[l+1] block l out */
-    float *n1;      /* (nl, N, C) input_layernorm out */
+    void *n1;       /* (nl, N, C) input_layernorm out */
     float *r1;      /* (nl, N) its 1/rms */
-    float *q;       /* (nl, N, H·D) after RoPE */
-    float *k;       /* (nl, N, K·D) after RoPE */
-    float *v;       /* (nl, N, K·D) */
-    float *att;     /* (nl, N, H·D) attention out */
+    void *q;        /* (nl, N, H·D) after RoPE */
+    void *k;        /* (nl, N, K·D) after RoPE */
+    void *v;        /* (nl, N, K·D) */
+    void *att;      /* (nl, N, H·D) attention out */
     float *lse;     /* (nl, B, H, T) */
     float *h;       /* (nl, N, C) residual after attention */
-    float *n2;      /* (nl, N, C) post_attention_layernorm out */
+    void *n2;       /* (nl, N, C) post_attention_layernorm out */
     float *r2;      /* (nl, N) */
-    float *fa;      /* (nl, N, F) gate_proj out */
-    float *fb;      /* (nl, N, F) up_proj out */
-    float *fm;      /* (nl, N, F) silu(fa) ⊙ fb */
-    float *nf;      /* (N, C) final norm out (last stage) */
+    void *fa;       /* (nl, N, F) gate_proj out */
+    void *fb;       /* (nl, N, F) up_proj out */
+    void *fm;       /* (nl, N, F) silu(fa) ⊙ fb */
+    void *nf;       /* (N, C) final norm out (last stage) */
     float *rf;      /* (N) */
-    float *logits;  /* (N, V_local), overwritten by dlogits (last stage) */
+    void *logits;   /* (N, V_local), overwritten by dlogits (last stage) */
     float *loss;    /* (N) per-token loss */
     float *mx, *z, *zt; /* (N) cross-entropy statistics */
 } Activations;
@@ -96,11 +98,12 @@ typedef struct {
 /* Backward scratch, shared by all micro-batches (one backward runs at a time). */
 typedef struct {
     float *dres;    /* (N, C) gradient of the residual stream; the stage's grad in/out */
-    float *dn;      /* (N, C) */
-    float *datt;    /* (N, H·D) */
-    float *dq;      /* (N, H·D) */
-    float *dk, *dv; /* (N, K·D) */
-    float *dfa, *dfb, *dfm; /* (N, F) */
+    void *dn;       /* (N, C); in forward (where it is dead) the output of a block's o and
+                       down projections before the residual add */
+    void *datt;     /* (N, H·D) */
+    void *dq;       /* (N, H·D) */
+    void *dk, *dv;  /* (N, K·D) */
+    void *dfa, *dfb, *dfm; /* (N, F) */
     float *ring;    /* context parallelism: two ring buffers of 4·N·K·D and the online-softmax
                        state; NULL without cp */
 } Scratch;

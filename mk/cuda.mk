@@ -4,6 +4,7 @@
 #          kernel objects, every binary links cudart/cuBLAS/cuBLASLt (rpath to CUDA_HOME);
 #   CUDA=0: lib/backend_nocuda.c instead, and device=cuda says the build lacks it.
 #   check-cuda  the stand-in build (tests/cudastub + the kernels through tests/cudasim):
+#               the stand-in's bf16 GEMMs against a double reference (test_lt_bf16);
 #               training on device=cuda against the CPU backend, the mesh suites, resume
 #               across backends, the real binary's fallback without a GPU
 #   check-gpu   on a machine with a GPU: kernels, training and benchmarks natively
@@ -29,7 +30,8 @@ $(B)/lib/backend_cuda.o: CFLAGS += $(CUDA_CFLAGS)
 # kernels through the CPU test runtime (tests only, never installed) ----
 .SECONDEXPANSION:
 STUB_DIR  = $(B)/cudastub
-STUB_OBJ  = $(patsubst tests/cudastub/%.c,$(STUB_DIR)/%.o,$(wildcard tests/cudastub/*.c))
+STUB_SRC  = $(filter-out tests/cudastub/test_%.c,$(wildcard tests/cudastub/*.c))
+STUB_OBJ  = $(patsubst tests/cudastub/%.c,$(STUB_DIR)/%.o,$(STUB_SRC))
 STUB_LINK = $(STUB_DIR)/libpicotron.a $(STUB_OBJ) $(CUDASIM_OBJ) $(LDLIBS_HOST) -lstdc++ -pthread
 STUB_MESH = $(patsubst tests/mpi/%.c,$(STUB_DIR)/tests/mpi/%,$(wildcard tests/mpi/test_mesh_*.c))
 
@@ -54,9 +56,15 @@ $(STUB_DIR)/tests/mpi/%: tests/mpi/%.c $(TEST_SUPPORT) $(wildcard tests/unit/*.h
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS) -Itests/unit -DMESH_EQUIV_DEVICE='"cuda"' $< $(TEST_SUPPORT) $(STUB_LINK) -o $@
 
+# The stand-in cuBLASLt's bf16 operands against a reference in double.
+$(STUB_DIR)/test_lt_bf16: tests/cudastub/test_lt_bf16.c $(STUB_OBJ)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) $(CUDA_CFLAGS) -Itests/cudastub $< $(STUB_OBJ) $(LDLIBS_HOST) -o $@
+
 cudastub: $(STUB_DIR)/picotron-train $(STUB_MESH)
 
-check-cuda: all $(STUB_DIR)/picotron-train
+check-cuda: all $(STUB_DIR)/picotron-train $(STUB_DIR)/test_lt_bf16
+	@$(STUB_DIR)/test_lt_bf16
 	@scripts/run-e2e tests/cudastub/test_cuda_backend.sh
 
 # The mesh-equivalence suites with every mesh on the CUDA backend (stand-ins): slow (the

@@ -1,7 +1,9 @@
 /* cuBLASLt and cuBLAS stand-ins: handles, matmul descriptors, layouts, preferences, the
  * heuristic and the matmul itself as plain loops in double, honouring transposes, leading
  * dimensions, alpha, beta (beta = 0: C is not read) and the alignment the algorithm was chosen
- * for; plus cublasSscal (tests/cudastub/cudastub.h). */
+ * for; plus cublasSscal (tests/cudastub/cudastub.h). Operands are fp32, or bf16 A and B with
+ * fp32 or bf16 C and D (the combinations cuBLASLt runs under CUBLAS_COMPUTE_32F): bf16 reads
+ * widen exactly, a bf16 D is the fp32 result rounded to nearest even. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,9 +126,9 @@ cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t d,
 cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t *l, cudaDataType type,
                                           uint64_t rows, uint64_t cols, int64_t ld)
 {
-    if (type != CUDA_R_32F)
-        cudastub_fail("cublasLtMatrixLayoutCreate", "type %d: the stand-in does fp32 only",
-                      (int)type);
+    if (type != CUDA_R_32F && type != CUDA_R_16BF)
+        cudastub_fail("cublasLtMatrixLayoutCreate", "type %d: the stand-in does fp32 and bf16 "
+                      "only", (int)type);
     if (rows == 0 || cols == 0 || ld < (int64_t)rows)
         cudastub_fail("cublasLtMatrixLayoutCreate", "%llu x %llu with ld %lld (column-major: "
                       "ld >= rows)", (unsigned long long)rows, (unsigned long long)cols,
@@ -242,10 +244,56 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t h, cublasLtMatmul
     return CUBLAS_STATUS_SUCCESS;
 }
 
+static size_t elem_bytes(cudaDataType_t t)
+{
+    return t == CUDA_R_16BF ? sizeof(uint16_t) : sizeof(float);
+}
+
+/* Element i of a buffer of type t, exactly. */
+static double load(const void *p, cudaDataType_t t, uint64_t i)
+{
+    if (t == CUDA_R_32F)
+        return ((const float *)p)[i];
+    uint32_t bits = (uint32_t)((const uint16_t *)p)[i] << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* v rounded to fp32, then (type bf16) to bf16 round to nearest even, NaN kept NaN. */
+static void store(void *p, cudaDataType_t t, uint64_t i, double v)
+{
+    float f = (float)v;
+    if (t == CUDA_R_32F) {
+        ((float *)p)[i] = f;
+        return;
+    }
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    if ((bits & 0x7fffffffu) > 0x7f800000u)
+        bits |= 0x00400000u; /* quiet NaN: stays NaN after the truncation */
+    else
+        bits += 0x7fffu + ((bits >> 16) & 1u);
+    ((uint16_t *)p)[i] = (uint16_t)(bits >> 16);
+}
+
+/* The operand types cuBLASLt accepts under fp32 compute: A and B alike, C and D alike; fp32
+ * A/B need fp32 C/D; TF32 compute reads fp32 A/B only. */
+static void check_types(const char *call, const Desc *d, const Layout *a, const Layout *b,
+                        const Layout *c, const Layout *dd)
+{
+    if (a->type != b->type || c->type != dd->type || (a->type == CUDA_R_32F &&
+                                                      c->type != CUDA_R_32F))
+        cudastub_fail(call, "operand types A %d B %d C %d D %d: not a combination cuBLASLt "
+                      "runs", (int)a->type, (int)b->type, (int)c->type, (int)dd->type);
+    if (d->compute == CUBLAS_COMPUTE_32F_FAST_TF32 && a->type != CUDA_R_32F)
+        cudastub_fail(call, "TF32 compute with bf16 operands");
+}
+
 /* Bytes a column-major layout spans from its first element to one past its last. */
 static size_t extent(const Layout *l)
 {
-    return ((size_t)(l->cols - 1) * (size_t)l->ld + l->rows) * sizeof(float);
+    return ((size_t)(l->cols - 1) * (size_t)l->ld + l->rows) * elem_bytes(l->type);
 }
 
 static void check_aligned(const char *call, const char *what, const void *p, uint64_t al)
@@ -272,6 +320,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t desc, con
     const Layout *ld = as(Ddesc, MAGIC_LAYOUT, call, "Ddesc");
     uint64_t m, n, k;
     shapes(call, d, la, lb, lc, ld, &m, &n, &k);
+    check_types(call, d, la, lb, lc, ld);
     if (C == D && (lc->rows != ld->rows || lc->cols != ld->cols || lc->ld != ld->ld))
         cudastub_fail(call, "in place (C == D) needs equal C and D layouts");
     if (!algo || algo->data[ALGO_MAGIC] != MAGIC_ALGO)
@@ -297,18 +346,18 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t desc, con
     if (cudastub_is_device(alpha, sizeof(float)) || cudastub_is_device(beta, sizeof(float)))
         cudastub_fail(call, "alpha and beta are host scalars (pointer mode host)");
     double al = *(const float *)alpha, be = *(const float *)beta;
-    const float *a = A, *b = B, *c = C;
-    float *out = D;
     /* rows of op(A) and columns of op(B), each contiguous over k, in double */
     double *ar = malloc(m * k * sizeof(double)), *bc = malloc(n * k * sizeof(double));
     if (!ar || !bc)
         cudastub_fail(call, "host out of memory");
     for (uint64_t i = 0; i < m; i++)
         for (uint64_t p = 0; p < k; p++)
-            ar[i * k + p] = d->ta == CUBLAS_OP_T ? a[p + i * la->ld] : a[i + p * la->ld];
+            ar[i * k + p] = load(A, la->type, d->ta == CUBLAS_OP_T ? p + i * la->ld
+                                                                   : i + p * la->ld);
     for (uint64_t j = 0; j < n; j++)
         for (uint64_t p = 0; p < k; p++)
-            bc[j * k + p] = d->tb == CUBLAS_OP_T ? b[j + p * lb->ld] : b[p + j * lb->ld];
+            bc[j * k + p] = load(B, lb->type, d->tb == CUBLAS_OP_T ? j + p * lb->ld
+                                                                   : p + j * lb->ld);
     for (uint64_t j = 0; j < n; j++)
         for (uint64_t i = 0; i < m; i++) {
             const double *x = ar + i * k, *y = bc + j * k;
@@ -324,8 +373,8 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t desc, con
                 s0 += x[p] * y[p];
             double v = al * ((s0 + s1) + (s2 + s3));
             if (be != 0.0) /* beta = 0: C is not read (it may hold anything) */
-                v += be * c[i + j * lc->ld];
-            out[i + j * ld->ld] = (float)v;
+                v += be * load(C, lc->type, i + j * lc->ld);
+            store(D, ld->type, i + j * ld->ld, v);
         }
     free(ar);
     free(bc);
