@@ -111,7 +111,8 @@ $(B)/tests/launch_probe: tests/launch/launch_probe.c $(B)/libpicotron.a
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS) $< $(B)/libpicotron.a $(LDLIBS) -o $@
 
-# The PMI2 probe that tests/pmi/test_pmi_srun.sh runs under the local Slurm (no MPI).
+# The PMI2 probe that tests/pmi/test_pmi_srun.sh runs under the local Slurm (no MPI); with
+# NCCL, mk/cuda.mk adds the NCCL bootstrap probe it also runs.
 $(B)/tests/pmi_probe: tests/pmi/pmi_probe.c $(B)/libpicotron.a
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"

@@ -16,14 +16,17 @@ CUDA_HOME ?= $(if $(NVCC),$(patsubst %/bin/nvcc,%,$(realpath $(NVCC))),/usr/loca
 LDLIBS_HOST := $(LDLIBS)
 
 .PHONY: check-cuda check-cuda-mesh check-gpu cudastub
+# NCCL comes with the CUDA toolkit; lib/ncclboot is built only where its header is.
+NCCL      ?= $(if $(wildcard $(CUDA_HOME)/include/nccl.h),$(CUDA),0)
+
 ifeq ($(CUDA),1)
-LIB_SRC_OFF   = lib/backend_nocuda.c
+LIB_SRC_OFF   = lib/backend_nocuda.c $(if $(filter 1,$(NCCL)),,lib/ncclboot.c)
 LIB_OBJ_EXTRA = $(patsubst lib/kernels/cuda/%.cu,$(B)/cuda/%.o,$(wildcard lib/kernels/cuda/*.cu))
 CUDA_CFLAGS   = -I$(CUDA_HOME)/include
 CUDA_LIBDIR   = $(CUDA_HOME)/lib64
 LDLIBS       += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublasLt -lcublas -lcudart -lstdc++
 
-$(B)/lib/backend_cuda.o: CFLAGS += $(CUDA_CFLAGS)
+$(B)/lib/backend_cuda.o $(B)/lib/ncclboot.o: CFLAGS += $(CUDA_CFLAGS)
 
 # ---- the stand-in build: the same host objects, cudart/cuBLASLt from tests/cudastub, the
 # kernels through the CPU test runtime (tests only, never installed) ----
@@ -65,8 +68,19 @@ check-cuda-mesh: cudastub
 
 check-gpu: all
 	@scripts/check-gpu
+
+# lib/ncclboot on both launch paths (tests/pmi/test_nccl_boot.sh): the real NCCL, which
+# without a GPU must refuse in one line on every rank, with one all-reduces.
+ifeq ($(NCCL),1)
+$(B)/tests/nccl_probe: tests/pmi/nccl_probe.c $(B)/libpicotron.a
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) $(CUDA_CFLAGS) $< $(B)/libpicotron.a $(LDLIBS) -lnccl -o $@
+
+check-pmi: $(B)/tests/nccl_probe
+endif
 else
-LIB_SRC_OFF = lib/backend_cuda.c
+LIB_SRC_OFF = lib/backend_cuda.c lib/ncclboot.c
 
 check-cuda check-cuda-mesh:
 	@echo "check-cuda: skipped: built without CUDA (no nvcc, or CUDA=0)"

@@ -8,7 +8,12 @@
 #   3. a rank that dies before the fence ends the job step (srun --kill-on-bad-exit) with an
 #      error status, in seconds: the others waiting in the fence do not hang it;
 #   4. the probe outside srun --mpi=pmi2 (no PMI_FD) refuses in one line instead of quietly
-#      being rank 0 of 1.
+#      being rank 0 of 1;
+#   5. with NCCL built (build/tests/nccl_probe, lib/ncclboot): one binary, two launch paths —
+#      under mpirun -np 2 the NCCL id goes by MPI_Bcast, under srun --mpi=pmi2 -n 3 through the
+#      PMI2 store with no MPI; every rank holds the same id, each run a new one; then every rank
+#      joins: without a GPU NCCL refuses in one line per rank (no hang), with GPUs an all-reduce
+#      over device memory gives 1+2+...+size.
 # Skips (exit 77) when slurmctld is missing, the build lacks PMI2, or the cluster cannot start.
 # timeout: 120
 # shellcheck source=tests/e2e/lib.sh
@@ -47,6 +52,29 @@ done
 begin kvs
 check "every rank read rank 0's blob alike" test "$(awk '{ print $NF }' "$OUT" | sort -u | wc -l)" -eq 1
 check "the blob is 128 bytes of hex" grep -qE ' blob [0-9a-f]{256}$' "$OUT"
+
+NCCL_PROBE=$ROOT/build/tests/nccl_probe
+# nccl_lines FILE PATH SIZE: the checks of item 5 on the probe's output in FILE
+nccl_lines() {
+    check "$3 ranks on the $2 path" test "$(grep -c "^rank [0-9] size $3 path $2 id [0-9a-f]\{256\}\$" "$1")" -eq "$3"
+    check "one id on every rank" test "$(sed -n 's/.* id //p' "$1" | sort -u | wc -l)" -eq 1
+    joined=$(grep -c -e "^rank [0-9] init: NCCL ncclCommInitRank (rank [0-9] of $3): " \
+        -e "^rank [0-9] allreduce $(($3 * ($3 + 1) / 2)) ok\$" "$1")
+    check "every rank joined or NCCL refused it in one line" test "$joined" -eq "$3"
+}
+if [ -x "$NCCL_PROBE" ]; then
+    begin nccl-mpi
+    expect_exit 0 timeout 60 mpirun --allow-run-as-root --oversubscribe -np 2 "$NCCL_PROBE"
+    nccl_lines "$OUT" mpi 2
+    sed -n 's/.* id //p' "$OUT" | sort -u >mpi.id
+    begin nccl-pmi2
+    expect_exit 0 timeout 60 srun --mpi=pmi2 -N 1 -n 3 --overcommit --time 1 "$NCCL_PROBE"
+    nccl_lines "$OUT" pmi 3
+    check "a new id, not the MPI run's" test "$(sed -n 's/.* id //p' "$OUT" | sort -u)" != "$(cat mpi.id)"
+    assert_not_contains "$OUT" "path mpi"
+else
+    echo "# nccl: skipped, built without NCCL (no build/tests/nccl_probe)"
+fi
 
 begin killed
 t0=$(date +%s)
