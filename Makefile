@@ -28,9 +28,10 @@ VG  = build-valgrind
 
 # Slurm's PMI2 (libpmi2-0-dev) for MPI-free jobs under srun --mpi=pmi2 (lib/pmi.h): built in
 # when its header is found, PMI2=0 leaves it out (pmi_init then says the build lacks it).
+# --as-needed: only a binary that calls into lib/pmi loads libpmi2.
 PMI2     ?= $(if $(wildcard /usr/include/slurm/pmi2.h),1,0)
 ifeq ($(PMI2),1)
-LDLIBS   += -lpmi2
+LDLIBS   += -Wl,--as-needed -lpmi2 -Wl,--no-as-needed
 $(B)/lib/pmi.o: CFLAGS += -DPICOTRON_PMI2
 endif
 
