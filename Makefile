@@ -41,7 +41,7 @@ endif
 
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/%.o) $(LIB_OBJ_EXTRA)
 
-.PHONY: all deps check check-unit check-asan check-mpi check-e2e check-pmi check-kernel-paths check-valgrind demo bench bench-tokenize \
+.PHONY: all deps check check-unit check-asan check-mpi check-e2e check-pmi check-nccl check-kernel-paths check-valgrind demo bench bench-tokenize \
         install clean image image-deps image-repro check-image check-k8s-schema
 all: bin/picotron $(TOOL_BINS) bin/text2shard
 
@@ -139,6 +139,7 @@ check: deps
 	@timeout 300 $(MAKE) --no-print-directory check-kernel-paths
 	@timeout 300 $(MAKE) --no-print-directory check-cuda-kernels
 	@timeout 600 $(MAKE) --no-print-directory check-cuda
+	@timeout 120 $(MAKE) --no-print-directory check-nccl
 	@echo "make check: all passed"
 
 # Every tool's normal path under valgrind's memcheck (a CI target, not part of check): built in
