@@ -86,3 +86,25 @@ int ncclcomm_sync(NcclComm *g, Error *err)
     if (g->size == 1 || cudaStreamSynchronize(g->stream) == cudaSuccess) return PT_OK;
     return err_set(err, PT_ERUNTIME, "cudaStreamSynchronize of an NCCL group's stream failed");
 }
+
+int ncclcomm_open_mesh(NcclMesh *nm, const Mesh *m, Error *err)
+{
+    NcclComm *g[] = {&nm->tp, &nm->cp, &nm->pp, &nm->dp, &nm->dpcp, &nm->embed};
+    const Comm *c[] = {&m->tp_comm, &m->cp_comm, &m->pp_comm, &m->dp_comm, &m->dpcp_comm,
+                       &m->embed_comm};
+    *nm = (NcclMesh){0};
+    for (int i = 0; i < 6; i++) {
+        int rc = ncclcomm_open(g[i], c[i], err);
+        if (rc != PT_OK) {
+            ncclcomm_close_mesh(nm);
+            return rc;
+        }
+    }
+    return PT_OK;
+}
+
+void ncclcomm_close_mesh(NcclMesh *nm)
+{
+    NcclComm *g[] = {&nm->tp, &nm->cp, &nm->pp, &nm->dp, &nm->dpcp, &nm->embed};
+    for (int i = 0; i < 6; i++) ncclcomm_close(g[i]);
+}

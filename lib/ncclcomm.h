@@ -11,6 +11,7 @@
 
 #include "comm.h"
 #include "error.h"
+#include "mesh.h"
 
 typedef struct {
     ncclComm_t nc;          /* NULL when size == 1 */
@@ -36,5 +37,15 @@ int ncclcomm_sendrecv(NcclComm *g, const float *send, int64_t ns, int dest, floa
                       int64_t nr, int src, Error *err);
 /* Wait until everything queued on the group's stream has finished. */
 int ncclcomm_sync(NcclComm *g, Error *err);
+
+/* One NCCL group beside each of the mesh's MPI groups, same ranks. */
+typedef struct {
+    NcclComm tp, cp, pp, dp, dpcp, embed;
+} NcclMesh;
+
+/* Open them all, in one order on every rank (tp, cp, pp, dp, dpcp, embed). Collective over
+ * the mesh; on failure the ones opened are closed. */
+int ncclcomm_open_mesh(NcclMesh *nm, const Mesh *m, Error *err);
+void ncclcomm_close_mesh(NcclMesh *nm);
 
 #endif

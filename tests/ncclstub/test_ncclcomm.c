@@ -2,7 +2,8 @@
  * cudart stand-in (tests/cudastub) on 4 MPI ranks (make check-nccl). Every call's result on
  * device buffers is compared with plain arithmetic: the values are small integers, so every
  * sum is exact in fp32 in any order and results compare with ==. Groups as the mesh makes
- * them: the world, pairs split from it, and a group of one rank (no NCCL at all). The CP ring
+ * them: the world, pairs split from it, a group of one rank (no NCCL at all), and every group
+ * of four meshes (dp2·tp2, pp2·cp2, dp2·pp2, tp4) against sums over the layout formula. The CP ring
  * and the pipeline hand-off go through ncclcomm_sendrecv (grouped); the same ring with bare
  * ncclSend first on every rank must be caught by the stand-in as a deadlock on every rank
  * (collectives still work afterwards; its point-to-point state is gone, as after an NCCL
@@ -138,6 +139,59 @@ static void ungrouped_ring_deadlocks(NcclComm *g, const Comm *c)
     MPI_Barrier(MPI_COMM_WORLD);
 }
 
+/* The sum of world rank + 1 over the ranks of rank's group along the axes in mask (bit 0 dp,
+ * 1 pp, 2 cp, 3 tp), from the layout formula alone. */
+static float group_sum(const MeshShape *sh, int rank, int mask)
+{
+    int world = sh->dp * sh->pp * sh->cp * sh->tp, me[4], o[4];
+    mesh_coords(rank, sh->pp, sh->cp, sh->tp, me);
+    float sum = 0;
+    for (int r = 0; r < world; r++) {
+        mesh_coords(r, sh->pp, sh->cp, sh->tp, o);
+        int same = 1;
+        for (int a = 0; a < 4; a++) same &= (mask >> a & 1) || o[a] == me[a];
+        if (same) sum += (float)(r + 1);
+    }
+    return sum;
+}
+
+/* Each NCCL group of the mesh all-reduces world rank + 1 over exactly its MPI group's ranks. */
+static void mesh_groups(const MeshShape *sh)
+{
+    Mesh m;
+    NcclMesh nm;
+    Error err = {0};
+    if (mesh_init(&m, MPI_COMM_WORLD, sh, &err) != PT_OK) {
+        CHECK(0, "mesh_init: %s", err.msg);
+        return;
+    }
+    char name[64];
+    mesh_describe(&m, name, sizeof name);
+    CHECK(ncclcomm_open_mesh(&nm, &m, &err) == PT_OK, "%s: %s", name, err.msg);
+    struct { NcclComm *g; const Comm *c; int mask; const char *what; } grp[] = {
+        {&nm.tp, &m.tp_comm, 8, "tp"}, {&nm.cp, &m.cp_comm, 4, "cp"}, {&nm.pp, &m.pp_comm, 2, "pp"},
+        {&nm.dp, &m.dp_comm, 1, "dp"}, {&nm.dpcp, &m.dpcp_comm, 5, "dp×cp"},
+        {&nm.embed, &m.embed_comm, 0, "embed"}};
+    float *d = dev_alloc(1);
+    for (size_t i = 0; i < sizeof grp / sizeof grp[0]; i++) {
+        float h = (float)(m.rank + 1);
+        put(d, &h, 1);
+        CHECK(grp[i].g->size == grp[i].c->size && grp[i].g->rank == grp[i].c->rank,
+              "%s %s: NCCL rank %d of %d, MPI %d of %d", name, grp[i].what, grp[i].g->rank,
+              grp[i].g->size, grp[i].c->rank, grp[i].c->size);
+        CHECK(ncclcomm_allreduce_sum(grp[i].g, d, 1, &err) == PT_OK, "%s", err.msg);
+        get(&h, d, 1);
+        /* embed: the first and last stage, which are all the stages when pp ≤ 2 */
+        float want = grp[i].mask ? group_sum(sh, m.rank, grp[i].mask)
+                     : sh->tied_embeddings && sh->pp > 1 ? group_sum(sh, m.rank, 2)
+                                                         : (float)(m.rank + 1);
+        CHECK(h == want, "%s %s group: sum %g, want %g", name, grp[i].what, h, want);
+    }
+    cudaFree(d);
+    ncclcomm_close_mesh(&nm);
+    mesh_free(&m);
+}
+
 int main(int argc, char **argv)
 {
     comm_init(&argc, &argv);
@@ -166,6 +220,10 @@ int main(int argc, char **argv)
     CHECK(ncclcomm_open(&g1, &self, &err) == PT_OK && g1.nc == NULL, "one rank: %s", err.msg);
     allreduce_over(&g1, &self, "one rank");
     zero1_and_bcast(&g1, &self);
+
+    MeshShape shapes[] = {{2, 1, 1, 2, 2, 0}, {1, 2, 2, 1, 2, 1}, {2, 2, 1, 1, 2, 1},
+                          {1, 1, 1, 4, 2, 0}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) mesh_groups(&shapes[i]);
 
     ungrouped_ring_deadlocks(&gw, &world);
     allreduce_over(&gw, &world, "world after the deadlock");
