@@ -26,13 +26,22 @@ TEST_SUPPORT = $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 B   = build
 VG  = build-valgrind
 
+# Slurm's PMI2 (libpmi2-0-dev) for MPI-free jobs under srun --mpi=pmi2 (lib/pmi.h): built in
+# when its header is found, PMI2=0 leaves it out (pmi_init then says the build lacks it).
+# --as-needed: only a binary that calls into lib/pmi loads libpmi2.
+PMI2     ?= $(if $(wildcard /usr/include/slurm/pmi2.h),1,0)
+ifeq ($(PMI2),1)
+LDLIBS   += -Wl,--as-needed -lpmi2 -Wl,--no-as-needed
+$(B)/lib/pmi.o: CFLAGS += -DPICOTRON_PMI2
+endif
+
 # The CUDA backend's host side, its stand-in build and check-cuda/check-gpu (before the rules:
 # it decides which lib/ files and kernel objects go into libpicotron.a).
 -include mk/cuda.mk
 
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/%.o) $(LIB_OBJ_EXTRA)
 
-.PHONY: all deps check check-unit check-asan check-mpi check-e2e check-kernel-paths check-valgrind demo bench bench-tokenize \
+.PHONY: all deps check check-unit check-asan check-mpi check-e2e check-pmi check-nccl check-kernel-paths check-valgrind demo bench bench-tokenize \
         install clean image image-deps image-repro check-image check-k8s-schema
 all: bin/picotron $(TOOL_BINS) bin/text2shard
 
@@ -103,6 +112,16 @@ $(B)/tests/launch_probe: tests/launch/launch_probe.c $(B)/libpicotron.a
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS) $< $(B)/libpicotron.a $(LDLIBS) -o $@
 
+# The PMI2 probe that tests/pmi/test_pmi_srun.sh runs under the local Slurm (no MPI); with
+# NCCL, mk/cuda.mk adds the NCCL bootstrap probe it also runs.
+$(B)/tests/pmi_probe: tests/pmi/pmi_probe.c $(B)/libpicotron.a
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) $< $(B)/libpicotron.a $(LDLIBS) -o $@
+
+check-pmi: all $(B)/tests/pmi_probe
+	@scripts/run-e2e tests/pmi/test_pmi_srun.sh
+
 check-e2e: all $(B)/tests/launch_probe
 	@scripts/run-e2e
 
@@ -116,9 +135,11 @@ check: deps
 	@timeout 240 $(MAKE) --no-print-directory check-asan
 	@timeout 180 $(MAKE) --no-print-directory check-mpi
 	@timeout 420 $(MAKE) --no-print-directory check-e2e
+	@timeout 120 $(MAKE) --no-print-directory check-pmi
 	@timeout 300 $(MAKE) --no-print-directory check-kernel-paths
 	@timeout 300 $(MAKE) --no-print-directory check-cuda-kernels
 	@timeout 600 $(MAKE) --no-print-directory check-cuda
+	@timeout 120 $(MAKE) --no-print-directory check-nccl
 	@echo "make check: all passed"
 
 # Every tool's normal path under valgrind's memcheck (a CI target, not part of check): built in

@@ -16,15 +16,18 @@ CUDA_HOME ?= $(if $(NVCC),$(patsubst %/bin/nvcc,%,$(realpath $(NVCC))),/usr/loca
 # the link of everything except the CUDA libraries (the stand-in build uses this)
 LDLIBS_HOST := $(LDLIBS)
 
-.PHONY: check-cuda check-cuda-mesh check-gpu cudastub
+.PHONY: check-cuda check-cuda-mesh check-gpu cudastub check-nccl
+# NCCL comes with the CUDA toolkit; lib/ncclboot is built only where its header is.
+NCCL      ?= $(if $(wildcard $(CUDA_HOME)/include/nccl.h),$(CUDA),0)
+
 ifeq ($(CUDA),1)
-LIB_SRC_OFF   = lib/backend_nocuda.c
+LIB_SRC_OFF   = lib/backend_nocuda.c $(if $(filter 1,$(NCCL)),,lib/ncclboot.c lib/ncclcomm.c)
 LIB_OBJ_EXTRA = $(patsubst lib/kernels/cuda/%.cu,$(B)/cuda/%.o,$(wildcard lib/kernels/cuda/*.cu))
 CUDA_CFLAGS   = -I$(CUDA_HOME)/include
 CUDA_LIBDIR   = $(CUDA_HOME)/lib64
 LDLIBS       += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublasLt -lcublas -lcudart -lstdc++
 
-$(B)/lib/backend_cuda.o: CFLAGS += $(CUDA_CFLAGS)
+$(B)/lib/backend_cuda.o $(B)/lib/ncclboot.o $(B)/lib/ncclcomm.o: CFLAGS += $(CUDA_CFLAGS)
 
 # ---- the stand-in build: the same host objects, cudart/cuBLASLt from tests/cudastub, the
 # kernels through the CPU test runtime (tests only, never installed) ----
@@ -74,11 +77,44 @@ check-cuda-mesh: cudastub
 
 check-gpu: all
 	@scripts/check-gpu
-else
-LIB_SRC_OFF = lib/backend_cuda.c
 
-check-cuda check-cuda-mesh:
-	@echo "check-cuda: skipped: built without CUDA (no nvcc, or CUDA=0)"
+# lib/ncclboot on both launch paths (tests/pmi/test_nccl_boot.sh): the real NCCL, which
+# without a GPU must refuse in one line on every rank, with one all-reduces.
+ifeq ($(NCCL),1)
+$(B)/tests/nccl_probe: tests/pmi/nccl_probe.c $(B)/libpicotron.a
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) $(CUDA_CFLAGS) $< $(B)/libpicotron.a $(LDLIBS) -lnccl -o $@
+
+check-pmi: $(B)/tests/nccl_probe
+
+# lib/ncclcomm over the NCCL stand-in (tests/ncclstub) and the cudart stand-in, 4 ranks (no
+# kernels: the CPU test runtime is not linked).
+NCCLSTUB_OBJ = $(patsubst tests/ncclstub/nccl.c,$(STUB_DIR)/ncclstub/nccl.o,tests/ncclstub/nccl.c)
+$(STUB_DIR)/ncclstub/%.o: tests/ncclstub/%.c tests/cudastub/cudastub.h
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) $(CUDA_CFLAGS) -Itests/cudastub -c $< -o $@
+
+$(STUB_DIR)/tests/test_ncclcomm: tests/ncclstub/test_ncclcomm.c tests/mpi/mpi_check.h \
+                                 $(STUB_DIR)/libpicotron.a $(STUB_OBJ) $(NCCLSTUB_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) $(CUDA_CFLAGS) -Itests/mpi $< $(NCCLSTUB_OBJ) $(STUB_DIR)/libpicotron.a $(STUB_OBJ) \
+	  $(LDLIBS_HOST) -o $@
+
+check-nccl: $(STUB_DIR)/tests/test_ncclcomm
+	@timeout 120 mpirun $$( [ "$$(id -u)" = 0 ] && echo --allow-run-as-root) --oversubscribe \
+	  -np 4 --mca btl_vader_single_copy_mechanism none $<
+else
+check-nccl:
+	@echo "check-nccl: skipped: no nccl.h under $(CUDA_HOME)"
+endif
+else
+LIB_SRC_OFF = lib/backend_cuda.c lib/ncclboot.c lib/ncclcomm.c
+
+check-cuda check-cuda-mesh check-nccl:
+	@echo "$@: skipped: built without CUDA (no nvcc, or CUDA=0)"
 
 check-gpu:
 	@echo "check-gpu: skipped: built without CUDA (no nvcc, or CUDA=0)"; exit 77

@@ -10,20 +10,7 @@
 #include "comm.h"
 #include "config.h"
 #include "mesh.h"
-
-static int world_rank, checks, failures;
-
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        checks++;                                                                              \
-        if (!(cond)) {                                                                         \
-            failures++;                                                                        \
-            printf("FAIL %s:%d: %s (world rank %d: ", __FILE__, __LINE__, #cond, world_rank); \
-            printf(__VA_ARGS__);                                                               \
-            printf(")\n");                                                                     \
-            fflush(stdout);                                                                    \
-        }                                                                                      \
-    } while (0)
+#include "mpi_check.h"
 
 /* Small integers: every sum below is exact in fp32, so results compare with ==. */
 static float val(int rank, int64_t i) { return (float)((rank + 1) * (int)(i % 7 + 1)); }
