@@ -41,7 +41,7 @@ endif
 
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/%.o) $(LIB_OBJ_EXTRA)
 
-.PHONY: all deps check check-unit check-asan check-mpi check-e2e check-pmi check-nccl check-kernel-paths check-valgrind demo bench bench-tokenize \
+.PHONY: all deps check check-unit check-asan check-mpi check-e2e check-pmi check-nccl check-kernel-paths check-valgrind check-trace-timing demo bench bench-tokenize \
         install clean image image-deps image-repro check-image check-k8s-schema
 all: bin/picotron $(TOOL_BINS) bin/text2shard
 
@@ -141,6 +141,11 @@ check: deps
 	@timeout 600 $(MAKE) --no-print-directory check-cuda
 	@timeout 120 $(MAKE) --no-print-directory check-nccl
 	@echo "make check: all passed"
+
+# The pp=2 trace's bubbles against the schedule's idle slots, asserted (a timing test: run it on
+# a quiet machine; make check only prints the comparison).
+check-trace-timing: all
+	@PICOTRON_TIMING_TESTS=1 scripts/run-e2e test_trace.sh
 
 # Every tool's normal path under valgrind's memcheck (a CI target, not part of check): built in
 # its own directory for x86-64-v3 (valgrind runs no AVX-512), -O1, tools linked into

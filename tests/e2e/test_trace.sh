@@ -61,13 +61,21 @@ assert_contains "$OUT" "	recompute"
 
 begin "--trace on two pipeline stages, merged"
 # Waiting ranks yield the CPU (2 ranks may share 2 cores with other jobs). The bubble
-# comparison is a timing test on a machine that may stall a rank for 100 ms and more (measured
-# at load 10-16: most steps match, a stalled one does not), so: steps 2-4 traced (step 1 warms
-# up), and it passes when both stages of one of those steps match the schedule, in up to five
-# attempts. A bubble put on the wrong action, or waiting the schedule does not explain, fails
-# every step of every attempt.
+# comparison is a timing test: a machine that stalls a rank for 100 ms and more (measured at
+# load 10-16: most steps match, a stalled one does not; under a neighbour's load every step
+# of five attempts once failed) makes it fail without a defect. So it is asserted only when
+# PICOTRON_TIMING_TESTS=1 (`make check-trace-timing`, on a quiet machine): steps 2-4 traced
+# (step 1 warms up), and it passes when both stages of one of those steps match the schedule,
+# in up to five attempts. A bubble put on the wrong action, or waiting the schedule does not
+# explain, fails every step of every attempt. Otherwise one run is traced and the comparison
+# is printed, and the structure (both ranks, bubbles, waits, bytes) is asserted below.
+timing=${PICOTRON_TIMING_TESTS:-0}
+attempts=1
+[ "$timing" = 1 ] && attempts=5
 ok=0
-for attempt in 1 2 3 4 5; do
+attempt=0
+while [ "$attempt" -lt "$attempts" ]; do
+    attempt=$((attempt + 1))
     rm -f pp.json pp.rank*.json
     OMPI_MCA_mpi_yield_when_idle=1 "$TRAIN" --config "$ROOT/examples/demo.json" --steps 4 \
         --set dataset.name=synthetic --set dataset.validation= --set distributed.pp_size=2 \
@@ -83,7 +91,13 @@ for attempt in 1 2 3 4 5; do
     [ "$ok" -eq 1 ] && break
     sed 's/^/    | /' pp.sum
 done
-check "both stages' bubbles match the schedule in one of steps 2-4 (attempt $attempt)" [ "$ok" -eq 1 ]
+if [ "$timing" = 1 ]; then
+    check "both stages' bubbles match the schedule in one of steps 2-4 (attempt $attempt)" [ "$ok" -eq 1 ]
+else
+    echo "    (bubbles against the schedule: $([ "$ok" -eq 1 ] && echo match || echo 'no step matched'); asserted by make check-trace-timing)"
+    check "the summary compares both stages of every traced step with the schedule" \
+        [ "$(grep -c '^step [234] stage [01] (1f1b, m=4.*: \(match\|MISMATCH\)$' pp.sum)" -eq 6 ]
+fi
 check "two rank files, one merged timeline" [ -s pp.rank0.json ] && [ -s pp.rank1.json ] &&
     grep -q '^pp.json: [0-9]* spans on 2 ranks of 2' pp.sum
 "$TR" spans pp.json >pp.spans
