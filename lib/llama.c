@@ -345,16 +345,30 @@ static void attn_core(Llama *m, const LayerActs *L)
     attention(m, L->att, L->lse, L->q, L->k, L->v);
 }
 
-/* h = x + att·Woᵀ: o row-parallel, its partial sums all-reduced over tp (g); the product in
- * the activation type (in dn), the sum in the fp32 residual stream */
+/* out = x + in·Wᵀ for a row-parallel projection W (C, Cin) whose partial sums are all-reduced
+ * over tp (g), the sum in the fp32 residual stream. With fp32 activations the product lands in
+ * out itself; otherwise in the activation type (in dn), then x is copied to out and it added. */
+static void residual_branch(Llama *m, float *out, const float *x, const void *in, const float *W,
+                            int Cin)
+{
+    int N = m->s.B * m->s.T, C = m->s.C;
+    int64_t NC = (int64_t)N * C;
+    if (m->be->act_dtype == DTYPE_F32) {
+        m->be->matmul_forward(out, in, W, N, Cin, C);
+        comm_allreduce_sum(m->tp, out, NC);
+        m->be->add_inplace(out, x, NC);
+        return;
+    }
+    m->be->matmul_forward(m->sc.dn, in, W, N, Cin, C);
+    comm_allreduce_sum(m->tp, m->sc.dn, NC);
+    m->be->copy(out, x, (size_t)NC * sizeof(float));
+    m->be->add_inplace(out, m->sc.dn, NC);
+}
+
+/* h = x + att·Woᵀ (o row-parallel) */
 static void attn_out(Llama *m, const LayerActs *L, const LayerWeights *w, const float *x)
 {
-    const LlamaShape *s = &m->s;
-    int N = s->B * s->T, C = s->C, HD = s->H * s->D;
-    m->be->matmul_forward(m->sc.dn, L->att, w->wo, N, HD, C);
-    comm_allreduce_sum(m->tp, m->sc.dn, (int64_t)N * C);
-    m->be->copy(L->h, x, (size_t)N * C * sizeof(float));
-    m->be->add_inplace(L->h, m->sc.dn, (int64_t)N * C);
+    residual_branch(m, L->h, x, L->att, w->wo, m->s.H * m->s.D);
 }
 
 /* n2 = RMSNorm₂(h); fa, fb = n2·W{g,u}ᵀ (column-parallel) */
@@ -373,15 +387,10 @@ static void mlp_act(Llama *m, const LayerActs *L)
     m->be->swiglu_forward(L->fm, L->fa, L->fb, (int64_t)m->s.B * m->s.T * m->s.F);
 }
 
-/* out = h + fm·Wdᵀ: down row-parallel, all-reduced over tp (the product in dn, as above) */
+/* out = h + fm·Wdᵀ (down row-parallel) */
 static void mlp_out(Llama *m, const LayerActs *L, const LayerWeights *w, float *xo)
 {
-    const LlamaShape *s = &m->s;
-    int N = s->B * s->T, C = s->C, F = s->F;
-    m->be->matmul_forward(m->sc.dn, L->fm, w->wd, N, F, C);
-    comm_allreduce_sum(m->tp, m->sc.dn, (int64_t)N * C);
-    m->be->copy(xo, L->h, (size_t)N * C * sizeof(float));
-    m->be->add_inplace(xo, m->sc.dn, (int64_t)N * C);
+    residual_branch(m, xo, L->h, L->fm, w->wd, m->s.F);
 }
 
 /* Block l of slot a: x[l] → x[l+1]. */
